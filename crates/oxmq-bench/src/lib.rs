@@ -1,0 +1,1 @@
+//! Benchmarks of oxmq against libzmq.

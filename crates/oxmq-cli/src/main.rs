@@ -1,0 +1,2 @@
+//! The oxmq command line tool.
+fn main() {}

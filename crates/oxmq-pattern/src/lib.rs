@@ -1,0 +1,37 @@
+//! Sans-IO ZeroMQ socket semantics over abstract pipes.
+//!
+//! A socket talks to each connected peer through a pair of pipes (one per direction). This crate
+//! decides *which* pipe a message goes to and *which* pipe the next message comes from, for every
+//! socket type, without knowing what a pipe is: the caller implements [`Pipes`] (oxmq over its
+//! lock-free pipes, the tests over in-memory fakes) and reports pipe events
+//! (attach, read/write activation, termination) to the pattern.
+#![forbid(unsafe_code)]
+
+use oxmq_proto::Msg;
+
+/// Identifies one peer's pipe pair within a socket. Assigned by the caller, never reused while
+/// the socket lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PipeId(pub u64);
+
+/// The pipe operations a pattern needs.
+///
+/// Contract, as in libzmq: a pipe that reports "full" on write, or "empty" on read, is later
+/// reported to the pattern through `write_activated` / `read_activated` when that changes, so a
+/// pattern may drop it from its active set until then.
+pub trait Pipes {
+    /// Writes one frame to `pipe`. Gives the frame back if the pipe is at its high-water mark or
+    /// closed. The high-water mark counts whole messages, so once the first frame of a message
+    /// was accepted the remaining frames of that message are accepted too.
+    fn write(&mut self, pipe: PipeId, msg: Msg) -> Result<(), Msg>;
+    /// Whether a [`Pipes::write`] to `pipe` would succeed now.
+    fn check_write(&mut self, pipe: PipeId) -> bool;
+    /// Publishes the frames written so far to the reader.
+    fn flush(&mut self, pipe: PipeId);
+    /// Drops the frames of an incomplete message written to `pipe` but not yet completed.
+    fn rollback(&mut self, pipe: PipeId);
+    /// Reads the next frame from `pipe`, or `None` if nothing is available now.
+    fn read(&mut self, pipe: PipeId) -> Option<Msg>;
+    /// Asks the caller to close `pipe` (for example a second peer on a PAIR socket).
+    fn terminate(&mut self, pipe: PipeId);
+}

@@ -1,0 +1,337 @@
+//! [`Msg`]: one frame of a ZeroMQ message, small bodies inline, large ones shared.
+//!
+//! A multipart message is a run of `Msg` frames in which every frame but the last has
+//! [`Msg::more`] set. Bodies up to [`Msg::INLINE_CAPACITY`] bytes live inside the value itself, so
+//! creating, queueing and dropping a small message never allocates (libzmq inlines up to 33
+//! bytes); longer bodies are a [`Bytes`] handle, so cloning a message for a fan-out costs one
+//! reference-count increment.
+
+use std::fmt;
+use std::ops::Deref;
+
+use bytes::Bytes;
+
+/// One frame of a ZeroMQ message.
+#[derive(Clone)]
+pub struct Msg {
+    body: Body,
+    flags: u8,
+}
+
+#[derive(Clone)]
+enum Body {
+    Inline { len: u8, buf: [u8; INLINE_CAPACITY] },
+    Shared(Bytes),
+}
+
+impl Msg {
+    /// Bodies of at most this many bytes are stored inline, without an allocation.
+    pub const INLINE_CAPACITY: usize = INLINE_CAPACITY;
+
+    /// An empty frame (a zero-length body, no flags).
+    pub const fn new() -> Msg {
+        Msg {
+            body: Body::Inline {
+                len: 0,
+                buf: [0; INLINE_CAPACITY],
+            },
+            flags: 0,
+        }
+    }
+
+    /// A frame whose body is a copy of `data` (inline when short, one allocation otherwise).
+    pub fn copy_from_slice(data: &[u8]) -> Msg {
+        Msg {
+            body: body_from_slice(data),
+            flags: 0,
+        }
+    }
+
+    /// A frame whose body is `data`, copied inline when short, shared otherwise.
+    pub fn from_bytes(data: Bytes) -> Msg {
+        let body = if data.len() <= INLINE_CAPACITY {
+            body_from_slice(&data)
+        } else {
+            Body::Shared(data)
+        };
+        Msg { body, flags: 0 }
+    }
+
+    /// The body.
+    #[inline]
+    pub fn data(&self) -> &[u8] {
+        match &self.body {
+            // `len` never exceeds INLINE_CAPACITY: it is only ever set by `body_from_slice`.
+            Body::Inline { len, buf } => &buf[..usize::from(*len)],
+            Body::Shared(b) => b,
+        }
+    }
+
+    /// The body's length in bytes.
+    #[inline]
+    pub fn len(&self) -> usize {
+        match &self.body {
+            Body::Inline { len, .. } => usize::from(*len),
+            Body::Shared(b) => b.len(),
+        }
+    }
+
+    /// Whether the body is empty.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether more frames of the same message follow this one.
+    #[inline]
+    pub fn more(&self) -> bool {
+        self.flags & flags::MORE != 0
+    }
+
+    /// Marks whether more frames of the same message follow this one.
+    #[inline]
+    pub fn set_more(&mut self, more: bool) {
+        self.set_flag(flags::MORE, more);
+    }
+
+    /// The same frame with the MORE flag set to `more`.
+    #[inline]
+    pub fn with_more(mut self, more: bool) -> Msg {
+        self.set_more(more);
+        self
+    }
+
+    /// Whether this frame is a ZMTP command rather than message data. Applications never see
+    /// command frames; they travel between the protocol layer and the engine.
+    #[inline]
+    pub fn is_command(&self) -> bool {
+        self.flags & flags::COMMAND != 0
+    }
+
+    /// Marks this frame as a ZMTP command.
+    #[inline]
+    pub fn set_command(&mut self, command: bool) {
+        self.set_flag(flags::COMMAND, command);
+    }
+
+    /// Whether this frame is a subscription (its body is the topic). Internal to oxmq: a
+    /// subscription becomes a SUBSCRIBE command for a ZMTP 3.1 peer and a `\x01topic` message for
+    /// a ZMTP 3.0 peer.
+    #[inline]
+    pub fn is_subscribe(&self) -> bool {
+        self.flags & flags::SUBSCRIBE != 0
+    }
+
+    /// Whether this frame cancels a subscription (its body is the topic); see [`Msg::is_subscribe`].
+    #[inline]
+    pub fn is_cancel(&self) -> bool {
+        self.flags & flags::CANCEL != 0
+    }
+
+    /// A subscription to `topic`; see [`Msg::is_subscribe`].
+    pub fn subscribe(topic: &[u8]) -> Msg {
+        let mut m = Msg::copy_from_slice(topic);
+        m.flags = flags::SUBSCRIBE;
+        m
+    }
+
+    /// A cancellation of a subscription to `topic`; see [`Msg::is_subscribe`].
+    pub fn cancel(topic: &[u8]) -> Msg {
+        let mut m = Msg::copy_from_slice(topic);
+        m.flags = flags::CANCEL;
+        m
+    }
+
+    /// The raw flag bits (see [`flags`]).
+    #[inline]
+    pub fn flags(&self) -> u8 {
+        self.flags
+    }
+
+    /// Replaces the raw flag bits (see [`flags`]).
+    #[inline]
+    pub fn set_flags(&mut self, flags: u8) {
+        self.flags = flags;
+    }
+
+    /// The body as [`Bytes`]: free for shared bodies, one copy for inline ones.
+    pub fn into_bytes(self) -> Bytes {
+        match self.body {
+            Body::Inline { len, buf } => Bytes::copy_from_slice(&buf[..usize::from(len)]),
+            Body::Shared(b) => b,
+        }
+    }
+
+    /// The shared body, if this frame's body is not stored inline. The encoder uses it to chain
+    /// large bodies into a vectored write without copying them.
+    #[inline]
+    pub fn shared(&self) -> Option<&Bytes> {
+        match &self.body {
+            Body::Inline { .. } => None,
+            Body::Shared(b) => Some(b),
+        }
+    }
+
+    #[inline]
+    fn set_flag(&mut self, bit: u8, on: bool) {
+        if on {
+            self.flags |= bit;
+        } else {
+            self.flags &= !bit;
+        }
+    }
+}
+
+/// Flag bits of [`Msg::flags`].
+pub mod flags {
+    /// More frames of the same message follow.
+    pub const MORE: u8 = 0x01;
+    /// The frame is a ZMTP command.
+    pub const COMMAND: u8 = 0x02;
+    /// The frame is a subscription (internal; see [`super::Msg::is_subscribe`]).
+    pub const SUBSCRIBE: u8 = 0x04;
+    /// The frame cancels a subscription (internal; see [`super::Msg::is_cancel`]).
+    pub const CANCEL: u8 = 0x08;
+}
+
+impl Default for Msg {
+    fn default() -> Msg {
+        Msg::new()
+    }
+}
+
+impl Deref for Msg {
+    type Target = [u8];
+
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        self.data()
+    }
+}
+
+impl AsRef<[u8]> for Msg {
+    fn as_ref(&self) -> &[u8] {
+        self.data()
+    }
+}
+
+impl PartialEq for Msg {
+    fn eq(&self, other: &Msg) -> bool {
+        self.flags == other.flags && self.data() == other.data()
+    }
+}
+
+impl Eq for Msg {}
+
+impl fmt::Debug for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let data = self.data();
+        let mut d = f.debug_struct("Msg");
+        d.field("len", &data.len());
+        if self.flags != 0 {
+            d.field("flags", &format_args!("{:#04x}", self.flags));
+        }
+        let shown = &data[..data.len().min(32)];
+        d.field("data", &bytes::Bytes::copy_from_slice(shown));
+        d.finish()
+    }
+}
+
+impl From<Bytes> for Msg {
+    fn from(b: Bytes) -> Msg {
+        Msg::from_bytes(b)
+    }
+}
+
+impl From<Vec<u8>> for Msg {
+    fn from(v: Vec<u8>) -> Msg {
+        Msg::from_bytes(Bytes::from(v))
+    }
+}
+
+impl From<&[u8]> for Msg {
+    fn from(s: &[u8]) -> Msg {
+        Msg::copy_from_slice(s)
+    }
+}
+
+impl<const N: usize> From<&[u8; N]> for Msg {
+    fn from(s: &[u8; N]) -> Msg {
+        Msg::copy_from_slice(s)
+    }
+}
+
+impl From<&str> for Msg {
+    fn from(s: &str) -> Msg {
+        Msg::copy_from_slice(s.as_bytes())
+    }
+}
+
+impl From<String> for Msg {
+    fn from(s: String) -> Msg {
+        Msg::from(s.into_bytes())
+    }
+}
+
+impl From<Msg> for Bytes {
+    fn from(m: Msg) -> Bytes {
+        m.into_bytes()
+    }
+}
+
+fn body_from_slice(data: &[u8]) -> Body {
+    if data.len() <= INLINE_CAPACITY {
+        let mut buf = [0u8; INLINE_CAPACITY];
+        buf[..data.len()].copy_from_slice(data);
+        // INLINE_CAPACITY < 256, so the length fits in a byte.
+        Body::Inline {
+            len: data.len() as u8,
+            buf,
+        }
+    } else {
+        Body::Shared(Bytes::copy_from_slice(data))
+    }
+}
+
+/// Chosen so that `Msg` stays within the 64 bytes of libzmq's `zmq_msg_t` with room for a
+/// metadata handle (issue 3), and above libzmq's own inline limit of 33 bytes.
+const INLINE_CAPACITY: usize = 40;
+
+const _: () = assert!(std::mem::size_of::<Msg>() <= 56);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_bodies_are_inline_and_long_ones_shared() {
+        let short = Msg::from(vec![7u8; Msg::INLINE_CAPACITY]);
+        assert!(short.shared().is_none());
+        assert_eq!(short.len(), Msg::INLINE_CAPACITY);
+        let long = Msg::from(vec![7u8; Msg::INLINE_CAPACITY + 1]);
+        assert!(long.shared().is_some());
+        assert_eq!(&long[..], &[7u8; Msg::INLINE_CAPACITY + 1][..]);
+    }
+
+    #[test]
+    fn flags_are_independent() {
+        let mut m = Msg::from("abc");
+        assert!(!m.more());
+        m.set_more(true);
+        m.set_command(true);
+        assert!(m.more() && m.is_command());
+        m.set_more(false);
+        assert!(!m.more() && m.is_command());
+        assert!(Msg::subscribe(b"t").is_subscribe());
+        assert!(Msg::cancel(b"t").is_cancel());
+        assert_eq!(Msg::cancel(b"t").data(), b"t");
+    }
+
+    #[test]
+    fn clone_of_shared_body_shares_the_buffer() {
+        let m = Msg::from(vec![1u8; 1000]);
+        let c = m.clone();
+        let (a, b) = (m.shared().map(|b| b.as_ptr()), c.shared().map(|b| b.as_ptr()));
+        assert_eq!(a, b);
+    }
+}

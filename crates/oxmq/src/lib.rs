@@ -1,0 +1,1 @@
+//! oxmq: ZeroMQ in Rust.
