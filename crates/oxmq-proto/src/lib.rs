@@ -9,5 +9,5 @@
 mod msg;
 mod socket_type;
 
-pub use msg::Msg;
+pub use msg::{flags, Msg};
 pub use socket_type::SocketType;
