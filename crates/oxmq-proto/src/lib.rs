@@ -4,10 +4,25 @@
 //! sockets, threads or clocks: bytes come in through [`Session::handle_input`], bytes go out through
 //! [`Session::poll_transmit`], and time is passed in as `now`. It also owns the [`Msg`] type that
 //! every other layer of oxmq moves around, and the [`SocketType`] compatibility matrix.
+//!
+//! The building blocks are public for engines, tests and fuzzers: [`greeting`], [`frame`] and
+//! [`command`] are pure codecs over byte slices, and [`wbuf::WriteBuf`] is the output buffer a
+//! session fills for one vectored write.
 #![forbid(unsafe_code)]
 
+pub mod command;
+pub mod error;
+pub mod frame;
+pub mod greeting;
 mod msg;
+mod session;
 mod socket_type;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod wbuf;
 
+pub use error::ProtocolError;
 pub use msg::{flags, Msg};
+pub use session::{Event, Mechanism, PeerInfo, Session, SessionConfig, MAX_HANDSHAKE_COMMAND_SIZE};
 pub use socket_type::SocketType;
+pub use wbuf::WriteBuf;

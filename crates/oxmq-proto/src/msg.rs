@@ -331,7 +331,10 @@ mod tests {
     fn clone_of_shared_body_shares_the_buffer() {
         let m = Msg::from(vec![1u8; 1000]);
         let c = m.clone();
-        let (a, b) = (m.shared().map(|b| b.as_ptr()), c.shared().map(|b| b.as_ptr()));
+        let (a, b) = (
+            m.shared().map(|b| b.as_ptr()),
+            c.shared().map(|b| b.as_ptr()),
+        );
         assert_eq!(a, b);
     }
 }

@@ -77,7 +77,9 @@ impl SocketType {
 
     /// The socket type with libzmq's number `n` (`ZMQ_PAIR` = 0 … `ZMQ_STREAM` = 11).
     pub fn from_raw(n: i32) -> Option<SocketType> {
-        usize::try_from(n).ok().and_then(|i| SocketType::ALL.get(i).copied())
+        usize::try_from(n)
+            .ok()
+            .and_then(|i| SocketType::ALL.get(i).copied())
     }
 
     /// libzmq's number for this socket type.

@@ -1,0 +1,630 @@
+//! [`Session`]: one ZMTP 3.x connection as a sans-IO state machine.
+//!
+//! Call order, per engine wake-up:
+//!
+//! ```text
+//! session.handle_input(&mut rbuf, now)?;      // consume every complete unit in rbuf
+//! while let Some(ev) = session.poll_event() { .. }
+//! session.send(msg)?;                         // after Event::HandshakeDone, any number of times
+//! session.poll_transmit(&mut wbuf);           // then one vectored write of wbuf
+//! timer.reset(session.poll_timeout());
+//! ```
+//!
+//! The handshake follows libzmq 4.3.5 byte for byte: [`Session::new`] queues the 10-byte
+//! signature; the major version byte follows once the peer's signature has arrived, and the rest
+//! of the greeting once the peer's major version has arrived (so a ZMTP 1.0/2.0 peer never sees a
+//! ZMTP 3 greeting). When the peer's whole greeting is in, the mechanism names are compared and
+//! (NULL) our READY is queued; the peer's READY completes the handshake and produces
+//! [`Event::HandshakeDone`], before any [`Event::Message`].
+//!
+//! After the handshake the decoder runs a tight loop over data frames: a body of at most
+//! [`Msg::INLINE_CAPACITY`] bytes is copied inline, a larger one is split off the input buffer
+//! without a copy. Command frames are handled in place: PING is answered with PONG,
+//! SUBSCRIBE/CANCEL become [`Event::Message`]s with the [`flags::SUBSCRIBE`]/[`flags::CANCEL`]
+//! flag, and everything else (PONG, unknown or malformed commands, a late READY or ERROR) is
+//! dropped, as libzmq drops it.
+//!
+//! Errors are fatal: the session keeps the first error and returns it from every later call.
+//! Events decoded before the error stay queued, and output queued before it (possibly an ERROR
+//! command) stays available to [`Session::poll_transmit`] so the engine can flush it before it
+//! closes the connection.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::command::{self, Command};
+use crate::frame::{self, FrameHeader};
+use crate::greeting::{self, Greeting, ZmtpVersion};
+use crate::wbuf::WriteBuf;
+use crate::{flags, Msg, ProtocolError, SocketType};
+
+/// One ZMTP connection's protocol state.
+pub struct Session {
+    config: SessionConfig,
+    state: State,
+    our_greeting: [u8; greeting::GREETING_SIZE],
+    greeting_sent: GreetingSent,
+    peer_greeting: [u8; greeting::GREETING_SIZE],
+    peer_greeting_len: usize,
+    /// Whether the peer speaks ZMTP 3.1 (subscriptions as commands).
+    peer_v31: bool,
+    max_msg_size: u64,
+    peer: Option<PeerInfo>,
+    events: VecDeque<Event>,
+    out: WriteBuf,
+    input_needed: usize,
+    error: Option<ProtocolError>,
+}
+
+/// What a [`Session`] needs to know about its socket.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// Our socket type, sent in READY and checked against the peer's.
+    pub socket_type: SocketType,
+    /// Our routing id (`ZMQ_ROUTING_ID`). Like libzmq, REQ, DEALER and ROUTER send it in READY
+    /// as `Identity`, even when empty; other socket types never send it. Its length also goes
+    /// into the greeting's padding, as libzmq does.
+    pub routing_id: Bytes,
+    /// Whether we are the server side of the security mechanism (`ZMQ_PLAIN_SERVER`,
+    /// `ZMQ_CURVE_SERVER`). NULL has no roles and always sends as-server = 0.
+    pub as_server: bool,
+    /// The security mechanism.
+    pub mechanism: Mechanism,
+    /// `ZMQ_MAXMSGSIZE`: frames (data or command) longer than this are a protocol error.
+    /// `None` means unlimited.
+    pub max_msg_size: Option<u64>,
+    /// Extra READY properties (`ZMQ_METADATA`, names like `X-Foo`). A name longer than 255
+    /// bytes cannot be sent and is skipped.
+    pub extra_properties: Vec<(String, Bytes)>,
+}
+
+/// The ZMTP security mechanism of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Mechanism {
+    /// No security (RFC 23 §"The NULL Security Mechanism").
+    Null,
+}
+
+/// What the handshake told us about the peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The peer's socket type (its READY `Socket-Type`).
+    pub socket_type: SocketType,
+    /// The peer's READY `Identity`, if present and non-empty.
+    pub routing_id: Option<Bytes>,
+    /// Every READY property, in order, names as received (lossy UTF-8).
+    pub properties: Vec<(String, Bytes)>,
+    /// The peer's ZMTP minor version as libzmq interprets it: 0 for ZMTP 3.0 (subscriptions
+    /// travel as `\x01topic` / `\x00topic` messages), 1 for ZMTP 3.1 and anything newer.
+    pub zmtp_minor: u8,
+}
+
+/// Something the peer did, returned by [`Session::poll_event`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The handshake completed. Emitted once, before any [`Event::Message`].
+    HandshakeDone(PeerInfo),
+    /// One data frame, its MORE flag preserved; or a SUBSCRIBE / CANCEL command from a ZMTP 3.1
+    /// peer as [`Msg::subscribe`] / [`Msg::cancel`] of the topic.
+    Message(Msg),
+}
+
+impl SessionConfig {
+    /// Defaults: empty routing id, client side, NULL, no size limit, no extra properties.
+    pub fn new(socket_type: SocketType) -> SessionConfig {
+        SessionConfig {
+            socket_type,
+            routing_id: Bytes::new(),
+            as_server: false,
+            mechanism: Mechanism::Null,
+            max_msg_size: None,
+            extra_properties: Vec::new(),
+        }
+    }
+}
+
+impl Mechanism {
+    /// The mechanism's name as it appears in the greeting.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mechanism::Null => "NULL",
+        }
+    }
+
+    /// The greeting's 20-byte, NUL-padded mechanism field.
+    pub fn wire_name(&self) -> [u8; greeting::MECHANISM_NAME_SIZE] {
+        let mut field = [0u8; greeting::MECHANISM_NAME_SIZE];
+        let name = self.name().as_bytes();
+        field[..name.len()].copy_from_slice(name);
+        field
+    }
+}
+
+impl Session {
+    /// A session that has queued the first part of its greeting (the 10-byte signature).
+    pub fn new(config: SessionConfig, _now: Instant) -> Session {
+        let as_server = config.as_server && config.mechanism != Mechanism::Null;
+        let our_greeting =
+            Greeting::new(config.mechanism, as_server, config.routing_id.len()).encode();
+        let max_msg_size = config
+            .max_msg_size
+            .map_or(frame::MAX_FRAME_SIZE, |m| m.min(frame::MAX_FRAME_SIZE));
+        let mut out = WriteBuf::new();
+        out.put_slice(&our_greeting[..greeting::SIGNATURE_SIZE]);
+        Session {
+            config,
+            state: State::Greeting,
+            our_greeting,
+            greeting_sent: GreetingSent::Signature,
+            peer_greeting: [0; greeting::GREETING_SIZE],
+            peer_greeting_len: 0,
+            peer_v31: true,
+            max_msg_size,
+            peer: None,
+            events: VecDeque::with_capacity(EVENT_QUEUE_CAPACITY),
+            out,
+            input_needed: 1,
+            error: None,
+        }
+    }
+
+    /// Consumes every complete unit (greeting bytes, frames) from the front of `buf`, leaving a
+    /// trailing partial frame in place, and queues the resulting events and output.
+    ///
+    /// On a protocol violation the session fails for good: it may first queue bytes to send (an
+    /// ERROR command), then returns the error, now and on every later call.
+    pub fn handle_input(&mut self, buf: &mut BytesMut, _now: Instant) -> Result<(), ProtocolError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        let result = self.process_input(buf);
+        if let Err(e) = &result {
+            self.fail(e.clone());
+        }
+        result
+    }
+
+    /// Serves timers. The handshake and heartbeat timers are not implemented yet, so this only
+    /// reports a previous failure.
+    pub fn handle_timeout(&mut self, _now: Instant) -> Result<(), ProtocolError> {
+        match &self.error {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Encodes one frame for the peer. Valid only once the handshake is done
+    /// ([`ProtocolError::NotReady`] before).
+    ///
+    /// A [`Msg::subscribe`] / [`Msg::cancel`] becomes a SUBSCRIBE / CANCEL command for a ZMTP 3.1
+    /// peer and a `\x01topic` / `\x00topic` data frame for a ZMTP 3.0 peer; a frame with the
+    /// COMMAND flag is sent as a command frame with its body as is; anything else is a data frame
+    /// with the MORE flag as set.
+    pub fn send(&mut self, msg: Msg) -> Result<(), ProtocolError> {
+        if self.state != State::Ready {
+            return Err(self.error.clone().unwrap_or(ProtocolError::NotReady));
+        }
+        let f = msg.flags();
+        if f & (flags::SUBSCRIBE | flags::CANCEL) != 0 {
+            let subscribe = f & flags::SUBSCRIBE != 0;
+            if self.peer_v31 {
+                let topic = msg.data();
+                let cmd = if subscribe {
+                    Command::Subscribe { topic }
+                } else {
+                    Command::Cancel { topic }
+                };
+                cmd.write_frame(&mut self.out);
+            } else {
+                let header = FrameHeader::new(msg.len() as u64 + 1, msg.more(), false);
+                self.put_header(&header);
+                self.out.put_slice(&[u8::from(subscribe)]);
+                self.out.put_slice(msg.data());
+            }
+            return Ok(());
+        }
+        let header = FrameHeader::new(msg.len() as u64, msg.more(), msg.is_command());
+        self.put_header(&header);
+        if msg.shared().is_some() {
+            self.out.put_bytes(msg.into_bytes());
+        } else {
+            self.out.put_slice(msg.data());
+        }
+        Ok(())
+    }
+
+    /// Appends everything queued for the peer to `out` (cheap when `out` is empty).
+    pub fn poll_transmit(&mut self, out: &mut WriteBuf) {
+        out.append(&mut self.out);
+    }
+
+    /// Whether [`poll_transmit`](Session::poll_transmit) has something to give.
+    pub fn has_transmit(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Session::handle_timeout) wants to be called next. No timers are
+    /// implemented yet, so always `None`.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Whether the handshake is done (and the session has not failed).
+    pub fn is_ready(&self) -> bool {
+        self.state == State::Ready
+    }
+
+    /// The peer's handshake information, once the handshake is done.
+    pub fn peer(&self) -> Option<&PeerInfo> {
+        self.peer.as_ref()
+    }
+
+    /// The error the session failed with, if it has.
+    pub fn error(&self) -> Option<&ProtocolError> {
+        self.error.as_ref()
+    }
+
+    /// How many bytes the input buffer must hold, from its start, before the next
+    /// [`handle_input`](Session::handle_input) can make progress: the size of the partial unit
+    /// left in it. The frame's size has already been checked against the limits, so the engine
+    /// can reserve this much.
+    pub fn input_needed(&self) -> usize {
+        self.input_needed
+    }
+
+    fn fail(&mut self, e: ProtocolError) {
+        self.state = State::Failed;
+        self.error = Some(e);
+    }
+
+    fn process_input(&mut self, buf: &mut BytesMut) -> Result<(), ProtocolError> {
+        loop {
+            let progressed = match self.state {
+                State::Greeting => self.read_greeting(buf)?,
+                State::Handshake => self.read_handshake_command(buf)?,
+                State::Ready => return self.read_traffic(buf),
+                // `handle_input` returns the stored error before getting here.
+                State::Failed => return Ok(()),
+            };
+            if !progressed {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Takes greeting bytes from `buf`; returns whether the greeting is complete.
+    fn read_greeting(&mut self, buf: &mut BytesMut) -> Result<bool, ProtocolError> {
+        let have = self.peer_greeting_len;
+        let take = (greeting::GREETING_SIZE - have).min(buf.len());
+        self.peer_greeting[have..have + take].copy_from_slice(&buf[..take]);
+        buf.advance(take);
+        self.peer_greeting_len += take;
+        let got = &self.peer_greeting[..self.peer_greeting_len];
+        // The signature alone decides whether libzmq answers with its major version; the
+        // version byte that follows decides whether it sends the rest.
+        greeting::check_prefix(&got[..got.len().min(greeting::SIGNATURE_SIZE)])?;
+        if got.len() >= greeting::SIGNATURE_SIZE && self.greeting_sent == GreetingSent::Signature {
+            self.out
+                .put_slice(&self.our_greeting[greeting::SIGNATURE_SIZE..greeting::MINOR_POS]);
+            self.greeting_sent = GreetingSent::Major;
+        }
+        greeting::check_prefix(got)?;
+        if got.len() > greeting::MAJOR_POS && self.greeting_sent == GreetingSent::Major {
+            self.out
+                .put_slice(&self.our_greeting[greeting::MINOR_POS..]);
+            self.greeting_sent = GreetingSent::All;
+        }
+        let Some((peer, _)) = Greeting::decode(got)? else {
+            self.input_needed = greeting::GREETING_SIZE - self.peer_greeting_len;
+            return Ok(false);
+        };
+
+        if peer.mechanism_field() != &self.config.mechanism.wire_name() {
+            return Err(ProtocolError::MechanismMismatch {
+                local: self.config.mechanism.name(),
+                peer: String::from_utf8_lossy(peer.mechanism_name()).into_owned(),
+            });
+        }
+        self.peer_v31 = match peer.version() {
+            ZmtpVersion::V3 { minor } => minor >= 1,
+            // `check_prefix` has rejected older versions.
+            ZmtpVersion::V1 | ZmtpVersion::V2 => true,
+        };
+        self.queue_ready();
+        self.state = State::Handshake;
+        self.input_needed = 1;
+        Ok(true)
+    }
+
+    fn queue_ready(&mut self) {
+        let ty = self.config.socket_type;
+        let mut metadata = Vec::with_capacity(64);
+        // Both names are short constants, so these cannot fail; the routing id is at most 255
+        // bytes by libzmq's rules but a longer one would only be skipped.
+        let _ = command::encode_property(
+            &mut metadata,
+            command::PROPERTY_SOCKET_TYPE.as_bytes(),
+            ty.as_str().as_bytes(),
+        );
+        if matches!(
+            ty,
+            SocketType::Req | SocketType::Dealer | SocketType::Router
+        ) {
+            let _ = command::encode_property(
+                &mut metadata,
+                command::PROPERTY_IDENTITY.as_bytes(),
+                &self.config.routing_id,
+            );
+        }
+        for (name, value) in &self.config.extra_properties {
+            // Unsendable properties are skipped (documented on `extra_properties`).
+            let _ = command::encode_property(&mut metadata, name.as_bytes(), value);
+        }
+        Command::Ready {
+            metadata: &metadata,
+        }
+        .write_frame(&mut self.out);
+    }
+
+    /// Reads one handshake command from `buf`; returns whether it did.
+    fn read_handshake_command(&mut self, buf: &mut BytesMut) -> Result<bool, ProtocolError> {
+        let Some((header, hlen)) = frame::decode(buf)? else {
+            self.input_needed = if buf.first().is_some_and(|f| f & frame::LONG != 0) {
+                frame::MAX_HEADER_SIZE
+            } else {
+                2
+            };
+            return Ok(false);
+        };
+        let size = header.size();
+        self.check_size(size)?;
+        if size > MAX_HANDSHAKE_COMMAND_SIZE as u64 {
+            return Err(ProtocolError::CommandTooLarge {
+                size,
+                max: MAX_HANDSHAKE_COMMAND_SIZE as u64,
+            });
+        }
+        // Both bounded by MAX_HANDSHAKE_COMMAND_SIZE + 9 above.
+        let total = hlen + size as usize;
+        let Some(body) = buf.get(hlen..total) else {
+            self.input_needed = total;
+            return Ok(false);
+        };
+        // Like libzmq's NULL mechanism, any frame here is taken as a command, whatever its flags.
+        if let Some(metadata) = body.strip_prefix(READY_PREFIX) {
+            let peer = self.check_ready(metadata)?;
+            buf.advance(total);
+            self.peer = Some(peer.clone());
+            self.events.push_back(Event::HandshakeDone(peer));
+            self.state = State::Ready;
+            self.input_needed = 1;
+            Ok(true)
+        } else if body.starts_with(ERROR_PREFIX) {
+            match Command::parse(body)? {
+                Command::Error { reason } => Err(ProtocolError::PeerError {
+                    reason: String::from_utf8_lossy(reason).into_owned(),
+                }),
+                _ => Err(ProtocolError::UnexpectedCommand {
+                    name: "ERROR".into(),
+                }),
+            }
+        } else {
+            Err(ProtocolError::UnexpectedCommand {
+                name: command_name_lossy(body),
+            })
+        }
+    }
+
+    fn check_ready(&mut self, metadata: &[u8]) -> Result<PeerInfo, ProtocolError> {
+        let local = self.config.socket_type;
+        let mut socket_type = None;
+        let mut routing_id = None;
+        let mut properties = Vec::new();
+        for property in command::properties(metadata) {
+            let (name, value) = property?;
+            if command::property_name_eq(name, command::PROPERTY_SOCKET_TYPE.as_bytes()) {
+                // Checked where it occurs, as libzmq does.
+                let Some(peer) = SocketType::from_wire_name(value) else {
+                    self.queue_error(ERROR_REASON_INVALID);
+                    return Err(ProtocolError::InvalidSocketType {
+                        name: String::from_utf8_lossy(value).into_owned(),
+                    });
+                };
+                if !local.is_compatible(peer) {
+                    self.queue_error(ERROR_REASON_INCOMPATIBLE);
+                    return Err(ProtocolError::IncompatibleSocketType { local, peer });
+                }
+                socket_type = Some(peer);
+            } else if command::property_name_eq(name, command::PROPERTY_IDENTITY.as_bytes()) {
+                routing_id = (!value.is_empty()).then(|| Bytes::copy_from_slice(value));
+            }
+            properties.push((
+                String::from_utf8_lossy(name).into_owned(),
+                Bytes::copy_from_slice(value),
+            ));
+        }
+        let Some(socket_type) = socket_type else {
+            self.queue_error(ERROR_REASON_MISSING);
+            return Err(ProtocolError::MissingSocketType);
+        };
+        Ok(PeerInfo {
+            socket_type,
+            routing_id,
+            properties,
+            zmtp_minor: u8::from(self.peer_v31),
+        })
+    }
+
+    fn queue_error(&mut self, reason: &str) {
+        Command::Error {
+            reason: reason.as_bytes(),
+        }
+        .write_frame(&mut self.out);
+    }
+
+    /// The post-handshake fast path: decodes every complete frame in `buf`.
+    fn read_traffic(&mut self, buf: &mut BytesMut) -> Result<(), ProtocolError> {
+        let max = self.max_msg_size;
+        // Bytes of `buf` already consumed but not yet advanced over.
+        let mut pos = 0;
+        let result = loop {
+            let rest = &buf[pos..];
+            let Some(&flags_byte) = rest.first() else {
+                self.input_needed = 1;
+                break Ok(());
+            };
+            let (size, hlen) = if flags_byte & frame::LONG == 0 {
+                match rest.get(1) {
+                    Some(&s) => (u64::from(s), 2),
+                    None => {
+                        self.input_needed = 2;
+                        break Ok(());
+                    }
+                }
+            } else {
+                match rest.get(1..frame::MAX_HEADER_SIZE) {
+                    Some(s) => {
+                        let mut be = [0u8; 8];
+                        be.copy_from_slice(s);
+                        (u64::from_be_bytes(be), frame::MAX_HEADER_SIZE)
+                    }
+                    None => {
+                        self.input_needed = frame::MAX_HEADER_SIZE;
+                        break Ok(());
+                    }
+                }
+            };
+            if size > max {
+                break Err(ProtocolError::FrameTooLarge { size, max });
+            }
+            // `max` is at most isize::MAX, so neither conversion nor sum can overflow.
+            let size = size as usize;
+            let total = hlen + size;
+            let Some(body) = rest.get(hlen..total) else {
+                self.input_needed = total;
+                break Ok(());
+            };
+            if flags_byte & frame::COMMAND != 0 {
+                self.handle_command(body);
+                pos += total;
+            } else if size <= Msg::INLINE_CAPACITY {
+                let mut msg = Msg::copy_from_slice(body);
+                msg.set_more(flags_byte & frame::MORE != 0);
+                self.events.push_back(Event::Message(msg));
+                pos += total;
+            } else {
+                buf.advance(pos + hlen);
+                pos = 0;
+                let mut msg = Msg::from_bytes(buf.split_to(size).freeze());
+                msg.set_more(flags_byte & frame::MORE != 0);
+                self.events.push_back(Event::Message(msg));
+            }
+        };
+        buf.advance(pos);
+        result
+    }
+
+    fn handle_command(&mut self, body: &[u8]) {
+        match Command::parse(body) {
+            Ok(Command::Ping { context, .. }) => {
+                let context = &context[..context.len().min(command::MAX_PING_CONTEXT)];
+                Command::Pong { context }.write_frame(&mut self.out);
+            }
+            Ok(Command::Subscribe { topic }) => {
+                self.events.push_back(Event::Message(Msg::subscribe(topic)));
+            }
+            Ok(Command::Cancel { topic }) => {
+                self.events.push_back(Event::Message(Msg::cancel(topic)));
+            }
+            // libzmq's session drops every other command once the handshake is done, malformed
+            // ones included (a PING without TTL is malformed).
+            Ok(_) | Err(_) => {}
+        }
+    }
+
+    fn check_size(&self, size: u64) -> Result<(), ProtocolError> {
+        if size > self.max_msg_size {
+            return Err(ProtocolError::FrameTooLarge {
+                size,
+                max: self.max_msg_size,
+            });
+        }
+        Ok(())
+    }
+
+    fn put_header(&mut self, header: &FrameHeader) {
+        let mut hdr = [0u8; frame::MAX_HEADER_SIZE];
+        let n = frame::encode_header(header, &mut hdr);
+        self.out.put_slice(&hdr[..n]);
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("socket_type", &self.config.socket_type)
+            .field("state", &self.state)
+            .field("peer", &self.peer)
+            .field("pending_events", &self.events.len())
+            .field("pending_out", &self.out.len())
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Exchanging greetings.
+    Greeting,
+    /// Greetings done, our READY sent, waiting for the peer's READY (or ERROR).
+    Handshake,
+    /// Traffic.
+    Ready,
+    /// A fatal error happened.
+    Failed,
+}
+
+/// How much of our greeting has been queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GreetingSent {
+    Signature,
+    Major,
+    All,
+}
+
+fn command_name_lossy(body: &[u8]) -> String {
+    let name = match body.split_first() {
+        Some((&len, rest)) => &rest[..rest.len().min(usize::from(len))],
+        None => &[],
+    };
+    String::from_utf8_lossy(name).into_owned()
+}
+
+/// The largest command frame accepted before the handshake completes, checked before the body
+/// is buffered. libzmq applies only `ZMQ_MAXMSGSIZE` here; READY metadata is a few hundred bytes
+/// in practice (a routing id is at most 255), so this bounds what an unauthenticated peer can
+/// make us hold without getting in the way of any real peer.
+pub const MAX_HANDSHAKE_COMMAND_SIZE: usize = 64 * 1024;
+
+const READY_PREFIX: &[u8] = b"\x05READY";
+const ERROR_PREFIX: &[u8] = b"\x05ERROR";
+/// ERROR reasons we send when the peer's READY is unacceptable (libzmq sends none and just
+/// closes; the peer sees the same outcome).
+const ERROR_REASON_MISSING: &str = "Missing Socket-Type";
+const ERROR_REASON_INVALID: &str = "Invalid Socket-Type";
+const ERROR_REASON_INCOMPATIBLE: &str = "Incompatible Socket-Type";
+/// Initial event queue capacity; it grows to the largest batch of one input buffer and stays
+/// there, so steady-state decoding never allocates.
+const EVENT_QUEUE_CAPACITY: usize = 64;
+
+#[cfg(test)]
+mod tests;
