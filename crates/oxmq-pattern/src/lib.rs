@@ -5,9 +5,52 @@
 //! socket type, without knowing what a pipe is: the caller implements [`Pipes`] (oxmq over its
 //! lock-free pipes, the tests over in-memory fakes) and reports pipe events
 //! (attach, read/write activation, termination) to the pattern.
+//!
+//! The building blocks mirror libzmq's: [`ActiveSet`] (pipes split into active and inactive),
+//! [`LoadBalancer`] (lb), [`FairQueue`] (fq), [`Distributor`] (dist), [`SubTrie`] (trie),
+//! [`SubscriptionMap`] (mtrie) and [`RoutingTable`]. [`SocketPattern`] puts them together into
+//! the eleven classic socket types.
+//!
+//! # What the caller must provide
+//! - [`SocketPattern::attach`] once per peer, after its handshake, before any other event for
+//!   that pipe.
+//! - [`SocketPattern::read_activated`] when a pipe that returned `None` from [`Pipes::read`] has
+//!   a complete message again; [`SocketPattern::write_activated`] when a pipe whose
+//!   [`Pipes::write`] or [`Pipes::check_write`] failed has room again. Spurious activations are
+//!   harmless.
+//! - [`SocketPattern::pipe_terminated`] once, after the pipe was drained of the messages its
+//!   peer sent before closing (libzmq delivers those first), and never an event for that pipe
+//!   afterwards.
+//! - A message becomes readable as a whole: once [`Pipes::read`] returned the first frame of a
+//!   message, it returns the following frames without `None` in between.
 #![forbid(unsafe_code)]
 
 use oxmq_proto::Msg;
+
+pub use active_set::ActiveSet;
+pub use dist::Distributor;
+pub use error::{PatternError, SendError};
+pub use fq::FairQueue;
+pub use lb::LoadBalancer;
+pub use mtrie::{RemoveOutcome, SubscriptionMap};
+pub use pattern::{PatternOption, PeerInfo, SocketPattern};
+pub use routing::RoutingTable;
+pub use sockets::{Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Sub, XPub, XSub};
+pub use trie::SubTrie;
+
+pub mod testing;
+
+mod active_set;
+mod dist;
+mod error;
+mod fq;
+mod lb;
+mod mtrie;
+mod pattern;
+mod prefix_tree;
+mod routing;
+mod sockets;
+mod trie;
 
 /// Identifies one peer's pipe pair within a socket. Assigned by the caller, never reused while
 /// the socket lives.

@@ -1,0 +1,282 @@
+//! [`Distributor`]: fan-out of each message to a set of pipes (libzmq's `dist_t`), used by PUB,
+//! XPUB (to the subscribers that match) and SUB, XSUB (subscriptions to every publisher).
+
+use oxmq_proto::Msg;
+
+use crate::active_set::PipeArray;
+use crate::{PipeId, Pipes};
+
+/// Sends each message to every matching pipe that has room; a pipe at its high-water mark is
+/// skipped (the message is dropped for it, the sender never blocks) and left out until
+/// [`Distributor::write_activated`].
+///
+/// The pipes live in one array split in four parts, as in libzmq:
+/// `[0, matching)` will get the current message, `[0, active)` may get it, `[0, eligible)` are
+/// writable (pipes that became writable during a multipart message wait here until it ends, so
+/// nobody gets half a message), the rest are at their high-water mark.
+#[derive(Debug, Default)]
+pub struct Distributor {
+    arr: PipeArray,
+    matching: usize,
+    active: usize,
+    eligible: usize,
+    more: bool,
+}
+
+impl Distributor {
+    /// A distributor with no pipes.
+    pub fn new() -> Distributor {
+        Distributor::default()
+    }
+
+    /// Adds a newly connected pipe. During a multipart message it only gets the next message.
+    pub fn attach(&mut self, pipe: PipeId) {
+        if self.arr.contains(pipe) {
+            return;
+        }
+        self.arr.push(pipe);
+        let last = self.arr.len() - 1;
+        if self.more {
+            self.arr.swap(self.eligible, last);
+            self.eligible += 1;
+        } else {
+            self.arr.swap(self.active, last);
+            self.active += 1;
+            self.arr.swap(self.eligible, last);
+            self.eligible += 1;
+        }
+    }
+
+    /// Marks `pipe` as a recipient of the current message (idempotent; pipes that cannot take
+    /// it are ignored).
+    #[inline]
+    pub fn match_pipe(&mut self, pipe: PipeId) {
+        let Some(i) = self.arr.index_of(pipe) else {
+            return;
+        };
+        // libzmq bounds this by `eligible`, which equals `active` whenever it matches (at the
+        // start of a message); `active` also keeps a pipe attached mid-message out of it.
+        if i < self.matching || i >= self.active {
+            return;
+        }
+        self.arr.swap(i, self.matching);
+        self.matching += 1;
+    }
+
+    /// Inverts the match: every writable pipe that was not marked matches, and the marked ones
+    /// do not (ZMQ_INVERT_MATCHING).
+    pub fn reverse_match(&mut self) {
+        let prev = self.matching;
+        self.matching = 0;
+        for i in prev..self.eligible {
+            self.arr.swap(i, self.matching);
+            self.matching += 1;
+        }
+    }
+
+    /// Clears the set of matching pipes.
+    #[inline]
+    pub fn unmatch(&mut self) {
+        self.matching = 0;
+    }
+
+    /// `pipe` is gone.
+    pub fn pipe_terminated(&mut self, pipe: PipeId) {
+        let Some(mut i) = self.arr.index_of(pipe) else {
+            return;
+        };
+        if i < self.matching {
+            self.arr.swap(i, self.matching - 1);
+            self.matching -= 1;
+            i = self.matching;
+        }
+        if i < self.active {
+            self.arr.swap(i, self.active - 1);
+            self.active -= 1;
+            i = self.active;
+        }
+        if i < self.eligible {
+            self.arr.swap(i, self.eligible - 1);
+            self.eligible -= 1;
+        }
+        self.arr.remove(pipe);
+    }
+
+    /// `pipe` has room again.
+    pub fn write_activated(&mut self, pipe: PipeId) {
+        let Some(i) = self.arr.index_of(pipe) else {
+            return;
+        };
+        if i < self.eligible {
+            return;
+        }
+        self.arr.swap(i, self.eligible);
+        self.eligible += 1;
+        if !self.more {
+            self.arr.swap(self.eligible - 1, self.active);
+            self.active += 1;
+        }
+    }
+
+    /// Sends a frame to every active pipe.
+    pub fn send_to_all<P: Pipes>(&mut self, pipes: &mut P, msg: Msg) {
+        self.matching = self.active;
+        self.send_to_matching(pipes, msg);
+    }
+
+    /// Sends a frame to the matching pipes. At the end of a message every writable pipe
+    /// becomes active again.
+    #[inline]
+    pub fn send_to_matching<P: Pipes>(&mut self, pipes: &mut P, msg: Msg) {
+        let more = msg.more();
+        self.distribute(pipes, msg);
+        if !more {
+            self.active = self.eligible;
+        }
+        self.more = more;
+    }
+
+    /// Whether every matching pipe has room for a message (for ZMQ_XPUB_NODROP).
+    pub fn check_hwm<P: Pipes>(&self, pipes: &mut P) -> bool {
+        (0..self.matching).all(|i| self.arr.get(i).is_none_or(|p| pipes.check_write(p)))
+    }
+
+    /// Whether a multipart message is being sent.
+    pub fn in_message(&self) -> bool {
+        self.more
+    }
+
+    /// Number of pipes matching the current message.
+    pub fn matching_len(&self) -> usize {
+        self.matching
+    }
+
+    /// Number of pipes, writable or not.
+    pub fn len(&self) -> usize {
+        self.arr.len()
+    }
+
+    /// Whether there is no pipe.
+    pub fn is_empty(&self) -> bool {
+        self.arr.len() == 0
+    }
+
+    fn distribute<P: Pipes>(&mut self, pipes: &mut P, msg: Msg) {
+        let mut i = 0;
+        while i < self.matching {
+            let Some(pipe) = self.arr.get(i) else {
+                break;
+            };
+            // Cloning shares a long body: one reference-count increment per pipe.
+            match pipes.write(pipe, msg.clone()) {
+                Ok(()) => {
+                    if !msg.more() {
+                        pipes.flush(pipe);
+                    }
+                    i += 1;
+                }
+                // The pipe at `i` is swapped out of the matching part, and another one into
+                // its place: retry the same index.
+                Err(_) => self.deactivate_at(i),
+            }
+        }
+    }
+
+    fn deactivate_at(&mut self, i: usize) {
+        self.arr.swap(i, self.matching - 1);
+        self.matching -= 1;
+        let j = self.matching;
+        self.arr.swap(j, self.active - 1);
+        self.active -= 1;
+        let k = self.active;
+        self.arr.swap(k, self.eligible - 1);
+        self.eligible -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::FakePipes;
+
+    fn setup(hwms: &[usize]) -> (Distributor, FakePipes) {
+        let mut d = Distributor::new();
+        let mut fp = FakePipes::new();
+        for (i, &h) in hwms.iter().enumerate() {
+            fp.add(PipeId(i as u64), h);
+            d.attach(PipeId(i as u64));
+        }
+        (d, fp)
+    }
+
+    #[test]
+    fn send_to_all_reaches_every_pipe_and_shares_long_bodies() {
+        let (mut d, mut fp) = setup(&[0, 0, 0]);
+        let body = Msg::from(vec![9u8; 1000]);
+        let ptr = body.shared().map(|b| b.as_ptr());
+        d.send_to_all(&mut fp, body);
+        for p in 0..3 {
+            let out = fp.take_out(PipeId(p));
+            assert_eq!(out.len(), 1);
+            assert_eq!(out[0].shared().map(|b| b.as_ptr()), ptr);
+        }
+    }
+
+    #[test]
+    fn pipe_at_hwm_is_skipped_without_blocking_and_reactivated() {
+        let (mut d, mut fp) = setup(&[1, 0]);
+        for i in 0..3u8 {
+            d.send_to_all(&mut fp, Msg::from(&[i]));
+        }
+        assert_eq!(fp.out_len(PipeId(0)), 1);
+        assert_eq!(fp.out_len(PipeId(1)), 3);
+        fp.take_out(PipeId(0));
+        d.write_activated(PipeId(0));
+        d.send_to_all(&mut fp, Msg::from("x"));
+        assert_eq!(fp.take_out(PipeId(0)).len(), 1);
+    }
+
+    #[test]
+    fn only_matching_pipes_get_the_message_and_multipart_stays_whole() {
+        let (mut d, mut fp) = setup(&[0, 0, 0]);
+        d.match_pipe(PipeId(2));
+        d.match_pipe(PipeId(2));
+        d.send_to_matching(&mut fp, Msg::from("a").with_more(true));
+        // A pipe attached mid-message gets nothing of it.
+        fp.add(PipeId(3), 0);
+        d.attach(PipeId(3));
+        d.match_pipe(PipeId(3));
+        d.send_to_matching(&mut fp, Msg::from("b"));
+        d.unmatch();
+        assert_eq!(
+            fp.take_out_messages(PipeId(2)),
+            vec![vec![b"a".to_vec(), b"b".to_vec()]]
+        );
+        assert_eq!(fp.out_len(PipeId(0)), 0);
+        assert_eq!(fp.out_len(PipeId(3)), 0);
+        d.send_to_all(&mut fp, Msg::from("c"));
+        assert_eq!(fp.out_len(PipeId(3)), 1);
+    }
+
+    #[test]
+    fn reverse_match_selects_the_others() {
+        let (mut d, mut fp) = setup(&[0, 0, 0]);
+        d.match_pipe(PipeId(1));
+        d.reverse_match();
+        d.send_to_matching(&mut fp, Msg::from("x"));
+        assert_eq!(fp.out_len(PipeId(0)), 1);
+        assert_eq!(fp.out_len(PipeId(1)), 0);
+        assert_eq!(fp.out_len(PipeId(2)), 1);
+    }
+
+    #[test]
+    fn terminated_pipe_is_forgotten() {
+        let (mut d, mut fp) = setup(&[0, 0]);
+        d.match_pipe(PipeId(0));
+        d.pipe_terminated(PipeId(0));
+        assert_eq!(d.matching_len(), 0);
+        d.send_to_all(&mut fp, Msg::from("x"));
+        assert_eq!(fp.out_len(PipeId(1)), 1);
+        assert_eq!(d.len(), 1);
+    }
+}

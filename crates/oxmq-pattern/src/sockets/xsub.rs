@@ -1,0 +1,277 @@
+//! SUB and XSUB (RFC 29): fair-queued receive; subscriptions go to every publisher.
+
+use oxmq_proto::Msg;
+
+use crate::pattern::Behaviour;
+use crate::{
+    Distributor, FairQueue, PatternError, PatternOption, PeerInfo, PipeId, Pipes, SendError,
+    SubTrie,
+};
+
+/// ZMQ_SUB: receives the messages whose first frame starts with a subscribed topic (whole
+/// multipart messages are kept or dropped); subscribes with [`PatternOption::Subscribe`].
+/// Cannot send.
+#[derive(Debug)]
+pub struct Sub {
+    core: XSubCore,
+}
+
+/// ZMQ_XSUB: receives everything its publishers send; the application subscribes by sending
+/// `\x01topic` and unsubscribes with `\x00topic`; other messages go to every publisher.
+#[derive(Debug)]
+pub struct XSub {
+    core: XSubCore,
+}
+
+impl Sub {
+    pub(crate) fn new() -> Sub {
+        Sub {
+            core: XSubCore::new(true),
+        }
+    }
+}
+
+impl XSub {
+    pub(crate) fn new() -> XSub {
+        XSub {
+            core: XSubCore::new(false),
+        }
+    }
+}
+
+/// libzmq's `xsub_t`; `sub_t` adds the filter (`options.filter`) and the subscribe options, and
+/// removes sending.
+#[derive(Debug)]
+struct XSubCore {
+    /// SUB: drop messages that match no subscription. XSUB does not filter.
+    filter: bool,
+    invert: bool,
+    fq: FairQueue,
+    dist: Distributor,
+    subscriptions: SubTrie,
+    more_recv: bool,
+}
+
+impl XSubCore {
+    fn new(filter: bool) -> XSubCore {
+        XSubCore {
+            filter,
+            invert: false,
+            fq: FairQueue::new(),
+            dist: Distributor::new(),
+            subscriptions: SubTrie::new(),
+            more_recv: false,
+        }
+    }
+
+    #[inline]
+    fn wanted(&self, first_frame: &Msg) -> bool {
+        !self.filter || (self.subscriptions.matches(first_frame.data()) != self.invert)
+    }
+
+    /// Drops the rest of a message whose frame `m` was just read.
+    fn skip_rest<P: Pipes>(&mut self, pipes: &mut P, mut m: Msg) {
+        while m.more() {
+            match self.fq.recv(pipes) {
+                Some((next, _)) => m = next,
+                None => break,
+            }
+        }
+    }
+
+    /// A subscription or cancel to forward upstream, as libzmq's `xsub_t::xsend`: every
+    /// subscribe is forwarded (XPUB deduplicates, and XPUB_VERBOSE needs them all), a cancel
+    /// only when it removed the topic's last count. `topic_at` is where the topic starts in the
+    /// frame's body.
+    fn subscription<P: Pipes>(&mut self, pipes: &mut P, msg: Msg, subscribe: bool, topic_at: usize) {
+        let topic = msg.data().get(topic_at..).unwrap_or_default();
+        if subscribe {
+            self.subscriptions.add(topic);
+            self.dist.send_to_all(pipes, msg);
+        } else if self.subscriptions.remove(topic) {
+            self.dist.send_to_all(pipes, msg);
+        }
+    }
+}
+
+impl Behaviour for XSubCore {
+    fn attach<P: Pipes>(&mut self, pipes: &mut P, pipe: PipeId, _: &PeerInfo) {
+        self.fq.attach(pipe);
+        self.dist.attach(pipe);
+        // Replay the current subscriptions to the new publisher; those that do not fit under
+        // its high-water mark are lost, as in libzmq.
+        self.subscriptions.for_each(|topic| {
+            let _ = pipes.write(pipe, Msg::subscribe(topic));
+        });
+        pipes.flush(pipe);
+    }
+
+    fn pipe_terminated(&mut self, pipe: PipeId) {
+        self.fq.pipe_terminated(pipe);
+        self.dist.pipe_terminated(pipe);
+    }
+
+    fn read_activated(&mut self, pipe: PipeId) {
+        self.fq.read_activated(pipe);
+    }
+
+    fn write_activated(&mut self, pipe: PipeId) {
+        self.dist.write_activated(pipe);
+    }
+
+    fn send<P: Pipes>(&mut self, pipes: &mut P, msg: Msg) -> Result<(), SendError> {
+        // libzmq looks at every frame, not only the first of a message.
+        if msg.is_subscribe() {
+            self.subscription(pipes, msg, true, 0);
+        } else if msg.is_cancel() {
+            self.subscription(pipes, msg, false, 0);
+        } else {
+            match msg.data().first() {
+                Some(1) => self.subscription(pipes, msg, true, 1),
+                Some(0) => self.subscription(pipes, msg, false, 1),
+                // Any other message goes upstream to every publisher.
+                _ => self.dist.send_to_all(pipes, msg),
+            }
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn recv<P: Pipes>(&mut self, pipes: &mut P) -> Result<Msg, PatternError> {
+        loop {
+            let (m, _) = self.fq.recv(pipes).ok_or(PatternError::WouldBlock)?;
+            if self.more_recv || self.wanted(&m) {
+                self.more_recv = m.more();
+                return Ok(m);
+            }
+            self.skip_rest(pipes, m);
+        }
+    }
+
+    fn has_in<P: Pipes>(&mut self, pipes: &mut P) -> bool {
+        if self.more_recv {
+            return true;
+        }
+        loop {
+            if !self.fq.has_in(pipes) {
+                return false;
+            }
+            match self.fq.peek() {
+                Some(m) if !self.wanted(m) => {}
+                _ => return true,
+            }
+            if let Some((m, _)) = self.fq.recv(pipes) {
+                self.skip_rest(pipes, m);
+            }
+        }
+    }
+
+    fn has_out<P: Pipes>(&mut self, _: &mut P) -> bool {
+        true
+    }
+
+    fn set_option<P: Pipes>(&mut self, _: &mut P, _: PatternOption) -> Result<(), PatternError> {
+        Err(PatternError::InvalidArgument)
+    }
+}
+
+impl Behaviour for Sub {
+    fn attach<P: Pipes>(&mut self, pipes: &mut P, pipe: PipeId, peer: &PeerInfo) {
+        self.core.attach(pipes, pipe, peer)
+    }
+
+    fn pipe_terminated(&mut self, pipe: PipeId) {
+        self.core.pipe_terminated(pipe)
+    }
+
+    fn read_activated(&mut self, pipe: PipeId) {
+        self.core.read_activated(pipe)
+    }
+
+    fn write_activated(&mut self, pipe: PipeId) {
+        self.core.write_activated(pipe)
+    }
+
+    fn send<P: Pipes>(&mut self, _: &mut P, msg: Msg) -> Result<(), SendError> {
+        Err(SendError::new(PatternError::NotSupported, msg))
+    }
+
+    #[inline]
+    fn recv<P: Pipes>(&mut self, pipes: &mut P) -> Result<Msg, PatternError> {
+        self.core.recv(pipes)
+    }
+
+    fn has_in<P: Pipes>(&mut self, pipes: &mut P) -> bool {
+        self.core.has_in(pipes)
+    }
+
+    fn has_out<P: Pipes>(&mut self, _: &mut P) -> bool {
+        false
+    }
+
+    fn set_option<P: Pipes>(
+        &mut self,
+        pipes: &mut P,
+        opt: PatternOption,
+    ) -> Result<(), PatternError> {
+        match opt {
+            PatternOption::Subscribe(topic) => {
+                self.core.subscription(pipes, Msg::subscribe(&topic), true, 0);
+                Ok(())
+            }
+            PatternOption::Unsubscribe(topic) => {
+                self.core.subscription(pipes, Msg::cancel(&topic), false, 0);
+                Ok(())
+            }
+            PatternOption::InvertMatching(on) => {
+                self.core.invert = on;
+                Ok(())
+            }
+            _ => Err(PatternError::InvalidArgument),
+        }
+    }
+}
+
+impl Behaviour for XSub {
+    fn attach<P: Pipes>(&mut self, pipes: &mut P, pipe: PipeId, peer: &PeerInfo) {
+        self.core.attach(pipes, pipe, peer)
+    }
+
+    fn pipe_terminated(&mut self, pipe: PipeId) {
+        self.core.pipe_terminated(pipe)
+    }
+
+    fn read_activated(&mut self, pipe: PipeId) {
+        self.core.read_activated(pipe)
+    }
+
+    fn write_activated(&mut self, pipe: PipeId) {
+        self.core.write_activated(pipe)
+    }
+
+    #[inline]
+    fn send<P: Pipes>(&mut self, pipes: &mut P, msg: Msg) -> Result<(), SendError> {
+        self.core.send(pipes, msg)
+    }
+
+    #[inline]
+    fn recv<P: Pipes>(&mut self, pipes: &mut P) -> Result<Msg, PatternError> {
+        self.core.recv(pipes)
+    }
+
+    fn has_in<P: Pipes>(&mut self, pipes: &mut P) -> bool {
+        self.core.has_in(pipes)
+    }
+
+    fn has_out<P: Pipes>(&mut self, pipes: &mut P) -> bool {
+        self.core.has_out(pipes)
+    }
+
+    fn set_option<P: Pipes>(
+        &mut self,
+        pipes: &mut P,
+        opt: PatternOption,
+    ) -> Result<(), PatternError> {
+        self.core.set_option(pipes, opt)
+    }
+}
