@@ -1,1 +1,41 @@
-//! oxmq: ZeroMQ in Rust.
+//! oxmq: ZeroMQ, rebuilt in Rust.
+//!
+//! A wire-compatible implementation of ZeroMQ: oxmq sockets talk ZMTP 3.1 to libzmq peers
+//! (pyzmq, czmq, cppzmq, JeroMQ) and to each other. Every socket can be used blocking
+//! ([`Socket::send`], [`Socket::recv`]) or async ([`Socket::send_async`],
+//! [`Socket::recv_async`], any executor), on the same value.
+//!
+//! ```
+//! use oxmq::{Context, SocketType};
+//!
+//! let ctx = Context::new();
+//! let mut pull = ctx.socket(SocketType::Pull)?;
+//! pull.bind("tcp://127.0.0.1:*")?;
+//! let mut push = ctx.socket(SocketType::Push)?;
+//! push.connect(&pull.last_endpoint())?;
+//! push.send_multipart(["hello", "world"])?;
+//! let parts = pull.recv_multipart()?;
+//! assert_eq!(parts[0].data(), b"hello");
+//! assert_eq!(parts[1].data(), b"world");
+//! # Ok::<(), oxmq::Error>(())
+//! ```
+//!
+//! Layers (see `docs/ARCHITECTURE.md`): `oxmq-proto` (sans-IO ZMTP), `oxmq-pattern` (sans-IO
+//! socket semantics), and this crate (context, sockets, pipes, engines, transports).
+
+mod context;
+mod endpoint;
+mod engine;
+mod error;
+pub mod opt;
+mod options;
+mod pipe;
+mod signal;
+mod socket;
+mod spsc;
+mod transport;
+
+pub use context::Context;
+pub use error::{errno, Error, ErrorKind, Result};
+pub use oxmq_proto::{Msg, SocketType};
+pub use socket::{Socket, POLLIN, POLLOUT};

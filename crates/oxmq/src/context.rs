@@ -1,0 +1,216 @@
+//! [`Context`]: the I/O threads and the lifetime of everything that runs on them.
+//!
+//! Each I/O thread runs a single-threaded tokio runtime; engines (one per connection),
+//! listeners and connecters are tasks on those runtimes, spread round-robin. Applications never
+//! run on these threads, and sockets are usable from any thread or executor. When the last
+//! handle to the context goes away (the [`Context`] values and every [`Socket`]), the context
+//! waits for engines that are still delivering messages within their socket's LINGER, then stops
+//! its threads, as `zmq_ctx_term` does.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+
+use oxmq_proto::SocketType;
+use tokio::runtime::Handle;
+use tokio::sync::{oneshot, Notify};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::socket::Socket;
+
+/// A ZeroMQ context: owns the I/O threads that run every connection of its sockets.
+///
+/// Cheap to clone; all clones are the same context. Sockets keep their context alive.
+///
+/// ```
+/// let ctx = oxmq::Context::new();
+/// let mut push = ctx.socket(oxmq::SocketType::Push)?;
+/// push.set_linger(0)?;
+/// push.bind("tcp://127.0.0.1:*")?;
+/// # Ok::<(), oxmq::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Context {
+    inner: Arc<ContextInner>,
+}
+
+impl Context {
+    /// A context with one I/O thread, libzmq's default.
+    ///
+    /// # Panics
+    /// If the operating system refuses to start a thread, as `std::thread::spawn` does.
+    pub fn new() -> Context {
+        match Context::with_io_threads(1) {
+            Ok(ctx) => ctx,
+            Err(e) => panic!("cannot start the oxmq I/O thread: {e}"),
+        }
+    }
+
+    /// A context with `n` I/O threads (at least one).
+    pub fn with_io_threads(n: usize) -> Result<Context> {
+        if n == 0 {
+            return Err(Error::with_source(
+                ErrorKind::InvalidInput,
+                "a context needs at least one I/O thread",
+            ));
+        }
+        let tasks = Arc::new(TaskCount::default());
+        let io = (0..n)
+            .map(|i| IoThread::start(i, Arc::clone(&tasks)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Context {
+            inner: Arc::new(ContextInner {
+                io,
+                next: AtomicUsize::new(0),
+                tasks,
+            }),
+        })
+    }
+
+    /// Creates a socket of type `socket_type`.
+    pub fn socket(&self, socket_type: SocketType) -> Result<Socket> {
+        Socket::new(Arc::clone(&self.inner), socket_type)
+    }
+}
+
+impl Default for Context {
+    fn default() -> Context {
+        Context::new()
+    }
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("io_threads", &self.inner.io.len())
+            .finish()
+    }
+}
+
+/// What sockets share of their context.
+pub(crate) struct ContextInner {
+    io: Vec<IoThread>,
+    next: AtomicUsize,
+    tasks: Arc<TaskCount>,
+}
+
+impl ContextInner {
+    /// The runtime of the next I/O thread, round-robin.
+    pub(crate) fn io_handle(&self) -> Handle {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.io.len();
+        self.io[i].handle.clone()
+    }
+
+    /// Runs `fut` on an I/O thread; termination waits for it (use for anything that may still
+    /// deliver messages: engines and connecters).
+    pub(crate) fn spawn_counted<F>(&self, fut: F) -> tokio::task::JoinHandle<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let guard = self.tasks.enter();
+        self.io_handle().spawn(async move {
+            let _guard = guard;
+            fut.await;
+        })
+    }
+
+    /// The counter that termination waits on, for tasks spawned from I/O threads.
+    pub(crate) fn tasks(&self) -> &Arc<TaskCount> {
+        &self.tasks
+    }
+
+    /// All I/O runtimes, for spreading accepted connections.
+    pub(crate) fn next_handle(&self) -> Handle {
+        self.io_handle()
+    }
+}
+
+impl Drop for ContextInner {
+    fn drop(&mut self) {
+        for t in &mut self.io {
+            if let Some(stop) = t.stop.take() {
+                let _ = stop.send(());
+            }
+        }
+        for t in &mut self.io {
+            if let Some(j) = t.join.take() {
+                let _ = j.join();
+            }
+        }
+    }
+}
+
+struct IoThread {
+    handle: Handle,
+    stop: Option<oneshot::Sender<()>>,
+    join: Option<thread::JoinHandle<()>>,
+}
+
+impl IoThread {
+    fn start(index: usize, tasks: Arc<TaskCount>) -> Result<IoThread> {
+        let (handle_tx, handle_rx) = mpsc::channel();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let join = thread::Builder::new()
+            .name(format!("oxmq-io-{index}"))
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = handle_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = handle_tx.send(Ok(rt.handle().clone()));
+                rt.block_on(async move {
+                    let _ = stop_rx.await;
+                    tasks.wait_idle().await;
+                });
+            })?;
+        let handle = handle_rx.recv().map_err(|_| Error::new(ErrorKind::Io))??;
+        Ok(IoThread {
+            handle,
+            stop: Some(stop_tx),
+            join: Some(join),
+        })
+    }
+}
+
+/// Counts the tasks that termination must wait for.
+#[derive(Default)]
+pub(crate) struct TaskCount {
+    live: AtomicUsize,
+    idle: Notify,
+}
+
+impl TaskCount {
+    /// Counts one more task until the guard is dropped.
+    pub(crate) fn enter(self: &Arc<Self>) -> TaskGuard {
+        self.live.fetch_add(1, Ordering::SeqCst);
+        TaskGuard(Arc::clone(self))
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.live.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Keeps a task counted while it lives.
+pub(crate) struct TaskGuard(Arc<TaskCount>);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        if self.0.live.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! The engine: one future per connection, moving bytes between a stream and the socket's pipes.
+//!
+//! Per wake-up the engine reads as much as the kernel has (into a buffer of at least
+//! [`READ_CHUNK`] bytes), lets the sans-IO [`Session`] decode every complete frame, writes the
+//! frames into the in-pipe and flushes it once; then it drains the out-pipe up to
+//! [`WRITE_BATCH`] bytes, lets the session encode them (small bodies copied, large bodies
+//! chained) and writes everything with one vectored write. It never reads from the network while
+//! the in-pipe is at its high-water mark, so TCP back-pressure reaches the sender, and it never
+//! drains the out-pipe while earlier output is still unwritten. After [`ROUNDS`] rounds of work
+//! it yields to the other connections of its I/O thread.
+
+use std::future::{poll_fn, Future};
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use oxmq_proto::{Event, Session, SessionConfig, WriteBuf};
+use tokio::net::TcpStream;
+use tokio::time::Sleep;
+use tracing::debug;
+
+use crate::signal::{Attachment, Command};
+use crate::socket::{new_pipe_pair, EngineConfig, EngineEnds};
+
+/// Why an engine stopped.
+#[derive(Debug)]
+pub(crate) enum Exit {
+    /// The peer closed the connection or it failed; a connecter reconnects.
+    Disconnected,
+    /// The socket is closed and everything that LINGER allowed was delivered.
+    SocketClosed,
+}
+
+/// Runs one connection until it ends. `ends` are the pipes of a connecter that queues before
+/// connecting (kept across reconnects and handed back); without them the engine creates the
+/// pipes when the handshake completes and tears them down when it ends.
+pub(crate) async fn run(
+    stream: TcpStream,
+    cfg: Arc<EngineConfig>,
+    ends: Option<EngineEnds>,
+    routing_id: Option<bytes::Bytes>,
+    peer_addr: String,
+) -> (Exit, Option<EngineEnds>) {
+    let persistent = ends.is_some();
+    let mut session_cfg = SessionConfig::new(cfg.socket.socket_type);
+    session_cfg.routing_id = cfg.options.routing_id.clone();
+    session_cfg.max_msg_size = u64::try_from(cfg.options.maxmsgsize).ok();
+    let mut engine = Engine {
+        io: stream,
+        session: Session::new(session_cfg, Instant::now()),
+        rbuf: BytesMut::with_capacity(READ_CHUNK),
+        wbuf: WriteBuf::new(),
+        ends,
+        persistent,
+        cfg,
+        routing_id,
+        ready: false,
+        linger: None,
+        peer_addr,
+        out_more: false,
+    };
+    let exit = poll_fn(|cx| engine.poll_run(cx)).await;
+    let ends = engine.finish();
+    (exit, ends)
+}
+
+struct Engine {
+    io: TcpStream,
+    session: Session,
+    rbuf: BytesMut,
+    wbuf: WriteBuf,
+    ends: Option<EngineEnds>,
+    persistent: bool,
+    cfg: Arc<EngineConfig>,
+    routing_id: Option<bytes::Bytes>,
+    ready: bool,
+    /// Armed when the socket closed with a positive LINGER.
+    linger: Option<Pin<Box<Sleep>>>,
+    peer_addr: String,
+    /// The last frame taken from the out-pipe had MORE set.
+    out_more: bool,
+}
+
+impl Engine {
+    fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<Exit> {
+        self.cfg.waker.register(cx.waker());
+        for _ in 0..ROUNDS {
+            let mut progress = false;
+            if let Some(exit) = self.check_closed(cx) {
+                return Poll::Ready(exit);
+            }
+            match self.poll_input(cx) {
+                Ok(p) => progress |= p,
+                Err(exit) => return Poll::Ready(exit),
+            }
+            match self.poll_output(cx) {
+                Ok(p) => progress |= p,
+                Err(exit) => return Poll::Ready(exit),
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// Reads and decodes what the network has, unless the in-pipe is full.
+    fn poll_input(&mut self, cx: &mut Context<'_>) -> Result<bool, Exit> {
+        if let Some(ends) = &mut self.ends {
+            if self.ready && !ends.writer.check_write() {
+                // At RCVHWM: stop reading; the socket's credit wakes us.
+                return Ok(false);
+            }
+        }
+        match self.io.poll_read_ready(cx) {
+            Poll::Pending => return Ok(false),
+            Poll::Ready(Err(e)) => {
+                debug!(peer = %self.peer_addr, error = %e, "read failed");
+                return Err(Exit::Disconnected);
+            }
+            Poll::Ready(Ok(())) => {}
+        }
+        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+            self.rbuf.reserve(READ_CHUNK);
+        }
+        match self.io.try_read_buf(&mut self.rbuf) {
+            Ok(0) => {
+                debug!(peer = %self.peer_addr, "peer closed the connection");
+                Err(Exit::Disconnected)
+            }
+            Ok(_) => {
+                self.decode()?;
+                Ok(true)
+            }
+            // Readiness was stale; the next poll_read_ready registers for the next one.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(true),
+            Err(e) => {
+                debug!(peer = %self.peer_addr, error = %e, "read failed");
+                Err(Exit::Disconnected)
+            }
+        }
+    }
+
+    fn decode(&mut self) -> Result<(), Exit> {
+        let result = self.session.handle_input(&mut self.rbuf, Instant::now());
+        while let Some(ev) = self.session.poll_event() {
+            match ev {
+                Event::HandshakeDone(peer) => {
+                    self.ready = true;
+                    let rid = self.routing_id.clone().or(peer.routing_id);
+                    self.on_ready(rid);
+                }
+                Event::Message(msg) => {
+                    if let Some(ends) = &mut self.ends {
+                        ends.writer.write_unchecked(msg);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(ends) = &mut self.ends {
+            ends.writer.flush();
+        }
+        if let Err(e) = result {
+            debug!(peer = %self.peer_addr, error = %e, "dropping connection: protocol error");
+            // Give an ERROR command the session queued a chance to reach the peer.
+            self.session.poll_transmit(&mut self.wbuf);
+            self.try_write_once();
+            return Err(Exit::Disconnected);
+        }
+        Ok(())
+    }
+
+    /// The handshake completed: hand the socket its ends of this peer's pipes.
+    fn on_ready(&mut self, routing_id: Option<bytes::Bytes>) {
+        if self.ends.is_some() || self.cfg.socket.is_closed() {
+            return;
+        }
+        let (id, (reader, writer), ends) =
+            new_pipe_pair(&self.cfg.socket, &self.cfg.options, &self.cfg.waker);
+        self.ends = Some(ends);
+        self.cfg
+            .socket
+            .signal
+            .push(Command::Attach(Box::new(Attachment {
+                id,
+                reader,
+                writer,
+                routing_id,
+            })));
+    }
+
+    /// Encodes what the socket queued and writes it.
+    fn poll_output(&mut self, cx: &mut Context<'_>) -> Result<bool, Exit> {
+        let mut progress = false;
+        if self.ready {
+            if let Some(ends) = &mut self.ends {
+                while self.wbuf.len() < WRITE_BATCH {
+                    let Some(msg) = ends.reader.read() else { break };
+                    if ends.skip_partial {
+                        ends.skip_partial = msg.more();
+                        continue;
+                    }
+                    progress = true;
+                    self.out_more = msg.more();
+                    if let Err(e) = self.session.send(msg) {
+                        debug!(peer = %self.peer_addr, error = %e, "cannot encode message");
+                        return Err(Exit::Disconnected);
+                    }
+                }
+            }
+        }
+        self.session.poll_transmit(&mut self.wbuf);
+        while !self.wbuf.is_empty() {
+            match self.io.poll_write_ready(cx) {
+                Poll::Pending => break,
+                Poll::Ready(Err(e)) => {
+                    debug!(peer = %self.peer_addr, error = %e, "write failed");
+                    return Err(Exit::Disconnected);
+                }
+                Poll::Ready(Ok(())) => {}
+            }
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let n = self.wbuf.io_slices(&mut slices);
+            match self.io.try_write_vectored(&slices[..n]) {
+                Ok(written) => {
+                    self.wbuf.advance(written);
+                    progress = true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    debug!(peer = %self.peer_addr, error = %e, "write failed");
+                    return Err(Exit::Disconnected);
+                }
+            }
+        }
+        Ok(progress)
+    }
+
+    /// When the socket is closed: deliver what is queued within LINGER, then stop.
+    fn check_closed(&mut self, cx: &mut Context<'_>) -> Option<Exit> {
+        // The closed flag covers ends the socket never saw (an Attach still queued when it
+        // closed); the pipe's own flag covers everything else.
+        let closed = self.cfg.socket.is_closed()
+            || self
+                .ends
+                .as_ref()
+                .is_some_and(|e| e.reader.is_writer_closed());
+        if !closed {
+            return None;
+        }
+        let linger = self
+            .cfg
+            .socket
+            .linger
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if linger == 0 {
+            return Some(Exit::SocketClosed);
+        }
+        let drained = match &mut self.ends {
+            Some(e) => !e.reader.has_data(),
+            None => true,
+        };
+        if drained && self.wbuf.is_empty() && (self.ready || self.ends.is_none()) {
+            return Some(Exit::SocketClosed);
+        }
+        if linger > 0 {
+            let timer = self.linger.get_or_insert_with(|| {
+                Box::pin(tokio::time::sleep(Duration::from_millis(linger as u64)))
+            });
+            if timer.as_mut().poll(cx).is_ready() {
+                return Some(Exit::SocketClosed);
+            }
+        }
+        None
+    }
+
+    fn try_write_once(&mut self) {
+        let mut slices = [IoSlice::new(&[]); MAX_IOV];
+        let n = self.wbuf.io_slices(&mut slices);
+        if n > 0 {
+            let _ = self.io.try_write_vectored(&slices[..n]);
+        }
+    }
+
+    /// Tears the connection down: hands persistent pipes back (without any half-transferred
+    /// message), or tells the socket that this peer is gone.
+    fn finish(mut self) -> Option<EngineEnds> {
+        let mut ends = self.ends.take()?;
+        if self.persistent {
+            ends.writer.rollback();
+            ends.writer.flush();
+            ends.skip_partial |= self.out_more;
+            Some(ends)
+        } else {
+            let id = ends.id;
+            drop(ends);
+            if !self.cfg.socket.is_closed() {
+                self.cfg.socket.signal.push(Command::Terminated(id));
+            }
+            None
+        }
+    }
+}
+
+/// Read buffer growth step. 64 KiB lets one read pick up thousands of small messages.
+const READ_CHUNK: usize = 64 * 1024;
+/// Bytes encoded per write: enough to amortise the system call over ~16k small messages
+/// while keeping latency for large ones bounded.
+const WRITE_BATCH: usize = 256 * 1024;
+/// At most this many slices per vectored write (Linux allows 1024).
+const MAX_IOV: usize = 64;
+/// Rounds of read/write work before the engine yields to others on its thread.
+const ROUNDS: usize = 16;

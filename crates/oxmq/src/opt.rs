@@ -1,0 +1,58 @@
+//! Socket option numbers, exactly as in libzmq's `zmq.h`.
+//!
+//! [`crate::Socket::set_sockopt`] and [`crate::Socket::sockopt`] take these numbers; the typed
+//! setters on [`crate::Socket`] are the idiomatic way to reach the same options. An option that
+//! oxmq does not implement yet is refused with `EINVAL`, never silently ignored.
+
+/// I/O thread affinity (not implemented yet).
+pub const AFFINITY: i32 = 4;
+/// The socket's routing id (formerly `ZMQ_IDENTITY`), 1 to 255 bytes.
+pub const ROUTING_ID: i32 = 5;
+/// Deprecated alias of [`ROUTING_ID`].
+pub const IDENTITY: i32 = ROUTING_ID;
+/// Adds a subscription (SUB, XSUB).
+pub const SUBSCRIBE: i32 = 6;
+/// Removes a subscription (SUB, XSUB).
+pub const UNSUBSCRIBE: i32 = 7;
+/// Kernel send buffer size.
+pub const SNDBUF: i32 = 11;
+/// Kernel receive buffer size.
+pub const RCVBUF: i32 = 12;
+/// Whether more frames of the current message follow (read only).
+pub const RCVMORE: i32 = 13;
+/// The readiness file descriptor (read only).
+pub const FD: i32 = 14;
+/// `POLLIN` / `POLLOUT` readiness of the socket (read only).
+pub const EVENTS: i32 = 15;
+/// The socket type (read only).
+pub const TYPE: i32 = 16;
+/// How long pending messages are kept after close, in ms (-1: forever).
+pub const LINGER: i32 = 17;
+/// Initial reconnection interval, in ms.
+pub const RECONNECT_IVL: i32 = 18;
+/// Maximum length of the queue of pending connections.
+pub const BACKLOG: i32 = 19;
+/// Maximum reconnection interval, in ms (0: no back-off).
+pub const RECONNECT_IVL_MAX: i32 = 21;
+/// Largest inbound frame accepted, in bytes (-1: no limit).
+pub const MAXMSGSIZE: i32 = 22;
+/// High-water mark of outbound messages per peer.
+pub const SNDHWM: i32 = 23;
+/// High-water mark of inbound messages per peer.
+pub const RCVHWM: i32 = 24;
+/// Receive time-out, in ms (-1: forever).
+pub const RCVTIMEO: i32 = 27;
+/// Send time-out, in ms (-1: forever).
+pub const SNDTIMEO: i32 = 28;
+/// The endpoint last bound or connected, with any wildcard resolved (read only).
+pub const LAST_ENDPOINT: i32 = 32;
+/// ROUTER: fail with `EHOSTUNREACH` / `EAGAIN` instead of dropping unroutable messages.
+pub const ROUTER_MANDATORY: i32 = 33;
+/// Queue messages only to completed connections.
+pub const IMMEDIATE: i32 = 39;
+/// XPUB: pass every subscription to the application, not only new ones.
+pub const XPUB_VERBOSE: i32 = 40;
+/// Enable IPv6 on the socket.
+pub const IPV6: i32 = 42;
+/// The routing id to give the peer of the next `connect`.
+pub const CONNECT_ROUTING_ID: i32 = 61;

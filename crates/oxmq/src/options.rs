@@ -1,0 +1,72 @@
+//! Socket options as the core stores them, with libzmq's defaults and units.
+
+use bytes::Bytes;
+
+use crate::error::{ErrorKind, Result};
+
+/// The options of one socket. Engines get a snapshot at bind/connect time, as in libzmq.
+#[derive(Clone, Debug)]
+pub(crate) struct Options {
+    pub(crate) sndhwm: i32,
+    pub(crate) rcvhwm: i32,
+    pub(crate) linger: i32,
+    pub(crate) sndtimeo: i32,
+    pub(crate) rcvtimeo: i32,
+    pub(crate) reconnect_ivl: i32,
+    pub(crate) reconnect_ivl_max: i32,
+    pub(crate) maxmsgsize: i64,
+    pub(crate) ipv6: bool,
+    pub(crate) routing_id: Bytes,
+    pub(crate) connect_routing_id: Option<Bytes>,
+    pub(crate) backlog: i32,
+    pub(crate) immediate: bool,
+    pub(crate) sndbuf: i32,
+    pub(crate) rcvbuf: i32,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            sndhwm: 1000,
+            rcvhwm: 1000,
+            linger: -1,
+            sndtimeo: -1,
+            rcvtimeo: -1,
+            reconnect_ivl: 100,
+            reconnect_ivl_max: 0,
+            maxmsgsize: -1,
+            ipv6: false,
+            routing_id: Bytes::new(),
+            connect_routing_id: None,
+            backlog: 100,
+            immediate: false,
+            sndbuf: -1,
+            rcvbuf: -1,
+        }
+    }
+}
+
+/// Reads an `int` option value as `zmq_setsockopt` takes it (native-endian, exactly 4 bytes).
+pub(crate) fn int_value(value: &[u8]) -> Result<i32> {
+    let bytes: [u8; 4] = value
+        .try_into()
+        .map_err(|_| crate::Error::new(ErrorKind::InvalidInput))?;
+    Ok(i32::from_ne_bytes(bytes))
+}
+
+/// Reads an `int64_t` option value (native-endian, exactly 8 bytes).
+pub(crate) fn i64_value(value: &[u8]) -> Result<i64> {
+    let bytes: [u8; 8] = value
+        .try_into()
+        .map_err(|_| crate::Error::new(ErrorKind::InvalidInput))?;
+    Ok(i64::from_ne_bytes(bytes))
+}
+
+/// Reads a boolean `int` option value: 0 or 1, anything else is `EINVAL` as in libzmq.
+pub(crate) fn bool_value(value: &[u8]) -> Result<bool> {
+    match int_value(value)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(ErrorKind::InvalidInput.into()),
+    }
+}

@@ -1,0 +1,420 @@
+//! Pipes: the one-way message queues between a socket and one peer's engine.
+//!
+//! A pipe is a [`spsc`](crate::spsc) queue of frames plus the high-water-mark accounting and the
+//! sleep/wake protocol of libzmq's `ypipe`/`pipe_t`:
+//!
+//! * Frames written with MORE stay invisible until the last frame of the message is written and
+//!   the writer flushes; the reader therefore only ever sees whole messages.
+//! * The high-water mark counts whole messages. The writer counts what it wrote, the reader
+//!   publishes what it read every `lwm` messages (libzmq's credit), and the writer refuses a new
+//!   message only when `written - credited_read >= hwm`.
+//! * A side that finds the pipe empty (reader) or full (writer) sets its `*_waiting` flag and
+//!   re-checks; the other side checks the flag after publishing. Both use `SeqCst` operations, so
+//!   one of them always sees the other (the Dekker pattern), and a side that is busy is never
+//!   woken. Wake-ups go through a [`Notifier`]: a socket learns which pipe became readable or
+//!   writable through its command queue; an engine task is simply woken.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Waker;
+
+use oxmq_pattern::PipeId;
+use oxmq_proto::Msg;
+
+use crate::signal::{Command, SocketSignal};
+use crate::spsc;
+
+/// Creates a pipe. `hwm == 0` means no limit.
+pub(crate) fn pipe(
+    hwm: usize,
+    reader_notify: Notifier,
+    writer_notify: Notifier,
+) -> (PipeWriter, PipeReader) {
+    let (producer, consumer) = spsc::channel();
+    let shared = Arc::new(Shared {
+        msgs_read: AtomicU64::new(0),
+        reader_waiting: AtomicBool::new(false),
+        writer_waiting: AtomicBool::new(false),
+        writer_closed: AtomicBool::new(false),
+        reader_closed: AtomicBool::new(false),
+        reader_notify,
+        writer_notify,
+    });
+    let hwm = hwm as u64;
+    (
+        PipeWriter {
+            q: producer,
+            shared: Arc::clone(&shared),
+            hwm,
+            msgs_written: 0,
+            credited: 0,
+            in_message: false,
+        },
+        PipeReader {
+            q: consumer,
+            shared,
+            lwm: low_water_mark(hwm),
+            msgs_read: 0,
+            credited: 0,
+        },
+    )
+}
+
+/// How a pipe wakes the side at its other end.
+#[derive(Clone)]
+pub(crate) enum Notifier {
+    /// A socket: queue a command naming the pipe and wake the socket.
+    Socket(Arc<SocketSignal>, PipeId),
+    /// An engine task: wake it; it re-examines all its pipes.
+    Task(Arc<TaskWaker>),
+}
+
+impl Notifier {
+    fn readable(&self) {
+        match self {
+            Notifier::Socket(sig, id) => sig.push(Command::ReadActivated(*id)),
+            Notifier::Task(w) => w.wake(),
+        }
+    }
+
+    fn writable(&self) {
+        match self {
+            Notifier::Socket(sig, id) => sig.push(Command::WriteActivated(*id)),
+            Notifier::Task(w) => w.wake(),
+        }
+    }
+}
+
+/// The waker of an engine task, registered each time the task is about to sleep.
+#[derive(Default)]
+pub(crate) struct TaskWaker {
+    waker: Mutex<Option<Waker>>,
+}
+
+impl TaskWaker {
+    /// Records the waker to use for the next wake-up.
+    pub(crate) fn register(&self, waker: &Waker) {
+        let mut slot = self.waker.lock().unwrap_or_else(|e| e.into_inner());
+        match &*slot {
+            Some(w) if w.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
+        }
+    }
+
+    /// Wakes the task, if it registered a waker.
+    pub(crate) fn wake(&self) {
+        let slot = self.waker.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = &*slot {
+            w.wake_by_ref();
+        }
+    }
+}
+
+/// The writing end of a pipe.
+pub(crate) struct PipeWriter {
+    q: spsc::Producer<Msg>,
+    shared: Arc<Shared>,
+    hwm: u64,
+    msgs_written: u64,
+    /// The reader's count as last seen.
+    credited: u64,
+    /// A frame with MORE was written and the message is not complete yet.
+    in_message: bool,
+}
+
+impl PipeWriter {
+    /// Whether a new message would be accepted now. When it would not, the writer is marked as
+    /// waiting and the reader will notify it once it returns credit.
+    pub(crate) fn check_write(&mut self) -> bool {
+        if self.in_message || self.has_credit() {
+            return true;
+        }
+        self.credited = self.shared.msgs_read.load(Ordering::Acquire);
+        if self.has_credit() {
+            return true;
+        }
+        self.shared.writer_waiting.store(true, Ordering::SeqCst);
+        self.credited = self.shared.msgs_read.load(Ordering::SeqCst);
+        self.has_credit()
+    }
+
+    /// Writes a frame, or gives it back when the pipe is at its high-water mark. Frames after
+    /// the first of a message are always accepted. A frame written to a pipe whose reader is gone
+    /// is accepted and discarded with the pipe.
+    #[inline]
+    pub(crate) fn write(&mut self, msg: Msg) -> Result<(), Msg> {
+        if !self.check_write() {
+            return Err(msg);
+        }
+        self.write_unchecked(msg);
+        Ok(())
+    }
+
+    /// Writes a frame regardless of the high-water mark (used by engines, which stop reading
+    /// from the network when the pipe is full rather than drop what they already decoded).
+    #[inline]
+    pub(crate) fn write_unchecked(&mut self, msg: Msg) {
+        let more = msg.more();
+        self.q.push(msg);
+        self.in_message = more;
+        if !more {
+            self.q.mark();
+            self.msgs_written += 1;
+        }
+    }
+
+    /// Publishes the complete messages written so far (the frames of an unfinished message
+    /// stay invisible) and wakes the reader if it sleeps.
+    #[inline]
+    pub(crate) fn flush(&mut self) {
+        if self.q.flush() && self.shared.reader_waiting.load(Ordering::SeqCst) {
+            self.wake_reader();
+        }
+    }
+
+    /// Drops the frames of an incomplete message.
+    pub(crate) fn rollback(&mut self) {
+        if self.in_message {
+            self.q.rollback();
+            self.in_message = false;
+        }
+    }
+
+    fn has_credit(&self) -> bool {
+        self.hwm == 0 || self.msgs_written.wrapping_sub(self.credited) < self.hwm
+    }
+
+    fn wake_reader(&self) {
+        if self.shared.reader_waiting.swap(false, Ordering::SeqCst) {
+            self.shared.reader_notify.readable();
+        }
+    }
+}
+
+impl Drop for PipeWriter {
+    fn drop(&mut self) {
+        self.rollback();
+        self.q.flush();
+        self.shared.writer_closed.store(true, Ordering::SeqCst);
+        // Always tell the reader: it must learn that no more messages will come.
+        self.shared.reader_waiting.store(false, Ordering::SeqCst);
+        self.shared.reader_notify.readable();
+    }
+}
+
+/// The reading end of a pipe.
+pub(crate) struct PipeReader {
+    q: spsc::Consumer<Msg>,
+    shared: Arc<Shared>,
+    lwm: u64,
+    msgs_read: u64,
+    credited: u64,
+}
+
+impl PipeReader {
+    /// Takes the next frame. `None` means nothing is available now; the reader is then marked
+    /// as waiting and will be notified when the writer publishes more, or closes.
+    #[inline]
+    pub(crate) fn read(&mut self) -> Option<Msg> {
+        if let Some(m) = self.q.pop() {
+            self.account(&m);
+            return Some(m);
+        }
+        self.return_credit();
+        self.shared.reader_waiting.store(true, Ordering::SeqCst);
+        if self.q.recheck() {
+            // Awake after all: a notification the writer may still send is harmless (the socket
+            // ignores activations of active pipes), but spare it the work when we can.
+            self.shared.reader_waiting.store(false, Ordering::Relaxed);
+            let m = self.q.pop()?;
+            self.account(&m);
+            return Some(m);
+        }
+        None
+    }
+
+    /// Whether a frame is available to read now (without taking it).
+    pub(crate) fn has_data(&mut self) -> bool {
+        self.q.recheck()
+    }
+
+    /// Whether the writer closed its end; once [`PipeReader::read`] returned `None` as well,
+    /// no message will ever come again.
+    pub(crate) fn is_writer_closed(&self) -> bool {
+        self.shared.writer_closed.load(Ordering::SeqCst)
+    }
+
+    #[inline]
+    fn account(&mut self, m: &Msg) {
+        if !m.more() {
+            self.msgs_read += 1;
+            if self.lwm != 0 && self.msgs_read - self.credited >= self.lwm {
+                self.return_credit();
+            }
+        }
+    }
+
+    fn return_credit(&mut self) {
+        if self.credited == self.msgs_read {
+            return;
+        }
+        self.credited = self.msgs_read;
+        self.shared
+            .msgs_read
+            .store(self.msgs_read, Ordering::SeqCst);
+        if self.shared.writer_waiting.load(Ordering::SeqCst)
+            && self.shared.writer_waiting.swap(false, Ordering::SeqCst)
+        {
+            self.shared.writer_notify.writable();
+        }
+    }
+}
+
+impl Drop for PipeReader {
+    fn drop(&mut self) {
+        self.shared.reader_closed.store(true, Ordering::SeqCst);
+        self.shared.writer_waiting.store(false, Ordering::SeqCst);
+        self.shared.writer_notify.writable();
+    }
+}
+
+struct Shared {
+    msgs_read: AtomicU64,
+    reader_waiting: AtomicBool,
+    writer_waiting: AtomicBool,
+    writer_closed: AtomicBool,
+    reader_closed: AtomicBool,
+    reader_notify: Notifier,
+    writer_notify: Notifier,
+}
+
+/// libzmq's low-water mark: the reader returns credit every `lwm` messages.
+fn low_water_mark(hwm: u64) -> u64 {
+    if hwm == 0 {
+        // No limit: credit is irrelevant, return it rarely.
+        return 0;
+    }
+    if hwm > MAX_WM_DELTA * 2 {
+        hwm - MAX_WM_DELTA
+    } else {
+        hwm.div_ceil(2)
+    }
+}
+
+/// libzmq's `max_wm_delta`: large HWMs return credit this many messages before the mark.
+const MAX_WM_DELTA: u64 = 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    struct CountingWake(AtomicUsize);
+
+    impl Wake for CountingWake {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn task_notifier() -> (Notifier, Arc<CountingWake>) {
+        let count = Arc::new(CountingWake(AtomicUsize::new(0)));
+        let tw = Arc::new(TaskWaker::default());
+        tw.register(&Waker::from(Arc::clone(&count)));
+        (Notifier::Task(tw), count)
+    }
+
+    #[test]
+    fn hwm_counts_whole_messages() {
+        let (rn, _) = task_notifier();
+        let (wn, _) = task_notifier();
+        let (mut w, mut r) = pipe(2, rn, wn);
+        for _ in 0..2 {
+            assert!(w.write(Msg::from("a").with_more(true)).is_ok());
+            assert!(w.write(Msg::from("b").with_more(true)).is_ok());
+            assert!(w.write(Msg::from("c")).is_ok());
+        }
+        assert!(w.write(Msg::from("x")).is_err());
+        w.flush();
+        assert_eq!(r.read().as_deref(), Some(&b"a"[..]));
+        assert_eq!(r.read().as_deref(), Some(&b"b"[..]));
+        assert_eq!(r.read().as_deref(), Some(&b"c"[..]));
+        // lwm for hwm 2 is 1: credit for one message came back.
+        assert!(w.write(Msg::from("x")).is_ok());
+    }
+
+    #[test]
+    fn partial_messages_stay_invisible() {
+        let (rn, _) = task_notifier();
+        let (wn, _) = task_notifier();
+        let (mut w, mut r) = pipe(0, rn, wn);
+        w.write_unchecked(Msg::from("head").with_more(true));
+        w.flush();
+        assert!(r.read().is_none());
+        w.write_unchecked(Msg::from("tail"));
+        w.flush();
+        assert!(r.read().is_some_and(|m| m.more()));
+        assert!(r.read().is_some_and(|m| !m.more()));
+    }
+
+    #[test]
+    fn sleeping_reader_is_woken_once_and_busy_reader_never() {
+        let (rn, reads) = task_notifier();
+        let (wn, _) = task_notifier();
+        let (mut w, mut r) = pipe(0, rn, wn);
+        w.write_unchecked(Msg::from("1"));
+        w.flush();
+        assert_eq!(reads.0.load(Ordering::SeqCst), 0, "reader was not asleep");
+        assert!(r.read().is_some());
+        assert!(r.read().is_none());
+        w.write_unchecked(Msg::from("2"));
+        w.flush();
+        w.write_unchecked(Msg::from("3"));
+        w.flush();
+        assert_eq!(reads.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn full_writer_is_woken_when_credit_returns() {
+        let (rn, _) = task_notifier();
+        let (wn, writes) = task_notifier();
+        let (mut w, mut r) = pipe(4, rn, wn);
+        for _ in 0..4 {
+            assert!(w.write(Msg::from("m")).is_ok());
+        }
+        w.flush();
+        assert!(!w.check_write());
+        assert!(r.read().is_some());
+        assert!(r.read().is_some());
+        assert_eq!(writes.0.load(Ordering::SeqCst), 1);
+        assert!(w.check_write());
+    }
+
+    #[test]
+    fn rollback_discards_incomplete_message() {
+        let (rn, _) = task_notifier();
+        let (wn, _) = task_notifier();
+        let (mut w, mut r) = pipe(0, rn, wn);
+        w.write_unchecked(Msg::from("lost").with_more(true));
+        w.rollback();
+        w.write_unchecked(Msg::from("kept"));
+        w.flush();
+        assert_eq!(r.read().as_deref(), Some(&b"kept"[..]));
+        assert!(r.read().is_none());
+    }
+
+    #[test]
+    fn closing_writer_notifies_reader_after_last_message() {
+        let (rn, reads) = task_notifier();
+        let (wn, _) = task_notifier();
+        let (mut w, mut r) = pipe(0, rn, wn);
+        w.write_unchecked(Msg::from("last"));
+        w.write_unchecked(Msg::from("partial").with_more(true));
+        drop(w);
+        assert!(reads.0.load(Ordering::SeqCst) >= 1);
+        assert_eq!(r.read().as_deref(), Some(&b"last"[..]));
+        assert!(r.read().is_none());
+        assert!(r.is_writer_closed());
+    }
+}

@@ -1,0 +1,127 @@
+//! The socket's signal: how engines reach a socket that does no I/O of its own.
+//!
+//! Engines never touch socket state. They push a [`Command`] (a pipe became readable or
+//! writable, a peer attached or went away) and wake whoever waits on the socket: a thread parked
+//! in a blocking call or the task of an async call, through the same [`Waker`] slot. The socket
+//! checks [`SocketSignal::has_commands`] (one atomic load) before each operation and drains the
+//! queue only when something arrived, so the per-message path takes no lock.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::Instant;
+
+use oxmq_pattern::PipeId;
+
+use crate::pipe::{PipeReader, PipeWriter};
+
+/// What an engine tells its socket.
+pub(crate) enum Command {
+    /// The in-pipe of this peer has messages again.
+    ReadActivated(PipeId),
+    /// The out-pipe of this peer has room again.
+    WriteActivated(PipeId),
+    /// A peer completed its handshake; here are the socket's ends of its pipes.
+    Attach(Box<Attachment>),
+    /// The peer's engine is gone and will write nothing more to its in-pipe.
+    Terminated(PipeId),
+}
+
+/// The socket's ends of a new peer's pipes.
+pub(crate) struct Attachment {
+    pub(crate) id: PipeId,
+    pub(crate) reader: PipeReader,
+    pub(crate) writer: PipeWriter,
+    pub(crate) routing_id: Option<bytes::Bytes>,
+}
+
+/// Command queue and wake-up slot of one socket.
+#[derive(Default)]
+pub(crate) struct SocketSignal {
+    pending: AtomicBool,
+    commands: Mutex<Vec<Command>>,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl SocketSignal {
+    /// Queues a command and wakes the socket's waiter, if any.
+    pub(crate) fn push(&self, cmd: Command) {
+        self.lock_commands().push(cmd);
+        self.pending.store(true, Ordering::SeqCst);
+        let waker = self.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Whether commands are waiting to be processed.
+    #[inline]
+    pub(crate) fn has_commands(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// Takes all queued commands, appending them to `out`.
+    pub(crate) fn drain_into(&self, out: &mut Vec<Command>) {
+        let mut q = self.lock_commands();
+        self.pending.store(false, Ordering::SeqCst);
+        out.append(&mut q);
+    }
+
+    /// Registers `waker` to be woken by the next command. Returns `false` when commands already
+    /// arrived (the caller must not sleep).
+    pub(crate) fn register(&self, waker: &Waker) -> bool {
+        {
+            let mut slot = self.waker.lock().unwrap_or_else(|e| e.into_inner());
+            match &*slot {
+                Some(w) if w.will_wake(waker) => {}
+                _ => *slot = Some(waker.clone()),
+            }
+        }
+        !self.pending.load(Ordering::SeqCst)
+    }
+
+    /// Parks the calling thread until a command arrives or `deadline` passes. Returns `false`
+    /// on time-out.
+    pub(crate) fn wait(&self, waker: &Waker, deadline: Option<Instant>) -> bool {
+        if !self.register(waker) {
+            return true;
+        }
+        loop {
+            if self.has_commands() {
+                return true;
+            }
+            match deadline {
+                None => thread::park(),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return self.has_commands();
+                    }
+                    thread::park_timeout(d - now);
+                }
+            }
+        }
+    }
+
+    fn lock_commands(&self) -> std::sync::MutexGuard<'_, Vec<Command>> {
+        self.commands.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A waker that unparks a thread: the blocking face waits with it.
+pub(crate) fn thread_waker() -> Waker {
+    Waker::from(Arc::new(ThreadWake(thread::current())))
+}
+
+struct ThreadWake(Thread);
+
+impl Wake for ThreadWake {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}

@@ -1,0 +1,1058 @@
+//! [`Socket`]: one ZeroMQ socket, usable blocking or async on the same value.
+//!
+//! The socket does no I/O. Its messages go into and come out of pipes that engines on the
+//! context's I/O threads drain and fill; which pipe is decided by the socket type's pattern
+//! (`oxmq-pattern`). Every operation is built on a non-blocking core (`try_send_msg`,
+//! `try_recv_msg`) that first processes the commands engines queued on the socket's signal
+//! (one atomic load when there are none). The blocking calls wait on that signal with the
+//! calling thread parked (SNDTIMEO / RCVTIMEO bound the wait); the async calls register the
+//! task's waker on the same signal, so they run under any executor and are cancel-safe: a
+//! dropped future leaves the socket unchanged and, for sends, loses only the message it owned.
+
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll, Waker};
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use oxmq_pattern::{
+    PatternError, PatternOption, PeerInfo, PipeId, Pipes, SendError, SocketPattern,
+};
+use oxmq_proto::{Msg, SocketType};
+
+use crate::context::ContextInner;
+use crate::endpoint::{tcp_endpoint_string, Endpoint};
+use crate::error::{Error, ErrorKind, Result};
+use crate::opt;
+use crate::options::{self, Options};
+use crate::pipe::{pipe, Notifier, PipeReader, PipeWriter, TaskWaker};
+use crate::signal::{thread_waker, Attachment, Command, SocketSignal};
+use crate::transport::tcp;
+
+/// `ZMQ_POLLIN`: a message can be received without blocking.
+pub const POLLIN: u32 = 1;
+/// `ZMQ_POLLOUT`: a message can be sent without blocking.
+pub const POLLOUT: u32 = 2;
+
+/// A ZeroMQ socket.
+///
+/// Created by [`crate::Context::socket`]. A socket belongs to one thread or task at a time
+/// (it is `Send`, not `Sync`), like a libzmq socket. Dropping it closes it: pending outbound
+/// messages are still delivered for up to LINGER milliseconds (forever by default, as in
+/// libzmq), and the context waits for that when it terminates.
+///
+/// Blocking face:
+/// ```
+/// use oxmq::{Context, SocketType};
+/// let ctx = Context::new();
+/// let mut rep = ctx.socket(SocketType::Rep)?;
+/// rep.bind("tcp://127.0.0.1:*")?;
+/// let mut req = ctx.socket(SocketType::Req)?;
+/// req.connect(&rep.last_endpoint())?;
+/// req.send("ping")?;
+/// assert_eq!(rep.recv()?.data(), b"ping");
+/// rep.send("pong")?;
+/// assert_eq!(req.recv()?.data(), b"pong");
+/// # Ok::<(), oxmq::Error>(())
+/// ```
+///
+/// Async face (any executor; tokio here):
+/// ```
+/// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+/// # rt.block_on(async {
+/// use oxmq::{Context, SocketType};
+/// let ctx = Context::new();
+/// let mut pull = ctx.socket(SocketType::Pull)?;
+/// pull.bind("tcp://127.0.0.1:*")?;
+/// let mut push = ctx.socket(SocketType::Push)?;
+/// push.connect(&pull.last_endpoint())?;
+/// push.send_multipart_async(["a", "b"]).await?;
+/// let parts = pull.recv_multipart_async().await?;
+/// assert_eq!(parts.len(), 2);
+/// # Ok::<(), oxmq::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct Socket {
+    ctx: Arc<ContextInner>,
+    shared: Arc<SocketShared>,
+    pattern: SocketPattern,
+    pipes: PipeTable,
+    options: Options,
+    commands: Vec<Command>,
+    endpoints: Vec<EndpointEntry>,
+    last_endpoint: String,
+    rcvmore: bool,
+    waker: Option<(ThreadId, Waker)>,
+}
+
+impl Socket {
+    pub(crate) fn new(ctx: Arc<ContextInner>, socket_type: SocketType) -> Result<Socket> {
+        let pattern = SocketPattern::new(socket_type).map_err(pattern_error)?;
+        Ok(Socket {
+            ctx,
+            shared: Arc::new(SocketShared {
+                signal: Arc::new(SocketSignal::default()),
+                socket_type,
+                next_pipe: AtomicU64::new(1),
+                closed: AtomicBool::new(false),
+                linger: AtomicI32::new(Options::default().linger),
+                close_notify: tokio::sync::Notify::new(),
+            }),
+            pattern,
+            pipes: PipeTable::default(),
+            options: Options::default(),
+            commands: Vec::new(),
+            endpoints: Vec::new(),
+            last_endpoint: String::new(),
+            rcvmore: false,
+            waker: None,
+        })
+    }
+
+    /// The socket's type.
+    pub fn socket_type(&self) -> SocketType {
+        self.shared.socket_type
+    }
+
+    /// Accepts connections on `endpoint` (`tcp://interface:port`; `*` for every interface or
+    /// for an ephemeral port, which [`Socket::last_endpoint`] then reports).
+    pub fn bind(&mut self, endpoint: &str) -> Result<()> {
+        match Endpoint::parse(endpoint)? {
+            Endpoint::Tcp(t) => {
+                let addr = t.bind_addr(self.options.ipv6)?;
+                let listener = tcp::listen(addr, &self.options)?;
+                let local = listener.local_addr()?;
+                let resolved = tcp_endpoint_string(local);
+                let task = tcp::spawn_listener(
+                    &self.ctx,
+                    listener,
+                    self.engine_config(),
+                    resolved.clone(),
+                );
+                self.last_endpoint.clone_from(&resolved);
+                self.endpoints.push(EndpointEntry {
+                    given: endpoint.to_owned(),
+                    resolved,
+                    task,
+                    pipe: None,
+                    bound: true,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Connects to `endpoint`. Returns at once; the connection is made (and remade after a
+    /// failure, every RECONNECT_IVL) in the background. For socket types that queue messages
+    /// per peer (PUSH, DEALER, REQ, REP, PAIR, PULL), messages sent before the connection is
+    /// up wait in its queue, as in libzmq.
+    pub fn connect(&mut self, endpoint: &str) -> Result<()> {
+        match Endpoint::parse(endpoint)? {
+            Endpoint::Tcp(t) => {
+                if t.port.is_none() || t.host == "*" {
+                    return Err(Error::with_source(
+                        ErrorKind::InvalidInput,
+                        "connect needs a host and a port",
+                    ));
+                }
+                let cfg = self.engine_config();
+                let routing_id = self.options.connect_routing_id.take();
+                let ends = if self.queues_before_connect() {
+                    let (id, socket_ends, engine_ends) = self.new_pipe_pair(&cfg.waker);
+                    self.attach(Attachment {
+                        id,
+                        reader: socket_ends.0,
+                        writer: socket_ends.1,
+                        routing_id: routing_id.clone(),
+                    });
+                    Some(engine_ends)
+                } else {
+                    None
+                };
+                let pipe = ends.as_ref().map(|e| e.id);
+                let task = tcp::spawn_connecter(&self.ctx, t, cfg, ends, routing_id);
+                self.last_endpoint = endpoint.to_owned();
+                self.endpoints.push(EndpointEntry {
+                    given: endpoint.to_owned(),
+                    resolved: endpoint.to_owned(),
+                    task,
+                    pipe,
+                    bound: false,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Stops accepting connections on an endpoint given to [`Socket::bind`] (by the string
+    /// given, or the one [`Socket::last_endpoint`] reported). `ENOENT` if it is not bound.
+    pub fn unbind(&mut self, endpoint: &str) -> Result<()> {
+        self.remove_endpoint(endpoint, true)
+    }
+
+    /// Drops the connection made by [`Socket::connect`] to `endpoint` and stops reconnecting.
+    /// `ENOENT` if it is not connected.
+    pub fn disconnect(&mut self, endpoint: &str) -> Result<()> {
+        self.remove_endpoint(endpoint, false)
+    }
+
+    /// The endpoint last bound or connected, with a wildcard port resolved
+    /// (`ZMQ_LAST_ENDPOINT`); empty before the first bind or connect.
+    pub fn last_endpoint(&self) -> String {
+        self.last_endpoint.clone()
+    }
+
+    /// Sends one frame, blocking while the socket cannot send (up to SNDTIMEO). The frame's
+    /// MORE flag says whether more frames of the same message follow.
+    pub fn send(&mut self, msg: impl Into<Msg>) -> Result<()> {
+        let deadline = deadline(self.options.sndtimeo);
+        let mut msg = msg.into();
+        loop {
+            match self.try_send_msg(msg) {
+                Ok(()) => return Ok(()),
+                Err((ErrorKind::WouldBlock, m)) => {
+                    msg = m;
+                    if !self.wait(deadline) {
+                        return Err(ErrorKind::WouldBlock.into());
+                    }
+                }
+                Err((kind, _)) => return Err(kind.into()),
+            }
+        }
+    }
+
+    /// Sends one frame with MORE set: more frames of the same message follow.
+    pub fn send_more(&mut self, msg: impl Into<Msg>) -> Result<()> {
+        self.send(msg.into().with_more(true))
+    }
+
+    /// Sends one frame without blocking (`ZMQ_DONTWAIT`): `EAGAIN` if the socket cannot send
+    /// now, and the frame is dropped, as in libzmq.
+    pub fn try_send(&mut self, msg: impl Into<Msg>) -> Result<()> {
+        self.try_send_msg(msg.into())
+            .map_err(|(kind, _)| Error::new(kind))
+    }
+
+    /// Sends a whole message, one frame per item (MORE is set on all but the last).
+    pub fn send_multipart<I, M>(&mut self, parts: I) -> Result<()>
+    where
+        I: IntoIterator<Item = M>,
+        M: Into<Msg>,
+    {
+        let mut parts = parts.into_iter().peekable();
+        while let Some(p) = parts.next() {
+            let more = parts.peek().is_some();
+            self.send(p.into().with_more(more))?;
+        }
+        Ok(())
+    }
+
+    /// Receives one frame, blocking until one arrives (up to RCVTIMEO). [`Msg::more`] tells
+    /// whether more frames of the same message follow.
+    pub fn recv(&mut self) -> Result<Msg> {
+        let deadline = deadline(self.options.rcvtimeo);
+        loop {
+            match self.try_recv_msg() {
+                Err(ErrorKind::WouldBlock) => {
+                    if !self.wait(deadline) {
+                        return Err(ErrorKind::WouldBlock.into());
+                    }
+                }
+                r => return r.map_err(Error::new),
+            }
+        }
+    }
+
+    /// Receives one frame without blocking (`ZMQ_DONTWAIT`): `EAGAIN` if none is available.
+    pub fn try_recv(&mut self) -> Result<Msg> {
+        self.try_recv_msg().map_err(Error::new)
+    }
+
+    /// Receives a whole message.
+    pub fn recv_multipart(&mut self) -> Result<Vec<Msg>> {
+        let mut parts = Vec::new();
+        loop {
+            let m = self.recv()?;
+            let more = m.more();
+            parts.push(m);
+            if !more {
+                return Ok(parts);
+            }
+        }
+    }
+
+    /// Sends one frame, waiting asynchronously while the socket cannot send. Cancel-safe: if
+    /// the future is dropped before completion, the frame was not sent.
+    pub async fn send_async(&mut self, msg: impl Into<Msg>) -> Result<()> {
+        let mut slot = Some(msg.into());
+        poll_fn(|cx| self.poll_send(cx, &mut slot)).await
+    }
+
+    /// Receives one frame, waiting asynchronously. Cancel-safe: a dropped future received
+    /// nothing.
+    pub async fn recv_async(&mut self) -> Result<Msg> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Sends a whole message asynchronously (MORE on all frames but the last).
+    pub async fn send_multipart_async<I, M>(&mut self, parts: I) -> Result<()>
+    where
+        I: IntoIterator<Item = M>,
+        M: Into<Msg>,
+    {
+        let mut parts = parts.into_iter().peekable();
+        while let Some(p) = parts.next() {
+            let more = parts.peek().is_some();
+            self.send_async(p.into().with_more(more)).await?;
+        }
+        Ok(())
+    }
+
+    /// Receives a whole message asynchronously.
+    pub async fn recv_multipart_async(&mut self) -> Result<Vec<Msg>> {
+        let mut parts = Vec::new();
+        loop {
+            let m = self.recv_async().await?;
+            let more = m.more();
+            parts.push(m);
+            if !more {
+                return Ok(parts);
+            }
+        }
+    }
+
+    /// Tries to send `slot`'s frame; registers the task's waker when the socket cannot send.
+    /// Idempotent: after `Ready(Ok)` the slot is empty and further polls return `Ready(Ok)`.
+    pub fn poll_send(
+        &mut self,
+        cx: &mut TaskContext<'_>,
+        slot: &mut Option<Msg>,
+    ) -> Poll<Result<()>> {
+        loop {
+            let Some(msg) = slot.take() else {
+                return Poll::Ready(Ok(()));
+            };
+            match self.try_send_msg(msg) {
+                Ok(()) => return Poll::Ready(Ok(())),
+                Err((ErrorKind::WouldBlock, m)) => {
+                    *slot = Some(m);
+                    if self.shared.signal.register(cx.waker()) {
+                        return Poll::Pending;
+                    }
+                }
+                Err((kind, _)) => return Poll::Ready(Err(kind.into())),
+            }
+        }
+    }
+
+    /// Tries to receive a frame; registers the task's waker when none is available.
+    pub fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<Msg>> {
+        loop {
+            match self.try_recv_msg() {
+                Err(ErrorKind::WouldBlock) => {
+                    if self.shared.signal.register(cx.waker()) {
+                        return Poll::Pending;
+                    }
+                }
+                r => return Poll::Ready(r.map_err(Error::new)),
+            }
+        }
+    }
+
+    /// Whether the last frame received had MORE set (`ZMQ_RCVMORE`).
+    pub fn rcvmore(&self) -> bool {
+        self.rcvmore
+    }
+
+    /// `ZMQ_EVENTS`: [`POLLIN`] if a message can be received now, [`POLLOUT`] if one can be
+    /// sent now.
+    pub fn events(&mut self) -> u32 {
+        self.process_commands();
+        let mut ev = 0;
+        if self.pattern.has_in(&mut self.pipes) {
+            ev |= POLLIN;
+        }
+        if self.pattern.has_out(&mut self.pipes) {
+            ev |= POLLOUT;
+        }
+        self.reap_pipes();
+        ev
+    }
+
+    /// Sets `ZMQ_SNDHWM`: the most messages queued per peer for sending (0: no limit).
+    pub fn set_sndhwm(&mut self, v: i32) -> Result<()> {
+        self.set_sockopt(opt::SNDHWM, &v.to_ne_bytes())
+    }
+
+    /// `ZMQ_SNDHWM`.
+    pub fn sndhwm(&self) -> i32 {
+        self.options.sndhwm
+    }
+
+    /// Sets `ZMQ_RCVHWM`: the most messages queued per peer on receipt (0: no limit).
+    pub fn set_rcvhwm(&mut self, v: i32) -> Result<()> {
+        self.set_sockopt(opt::RCVHWM, &v.to_ne_bytes())
+    }
+
+    /// `ZMQ_RCVHWM`.
+    pub fn rcvhwm(&self) -> i32 {
+        self.options.rcvhwm
+    }
+
+    /// Sets `ZMQ_LINGER` in ms: how long pending messages are delivered after close (-1:
+    /// forever, 0: drop them).
+    pub fn set_linger(&mut self, ms: i32) -> Result<()> {
+        self.set_sockopt(opt::LINGER, &ms.to_ne_bytes())
+    }
+
+    /// `ZMQ_LINGER` in ms.
+    pub fn linger(&self) -> i32 {
+        self.options.linger
+    }
+
+    /// Sets `ZMQ_SNDTIMEO` in ms: how long a blocking send waits (-1: forever).
+    pub fn set_sndtimeo(&mut self, ms: i32) -> Result<()> {
+        self.set_sockopt(opt::SNDTIMEO, &ms.to_ne_bytes())
+    }
+
+    /// `ZMQ_SNDTIMEO` in ms.
+    pub fn sndtimeo(&self) -> i32 {
+        self.options.sndtimeo
+    }
+
+    /// Sets `ZMQ_RCVTIMEO` in ms: how long a blocking receive waits (-1: forever).
+    pub fn set_rcvtimeo(&mut self, ms: i32) -> Result<()> {
+        self.set_sockopt(opt::RCVTIMEO, &ms.to_ne_bytes())
+    }
+
+    /// `ZMQ_RCVTIMEO` in ms.
+    pub fn rcvtimeo(&self) -> i32 {
+        self.options.rcvtimeo
+    }
+
+    /// Sets `ZMQ_RECONNECT_IVL` in ms (-1: never reconnect).
+    pub fn set_reconnect_ivl(&mut self, ms: i32) -> Result<()> {
+        self.set_sockopt(opt::RECONNECT_IVL, &ms.to_ne_bytes())
+    }
+
+    /// Sets `ZMQ_RECONNECT_IVL_MAX` in ms (0: no exponential back-off).
+    pub fn set_reconnect_ivl_max(&mut self, ms: i32) -> Result<()> {
+        self.set_sockopt(opt::RECONNECT_IVL_MAX, &ms.to_ne_bytes())
+    }
+
+    /// Sets `ZMQ_MAXMSGSIZE`: the largest inbound frame accepted (-1: no limit); a peer that
+    /// sends a larger one is disconnected.
+    pub fn set_maxmsgsize(&mut self, bytes: i64) -> Result<()> {
+        self.set_sockopt(opt::MAXMSGSIZE, &bytes.to_ne_bytes())
+    }
+
+    /// Sets `ZMQ_IPV6`: allow IPv6 addresses (and bind `*` dual-stack).
+    pub fn set_ipv6(&mut self, on: bool) -> Result<()> {
+        self.set_sockopt(opt::IPV6, &i32::from(on).to_ne_bytes())
+    }
+
+    /// Sets `ZMQ_ROUTING_ID`: the name this socket gives itself to ROUTER peers (1–255 bytes).
+    pub fn set_routing_id(&mut self, id: &[u8]) -> Result<()> {
+        self.set_sockopt(opt::ROUTING_ID, id)
+    }
+
+    /// `ZMQ_ROUTING_ID`.
+    pub fn routing_id(&self) -> Vec<u8> {
+        self.options.routing_id.to_vec()
+    }
+
+    /// Sets `ZMQ_CONNECT_ROUTING_ID`: the routing id this ROUTER gives the peer of the next
+    /// [`Socket::connect`].
+    pub fn set_connect_routing_id(&mut self, id: &[u8]) -> Result<()> {
+        self.set_sockopt(opt::CONNECT_ROUTING_ID, id)
+    }
+
+    /// Sets `ZMQ_ROUTER_MANDATORY`: report unroutable messages (`EHOSTUNREACH`) and full
+    /// peers (`EAGAIN`) instead of dropping silently.
+    pub fn set_router_mandatory(&mut self, on: bool) -> Result<()> {
+        self.set_sockopt(opt::ROUTER_MANDATORY, &i32::from(on).to_ne_bytes())
+    }
+
+    /// Sets `ZMQ_XPUB_VERBOSE`: pass every subscription to the application.
+    pub fn set_xpub_verbose(&mut self, on: bool) -> Result<()> {
+        self.set_sockopt(opt::XPUB_VERBOSE, &i32::from(on).to_ne_bytes())
+    }
+
+    /// `ZMQ_SUBSCRIBE`: receive messages starting with `topic` (SUB, XSUB).
+    pub fn subscribe(&mut self, topic: &[u8]) -> Result<()> {
+        self.set_sockopt(opt::SUBSCRIBE, topic)
+    }
+
+    /// `ZMQ_UNSUBSCRIBE`: undo one [`Socket::subscribe`] of `topic`.
+    pub fn unsubscribe(&mut self, topic: &[u8]) -> Result<()> {
+        self.set_sockopt(opt::UNSUBSCRIBE, topic)
+    }
+
+    /// Sets an option by libzmq number, with the value encoded as `zmq_setsockopt` takes it
+    /// (integers native-endian). Options oxmq does not implement yet fail with `EINVAL`.
+    pub fn set_sockopt(&mut self, option: i32, value: &[u8]) -> Result<()> {
+        self.process_commands();
+        let o = &mut self.options;
+        match option {
+            opt::SNDHWM => o.sndhwm = non_negative(options::int_value(value)?)?,
+            opt::RCVHWM => o.rcvhwm = non_negative(options::int_value(value)?)?,
+            opt::LINGER => {
+                o.linger = at_least(options::int_value(value)?, -1)?;
+                self.shared.linger.store(o.linger, Ordering::Relaxed);
+            }
+            opt::SNDTIMEO => o.sndtimeo = at_least(options::int_value(value)?, -1)?,
+            opt::RCVTIMEO => o.rcvtimeo = at_least(options::int_value(value)?, -1)?,
+            opt::RECONNECT_IVL => o.reconnect_ivl = at_least(options::int_value(value)?, -1)?,
+            opt::RECONNECT_IVL_MAX => {
+                o.reconnect_ivl_max = non_negative(options::int_value(value)?)?;
+            }
+            opt::MAXMSGSIZE => o.maxmsgsize = options::i64_value(value)?.max(-1),
+            opt::IPV6 => o.ipv6 = options::bool_value(value)?,
+            opt::BACKLOG => o.backlog = non_negative(options::int_value(value)?)?,
+            opt::SNDBUF => o.sndbuf = at_least(options::int_value(value)?, -1)?,
+            opt::RCVBUF => o.rcvbuf = at_least(options::int_value(value)?, -1)?,
+            opt::ROUTING_ID => {
+                if value.is_empty() || value.len() > 255 {
+                    return Err(ErrorKind::InvalidInput.into());
+                }
+                o.routing_id = Bytes::copy_from_slice(value);
+            }
+            opt::CONNECT_ROUTING_ID => {
+                if value.is_empty() || value.len() > 255 {
+                    return Err(ErrorKind::InvalidInput.into());
+                }
+                o.connect_routing_id = Some(Bytes::copy_from_slice(value));
+            }
+            opt::SUBSCRIBE => {
+                return self.pattern_option(PatternOption::Subscribe(Bytes::copy_from_slice(value)))
+            }
+            opt::UNSUBSCRIBE => {
+                return self
+                    .pattern_option(PatternOption::Unsubscribe(Bytes::copy_from_slice(value)))
+            }
+            opt::ROUTER_MANDATORY => {
+                return self.pattern_option(PatternOption::RouterMandatory(
+                    options::int_value(value)? != 0,
+                ))
+            }
+            opt::XPUB_VERBOSE => {
+                return self
+                    .pattern_option(PatternOption::XpubVerbose(options::int_value(value)? != 0))
+            }
+            _ => {
+                return Err(Error::with_source(
+                    ErrorKind::InvalidInput,
+                    format!("socket option {option} is not supported"),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads an option by libzmq number, encoded as `zmq_getsockopt` returns it.
+    pub fn sockopt(&mut self, option: i32) -> Result<Vec<u8>> {
+        let o = &self.options;
+        let int = |v: i32| Ok(v.to_ne_bytes().to_vec());
+        match option {
+            opt::SNDHWM => int(o.sndhwm),
+            opt::RCVHWM => int(o.rcvhwm),
+            opt::LINGER => int(o.linger),
+            opt::SNDTIMEO => int(o.sndtimeo),
+            opt::RCVTIMEO => int(o.rcvtimeo),
+            opt::RECONNECT_IVL => int(o.reconnect_ivl),
+            opt::RECONNECT_IVL_MAX => int(o.reconnect_ivl_max),
+            opt::MAXMSGSIZE => Ok(o.maxmsgsize.to_ne_bytes().to_vec()),
+            opt::IPV6 => int(i32::from(o.ipv6)),
+            opt::BACKLOG => int(o.backlog),
+            opt::SNDBUF => int(o.sndbuf),
+            opt::RCVBUF => int(o.rcvbuf),
+            opt::ROUTING_ID => Ok(o.routing_id.to_vec()),
+            opt::TYPE => int(self.shared.socket_type.to_raw()),
+            opt::RCVMORE => int(i32::from(self.rcvmore)),
+            opt::EVENTS => int(self.events() as i32),
+            opt::LAST_ENDPOINT => {
+                // libzmq returns the string with its terminating NUL.
+                let mut v = self.last_endpoint.clone().into_bytes();
+                v.push(0);
+                Ok(v)
+            }
+            _ => Err(Error::with_source(
+                ErrorKind::InvalidInput,
+                format!("socket option {option} is not supported"),
+            )),
+        }
+    }
+
+    /// The non-blocking core of every send.
+    fn try_send_msg(&mut self, msg: Msg) -> std::result::Result<(), (ErrorKind, Msg)> {
+        self.process_commands();
+        let r = self.pattern.send(&mut self.pipes, msg);
+        self.reap_pipes();
+        r.map_err(|SendError { kind, msg }| (pattern_kind(&kind), msg))
+    }
+
+    /// The non-blocking core of every receive.
+    fn try_recv_msg(&mut self) -> std::result::Result<Msg, ErrorKind> {
+        self.process_commands();
+        let r = self.pattern.recv(&mut self.pipes);
+        self.reap_pipes();
+        let m = r.map_err(|e| pattern_kind(&e))?;
+        self.rcvmore = m.more();
+        Ok(m)
+    }
+
+    /// Parks the calling thread until the socket's signal fires or `deadline` passes.
+    fn wait(&mut self, deadline: Option<Instant>) -> bool {
+        let me = std::thread::current().id();
+        let waker = match &self.waker {
+            Some((id, w)) if *id == me => w.clone(),
+            _ => {
+                let w = thread_waker();
+                self.waker = Some((me, w.clone()));
+                w
+            }
+        };
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            return false;
+        }
+        self.shared.signal.wait(&waker, deadline)
+    }
+
+    /// Applies what engines told the socket since the last call.
+    fn process_commands(&mut self) {
+        if !self.shared.signal.has_commands() {
+            return;
+        }
+        self.shared.signal.drain_into(&mut self.commands);
+        let mut commands = std::mem::take(&mut self.commands);
+        for cmd in commands.drain(..) {
+            match cmd {
+                Command::ReadActivated(id) => {
+                    if let Some(e) = self.pipes.map.get_mut(&id) {
+                        if !e.in_active {
+                            e.in_active = true;
+                            self.pattern.read_activated(id);
+                        }
+                    }
+                }
+                Command::WriteActivated(id) => {
+                    if let Some(e) = self.pipes.map.get_mut(&id) {
+                        if !e.out_active {
+                            e.out_active = true;
+                            self.pattern.write_activated(id);
+                        }
+                    }
+                }
+                Command::Attach(a) => self.attach(*a),
+                Command::Terminated(id) => self.pipes.terminating(id),
+            }
+        }
+        self.commands = commands;
+        self.reap_pipes();
+    }
+
+    /// Tells the pattern about pipes that are gone (terminated and drained).
+    fn reap_pipes(&mut self) {
+        while let Some(id) = self.pipes.dead.pop() {
+            self.pipes.map.remove(&id);
+            self.pattern.pipe_terminated(id);
+        }
+    }
+
+    fn attach(&mut self, a: Attachment) {
+        self.pipes.map.insert(
+            a.id,
+            PipeEntry {
+                reader: a.reader,
+                writer: a.writer,
+                in_active: true,
+                out_active: true,
+                terminating: false,
+            },
+        );
+        let peer = match a.routing_id {
+            Some(id) => PeerInfo::new().with_routing_id(id),
+            None => PeerInfo::new(),
+        };
+        self.pattern.attach(&mut self.pipes, a.id, &peer);
+    }
+
+    fn pattern_option(&mut self, o: PatternOption) -> Result<()> {
+        let r = self.pattern.set_option(&mut self.pipes, o);
+        self.reap_pipes();
+        r.map_err(pattern_error)
+    }
+
+    /// Socket types whose per-peer queue exists from `connect` on, so that messages sent
+    /// before the connection is up wait in it (libzmq creates the pipe at connect time unless
+    /// ZMQ_IMMEDIATE is set). ROUTER needs the peer's routing id first, and the subscription
+    /// types resend their state on each new connection instead.
+    fn queues_before_connect(&self) -> bool {
+        !self.options.immediate
+            && matches!(
+                self.shared.socket_type,
+                SocketType::Push
+                    | SocketType::Pull
+                    | SocketType::Dealer
+                    | SocketType::Req
+                    | SocketType::Rep
+                    | SocketType::Pair
+            )
+    }
+
+    fn new_pipe_pair(&self, waker: &Arc<TaskWaker>) -> (PipeId, SocketEnds, EngineEnds) {
+        new_pipe_pair(&self.shared, &self.options, waker)
+    }
+
+    fn engine_config(&self) -> Arc<EngineConfig> {
+        Arc::new(EngineConfig {
+            socket: Arc::clone(&self.shared),
+            options: self.options.clone(),
+            waker: Arc::new(TaskWaker::default()),
+        })
+    }
+
+    fn remove_endpoint(&mut self, endpoint: &str, bound: bool) -> Result<()> {
+        let pos = self
+            .endpoints
+            .iter()
+            .position(|e| (e.given == endpoint || e.resolved == endpoint) && e.is_bound() == bound);
+        let Some(pos) = pos else {
+            return Err(ErrorKind::NotFound.into());
+        };
+        let e = self.endpoints.remove(pos);
+        e.task.abort();
+        if let Some(id) = e.pipe {
+            if self.pipes.map.remove(&id).is_some() {
+                self.pattern.pipe_terminated(id);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.close_notify.notify_waiters();
+        for e in self.endpoints.drain(..) {
+            if e.is_bound() || self.options.linger == 0 {
+                e.task.abort();
+            }
+        }
+        // Dropping the pipe ends tells each engine that the socket is gone: it delivers what
+        // is queued within LINGER, then closes the connection.
+        self.pipes.map.clear();
+    }
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("type", &self.shared.socket_type)
+            .field("last_endpoint", &self.last_endpoint)
+            .field("peers", &self.pipes.map.len())
+            .finish()
+    }
+}
+
+/// What engines share with their socket.
+pub(crate) struct SocketShared {
+    pub(crate) signal: Arc<SocketSignal>,
+    pub(crate) socket_type: SocketType,
+    next_pipe: AtomicU64,
+    /// Set when the socket is dropped.
+    pub(crate) closed: AtomicBool,
+    /// The socket's LINGER at any time, for engines of a closed socket.
+    pub(crate) linger: AtomicI32,
+    /// Woken when the socket closes, for connecters waiting to retry.
+    pub(crate) close_notify: tokio::sync::Notify,
+}
+
+impl SocketShared {
+    pub(crate) fn next_pipe_id(&self) -> PipeId {
+        PipeId(self.next_pipe.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+}
+
+/// Everything an engine needs from its socket, fixed at bind/connect time.
+pub(crate) struct EngineConfig {
+    pub(crate) socket: Arc<SocketShared>,
+    pub(crate) options: Options,
+    /// The waker of the task serving this endpoint (a connecter's engine, across reconnects).
+    pub(crate) waker: Arc<TaskWaker>,
+}
+
+/// The socket's ends of a peer's pipes: (in-pipe reader, out-pipe writer).
+pub(crate) type SocketEnds = (PipeReader, PipeWriter);
+
+/// The engine's ends of a peer's pipes.
+pub(crate) struct EngineEnds {
+    pub(crate) id: PipeId,
+    /// Inbound messages, towards the socket.
+    pub(crate) writer: PipeWriter,
+    /// Outbound messages, from the socket.
+    pub(crate) reader: PipeReader,
+    /// A previous connection stopped in the middle of an outbound message: skip its rest.
+    pub(crate) skip_partial: bool,
+}
+
+/// Creates the two pipes of one peer. The out-pipe holds SNDHWM messages, the in-pipe RCVHWM.
+pub(crate) fn new_pipe_pair(
+    socket: &Arc<SocketShared>,
+    options: &Options,
+    waker: &Arc<TaskWaker>,
+) -> (PipeId, SocketEnds, EngineEnds) {
+    let id = socket.next_pipe_id();
+    let to_socket = Notifier::Socket(Arc::clone(&socket.signal), id);
+    let to_engine = Notifier::Task(Arc::clone(waker));
+    let (out_w, out_r) = pipe(hwm(options.sndhwm), to_engine.clone(), to_socket.clone());
+    let (in_w, in_r) = pipe(hwm(options.rcvhwm), to_socket, to_engine);
+    (
+        id,
+        (in_r, out_w),
+        EngineEnds {
+            id,
+            writer: in_w,
+            reader: out_r,
+            skip_partial: false,
+        },
+    )
+}
+
+struct EndpointEntry {
+    given: String,
+    resolved: String,
+    task: tokio::task::JoinHandle<()>,
+    /// The queue created at connect time, if any.
+    pipe: Option<PipeId>,
+    /// Made by `bind` (else by `connect`).
+    bound: bool,
+}
+
+impl EndpointEntry {
+    fn is_bound(&self) -> bool {
+        self.bound
+    }
+}
+
+#[derive(Default)]
+struct PipeTable {
+    map: HashMap<PipeId, PipeEntry, BuildHasherDefault<IdHasher>>,
+    /// Pipes whose engine is gone and whose last message was read.
+    dead: Vec<PipeId>,
+}
+
+struct PipeEntry {
+    reader: PipeReader,
+    writer: PipeWriter,
+    in_active: bool,
+    out_active: bool,
+    terminating: bool,
+}
+
+impl PipeTable {
+    /// The engine of `id` is gone: the pipe dies once its last message was read.
+    fn terminating(&mut self, id: PipeId) {
+        if let Some(e) = self.map.get_mut(&id) {
+            e.terminating = true;
+            if !e.reader.has_data() {
+                self.dead.push(id);
+            }
+        }
+    }
+}
+
+impl Pipes for PipeTable {
+    #[inline]
+    fn write(&mut self, pipe: PipeId, msg: Msg) -> std::result::Result<(), Msg> {
+        match self.map.get_mut(&pipe) {
+            Some(e) => e.writer.write(msg).inspect_err(|_| e.out_active = false),
+            None => Err(msg),
+        }
+    }
+
+    fn check_write(&mut self, pipe: PipeId) -> bool {
+        match self.map.get_mut(&pipe) {
+            Some(e) => {
+                let ok = e.writer.check_write();
+                e.out_active = ok;
+                ok
+            }
+            None => false,
+        }
+    }
+
+    #[inline]
+    fn flush(&mut self, pipe: PipeId) {
+        if let Some(e) = self.map.get_mut(&pipe) {
+            e.writer.flush();
+        }
+    }
+
+    fn rollback(&mut self, pipe: PipeId) {
+        if let Some(e) = self.map.get_mut(&pipe) {
+            e.writer.rollback();
+        }
+    }
+
+    #[inline]
+    fn read(&mut self, pipe: PipeId) -> Option<Msg> {
+        let e = self.map.get_mut(&pipe)?;
+        let m = e.reader.read();
+        if m.is_none() {
+            e.in_active = false;
+            if e.terminating && !self.dead.contains(&pipe) {
+                self.dead.push(pipe);
+            }
+        }
+        m
+    }
+
+    fn terminate(&mut self, pipe: PipeId) {
+        if self.map.contains_key(&pipe) && !self.dead.contains(&pipe) {
+            self.dead.push(pipe);
+        }
+    }
+}
+
+/// Pipe ids are unique counters: hashing them is the identity.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+fn hwm(v: i32) -> usize {
+    usize::try_from(v).unwrap_or(0)
+}
+
+fn deadline(timeout_ms: i32) -> Option<Instant> {
+    u64::try_from(timeout_ms)
+        .ok()
+        .map(|ms| Instant::now() + Duration::from_millis(ms))
+}
+
+fn non_negative(v: i32) -> Result<i32> {
+    at_least(v, 0)
+}
+
+fn at_least(v: i32, min: i32) -> Result<i32> {
+    if v < min {
+        Err(ErrorKind::InvalidInput.into())
+    } else {
+        Ok(v)
+    }
+}
+
+fn pattern_kind(e: &PatternError) -> ErrorKind {
+    match e {
+        PatternError::WouldBlock => ErrorKind::WouldBlock,
+        PatternError::Fsm => ErrorKind::Fsm,
+        PatternError::HostUnreachable => ErrorKind::HostUnreachable,
+        PatternError::NotSupported => ErrorKind::NotSupported,
+        PatternError::InvalidArgument => ErrorKind::InvalidInput,
+        _ => ErrorKind::InvalidInput,
+    }
+}
+
+fn pattern_error(e: PatternError) -> Error {
+    Error::with_source(pattern_kind(&e), e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Context;
+
+    fn pair(ctx: &Context, a: SocketType, b: SocketType) -> (Socket, Socket) {
+        let mut s = ctx.socket(a).expect("socket");
+        s.set_linger(0).expect("linger");
+        s.set_rcvtimeo(5000).expect("rcvtimeo");
+        s.set_sndtimeo(5000).expect("sndtimeo");
+        s.bind("tcp://127.0.0.1:*").expect("bind");
+        let mut c = ctx.socket(b).expect("socket");
+        c.set_linger(0).expect("linger");
+        c.set_rcvtimeo(5000).expect("rcvtimeo");
+        c.set_sndtimeo(5000).expect("sndtimeo");
+        c.connect(&s.last_endpoint()).expect("connect");
+        (s, c)
+    }
+
+    #[test]
+    fn push_pull_keeps_order_and_frames() {
+        let ctx = Context::new();
+        let (mut pull, mut push) = pair(&ctx, SocketType::Pull, SocketType::Push);
+        for i in 0..10_000u32 {
+            push.send_multipart([&i.to_be_bytes()[..], b"", &[7u8; 100][..]])
+                .expect("send");
+        }
+        for i in 0..10_000u32 {
+            let parts = pull.recv_multipart().expect("recv");
+            assert_eq!(parts.len(), 3);
+            assert_eq!(parts[0].data(), i.to_be_bytes());
+            assert!(parts[1].is_empty());
+            assert_eq!(parts[2].len(), 100);
+        }
+    }
+
+    #[test]
+    fn req_rep_round_trips_and_enforces_alternation() {
+        let ctx = Context::new();
+        let (mut rep, mut req) = pair(&ctx, SocketType::Rep, SocketType::Req);
+        for i in 0..100u32 {
+            req.send(&i.to_be_bytes()).expect("send");
+            assert_eq!(req.send("again").map_err(|e| e.kind()), Err(ErrorKind::Fsm));
+            let m = rep.recv().expect("recv");
+            rep.send(m).expect("reply");
+            assert_eq!(req.recv().expect("reply").data(), i.to_be_bytes());
+        }
+    }
+
+    #[test]
+    fn recv_times_out_with_eagain() {
+        let ctx = Context::new();
+        let (mut pull, _push) = pair(&ctx, SocketType::Pull, SocketType::Push);
+        pull.set_rcvtimeo(50).expect("rcvtimeo");
+        let t = Instant::now();
+        assert_eq!(
+            pull.recv().map_err(|e| e.kind()),
+            Err(ErrorKind::WouldBlock)
+        );
+        assert!(t.elapsed() >= Duration::from_millis(50));
+        assert_eq!(
+            pull.try_recv().map_err(|e| e.kind()),
+            Err(ErrorKind::WouldBlock)
+        );
+    }
+
+    #[test]
+    fn large_message_crosses_intact() {
+        let ctx = Context::new();
+        let (mut pull, mut push) = pair(&ctx, SocketType::Pull, SocketType::Push);
+        let big: Vec<u8> = (0..(4usize << 20)).map(|i| i as u8).collect();
+        push.send(big.clone()).expect("send");
+        assert_eq!(pull.recv().expect("recv").data(), &big[..]);
+    }
+}

@@ -1,0 +1,389 @@
+//! An unbounded single-producer/single-consumer queue with batched publication.
+//!
+//! The producer pushes items privately, marks boundaries ([`Producer::mark`]: the end of a
+//! whole message) and makes everything up to the last boundary visible with one atomic store in
+//! [`Producer::flush`]; the consumer caches the published count and touches the
+//! shared counter only when it has consumed everything it saw. So a steady stream costs one
+//! atomic store per flush and one atomic load per batch, and no lock. Items live in chunks of
+//! [`CHUNK`] slots; the consumer hands each finished chunk back through a one-chunk spare slot, so
+//! a queue in steady state does not allocate.
+//!
+//! Memory orderings: `published` is written with `SeqCst` by the producer and read with `Acquire`
+//! (or `SeqCst`, see [`Consumer::recheck`]) by the consumer; everything the producer wrote into a
+//! slot or a `next` pointer before publishing is therefore visible to the consumer once it sees the
+//! count. The `SeqCst` flavour lets the pipe layer build a Dekker-style sleep/wake handshake on top
+//! (see `pipe.rs`). The spare slot is exchanged with `AcqRel`, so a chunk handed back by the
+//! consumer is fully read before the producer reuses it.
+
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Creates a queue and returns its two ends.
+pub(crate) fn channel<T>() -> (Producer<T>, Consumer<T>) {
+    let first = Chunk::<T>::alloc();
+    let pos = Position {
+        chunk: first,
+        index: 0,
+        count: 0,
+    };
+    let inner = Arc::new(Inner {
+        published: CachePadded(AtomicUsize::new(0)),
+        spare: AtomicPtr::new(ptr::null_mut()),
+        head: CachePadded(UnsafeCell::new(pos)),
+        tail: CachePadded(UnsafeCell::new(pos)),
+        boundary: UnsafeCell::new(pos),
+    });
+    (
+        Producer {
+            inner: Arc::clone(&inner),
+            published: 0,
+        },
+        Consumer { inner, visible: 0 },
+    )
+}
+
+/// The writing end.
+pub(crate) struct Producer<T> {
+    inner: Arc<Inner<T>>,
+    /// The count last published.
+    published: usize,
+}
+
+/// The reading end.
+pub(crate) struct Consumer<T> {
+    inner: Arc<Inner<T>>,
+    /// How many items the consumer knows to be published (a cache of `published`).
+    visible: usize,
+}
+
+impl<T> Producer<T> {
+    /// Appends an item; it stays invisible to the consumer until a [`Producer::mark`] and a
+    /// [`Producer::flush`] follow.
+    #[inline]
+    pub(crate) fn push(&mut self, value: T) {
+        // SAFETY: `tail` is only ever accessed by the producer, and `&mut self` makes this call
+        // the only producer access.
+        let tail = unsafe { &mut *self.inner.tail.0.get() };
+        // SAFETY: `tail.chunk` is a live chunk owned by the queue and `tail.index < CHUNK`
+        // (the index is reset to 0 whenever it reaches CHUNK below). The slot is beyond the
+        // published count, so the consumer does not read it concurrently.
+        unsafe {
+            (*(*tail.chunk).slots[tail.index].get()).write(value);
+        }
+        tail.index += 1;
+        tail.count = tail.count.wrapping_add(1);
+        if tail.index == CHUNK {
+            // Link the next chunk before the last slot of this one can be published, so a
+            // consumer that reads that slot always finds `next` set.
+            // SAFETY: `tail.chunk` is live; its `next` is written only by the producer.
+            let existing = unsafe { (*tail.chunk).next.load(Ordering::Relaxed) };
+            let next = if existing.is_null() {
+                let c = self.take_spare();
+                // SAFETY: `tail.chunk` is live; see above.
+                unsafe { (*tail.chunk).next.store(c, Ordering::Release) };
+                c
+            } else {
+                // Left linked by a rollback: reuse it.
+                existing
+            };
+            tail.chunk = next;
+            tail.index = 0;
+        }
+    }
+
+    /// Marks everything pushed so far as publishable (the end of a whole message).
+    #[inline]
+    pub(crate) fn mark(&mut self) {
+        // SAFETY: producer-only fields, exclusive through `&mut self`.
+        unsafe { *self.inner.boundary.get() = *self.inner.tail.0.get() };
+    }
+
+    /// Publishes everything up to the last [`Producer::mark`]. Returns whether anything new was
+    /// published.
+    #[inline]
+    pub(crate) fn flush(&mut self) -> bool {
+        // SAFETY: producer-only field, exclusive through `&mut self`.
+        let boundary = unsafe { (*self.inner.boundary.get()).count };
+        if boundary == self.published {
+            return false;
+        }
+        self.published = boundary;
+        self.inner.published.0.swap(boundary, Ordering::SeqCst);
+        true
+    }
+
+    /// Drops every item pushed since the last [`Producer::mark`].
+    pub(crate) fn rollback(&mut self) {
+        // SAFETY: producer-only fields, exclusive through `&mut self`.
+        let (tail, boundary) =
+            unsafe { (&mut *self.inner.tail.0.get(), &*self.inner.boundary.get()) };
+        let mut pos = *boundary;
+        while pos.count != tail.count {
+            // SAFETY: every slot between the boundary and the tail holds an item that was
+            // written by `push` and never published, so only the producer can see it.
+            unsafe { (*(*pos.chunk).slots[pos.index].get()).assume_init_drop() };
+            pos.advance();
+        }
+        *tail = *boundary;
+    }
+
+    /// Number of items pushed but not yet published.
+    #[cfg(test)]
+    pub(crate) fn unflushed(&self) -> usize {
+        // SAFETY: producer-only field, and `&self` excludes concurrent producer mutation.
+        let tail = unsafe { &*self.inner.tail.0.get() };
+        tail.count.wrapping_sub(self.published)
+    }
+
+    fn take_spare(&self) -> *mut Chunk<T> {
+        let spare = self.inner.spare.swap(ptr::null_mut(), Ordering::AcqRel);
+        if spare.is_null() {
+            Chunk::alloc()
+        } else {
+            // SAFETY: the consumer gave this chunk up through `spare`; nobody else refers to it.
+            unsafe { (*spare).next.store(ptr::null_mut(), Ordering::Relaxed) };
+            spare
+        }
+    }
+}
+
+impl<T> Consumer<T> {
+    /// Takes the next published item, if any.
+    #[inline]
+    pub(crate) fn pop(&mut self) -> Option<T> {
+        // SAFETY: `head` is only ever accessed by the consumer, exclusive through `&mut self`.
+        let head = unsafe { &mut *self.inner.head.0.get() };
+        if head.count == self.visible {
+            self.visible = self.inner.published.0.load(Ordering::Acquire);
+            if head.count == self.visible {
+                return None;
+            }
+        }
+        // SAFETY: `head.count < visible <= published`, so the producer wrote this slot and
+        // published it (the Acquire load above, or an earlier one, synchronises with that);
+        // the producer never touches a published slot again, so we may move the item out.
+        let value = unsafe { (*(*head.chunk).slots[head.index].get()).assume_init_read() };
+        head.index += 1;
+        head.count = head.count.wrapping_add(1);
+        if head.index == CHUNK {
+            let done = head.chunk;
+            // SAFETY: the producer linked `next` before publishing the last slot of `done`,
+            // which we just read, so it is set and visible.
+            let next = unsafe { (*done).next.load(Ordering::Acquire) };
+            head.chunk = next;
+            head.index = 0;
+            let old = self.inner.spare.swap(done, Ordering::AcqRel);
+            if !old.is_null() {
+                // SAFETY: a chunk in `spare` is owned by nobody else; we took it out.
+                unsafe { Chunk::free(old) };
+            }
+        }
+        Some(value)
+    }
+
+    /// Whether an item is available, re-reading the shared count with `SeqCst` (the second half
+    /// of the pipe's sleep handshake).
+    #[inline]
+    pub(crate) fn recheck(&mut self) -> bool {
+        // SAFETY: consumer-only field, exclusive through `&mut self`.
+        let head = unsafe { &*self.inner.head.0.get() };
+        self.visible = self.inner.published.0.load(Ordering::SeqCst);
+        head.count != self.visible
+    }
+}
+
+/// Slots per chunk: 128 frames of 56 bytes keep a chunk near 7 KiB, a size malloc serves from
+/// its fast path, and amortise the chunk hand-off over many messages.
+const CHUNK: usize = 128;
+
+struct Chunk<T> {
+    slots: [UnsafeCell<MaybeUninit<T>>; CHUNK],
+    next: AtomicPtr<Chunk<T>>,
+}
+
+impl<T> Chunk<T> {
+    fn alloc() -> *mut Chunk<T> {
+        Box::into_raw(Box::new(Chunk {
+            slots: std::array::from_fn(|_| UnsafeCell::new(MaybeUninit::uninit())),
+            next: AtomicPtr::new(ptr::null_mut()),
+        }))
+    }
+
+    /// # Safety
+    /// `chunk` came from [`Chunk::alloc`], is not referenced anywhere else, and holds no live
+    /// items (slots are `MaybeUninit`, so nothing is dropped here).
+    unsafe fn free(chunk: *mut Chunk<T>) {
+        // SAFETY: guaranteed by the caller.
+        drop(unsafe { Box::from_raw(chunk) });
+    }
+}
+
+struct Position<T> {
+    chunk: *mut Chunk<T>,
+    index: usize,
+    count: usize,
+}
+
+// Manual impls: deriving would require `T: Copy`, but a position only holds a pointer.
+impl<T> Clone for Position<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Position<T> {}
+
+impl<T> Position<T> {
+    /// Moves to the next slot, following the chunk link at the end of a chunk.
+    ///
+    /// Only called on positions the producer already moved past, whose links are set.
+    fn advance(&mut self) {
+        self.index += 1;
+        self.count = self.count.wrapping_add(1);
+        if self.index == CHUNK {
+            // SAFETY: the position was passed by `push`, which linked the next chunk before
+            // leaving this one.
+            self.chunk = unsafe { (*self.chunk).next.load(Ordering::Acquire) };
+            self.index = 0;
+        }
+    }
+}
+
+struct Inner<T> {
+    published: CachePadded<AtomicUsize>,
+    spare: AtomicPtr<Chunk<T>>,
+    head: CachePadded<UnsafeCell<Position<T>>>,
+    tail: CachePadded<UnsafeCell<Position<T>>>,
+    /// The end of the last whole message: what `flush` may publish.
+    boundary: UnsafeCell<Position<T>>,
+}
+
+// SAFETY: the queue moves `T`s from one thread to another, so `T: Send` suffices. The raw
+// pointers are owned by the queue; `head` is touched only through the single `Consumer`, `tail`
+// and `boundary` only through the single `Producer`, and the shared fields are atomics.
+unsafe impl<T: Send> Send for Inner<T> {}
+// SAFETY: see above; `&Inner` is only shared between the two unique ends.
+unsafe impl<T: Send> Sync for Inner<T> {}
+
+impl<T> Drop for Inner<T> {
+    fn drop(&mut self) {
+        // Both ends are gone: drop every item still queued, published or not, then the chunks.
+        let head = *self.head.0.get_mut();
+        let tail = *self.tail.0.get_mut();
+        let mut pos = head;
+        while pos.count != tail.count {
+            // SAFETY: slots from head to tail hold items written by `push` and not consumed.
+            unsafe { (*(*pos.chunk).slots[pos.index].get()).assume_init_drop() };
+            pos.advance();
+        }
+        let mut chunk = head.chunk;
+        while !chunk.is_null() {
+            // SAFETY: the chain from the head chunk is owned by the queue; each chunk is freed
+            // once, after reading its link.
+            let next = unsafe { (*chunk).next.load(Ordering::Relaxed) };
+            // SAFETY: see above; all items were dropped.
+            unsafe { Chunk::free(chunk) };
+            chunk = next;
+        }
+        let spare = *self.spare.get_mut();
+        if !spare.is_null() {
+            // SAFETY: the spare chunk is not part of the chain and holds no items.
+            unsafe { Chunk::free(spare) };
+        }
+    }
+}
+
+/// Keeps the producer's and the consumer's hot fields on separate cache lines.
+#[repr(align(128))]
+struct CachePadded<T>(T);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::thread;
+
+    #[test]
+    fn items_are_invisible_until_flushed() {
+        let (mut p, mut c) = channel();
+        p.push(1);
+        p.push(2);
+        assert!(!p.flush(), "nothing marked yet");
+        assert_eq!(c.pop(), None);
+        p.mark();
+        assert!(p.flush());
+        assert!(!p.flush());
+        assert_eq!(c.pop(), Some(1));
+        assert_eq!(c.pop(), Some(2));
+        assert_eq!(c.pop(), None);
+    }
+
+    #[test]
+    fn rollback_across_chunks_drops_only_unflushed_items() {
+        let (mut p, mut c) = channel();
+        p.push(String::from("kept"));
+        p.mark();
+        p.flush();
+        for i in 0..(CHUNK * 2 + 5) {
+            p.push(i.to_string());
+        }
+        assert_eq!(p.unflushed(), CHUNK * 2 + 5);
+        p.rollback();
+        assert_eq!(p.unflushed(), 0);
+        for i in 0..(CHUNK * 3) {
+            p.push(format!("after{i}"));
+        }
+        p.mark();
+        p.flush();
+        assert_eq!(c.pop().as_deref(), Some("kept"));
+        for i in 0..(CHUNK * 3) {
+            assert_eq!(c.pop(), Some(format!("after{i}")));
+        }
+        assert_eq!(c.pop(), None);
+    }
+
+    #[test]
+    fn dropping_a_queue_with_items_frees_them() {
+        let item = Arc::new(());
+        {
+            let (mut p, _c) = channel();
+            for _ in 0..(CHUNK * 2 + 3) {
+                p.push(Arc::clone(&item));
+            }
+            p.mark();
+            p.flush();
+            p.push(Arc::clone(&item));
+        }
+        assert_eq!(Arc::strong_count(&item), 1);
+    }
+
+    #[test]
+    fn concurrent_transfer_keeps_order() {
+        let n: usize = if cfg!(miri) { 1_000 } else { 200_000 };
+        let (mut p, mut c) = channel();
+        let t = thread::spawn(move || {
+            for i in 0..n {
+                p.push(i);
+                if i % 7 == 0 {
+                    p.mark();
+                    p.flush();
+                }
+            }
+            p.mark();
+            p.flush();
+        });
+        let mut expected = 0;
+        while expected < n {
+            if let Some(v) = c.pop() {
+                assert_eq!(v, expected);
+                expected += 1;
+            } else {
+                thread::yield_now();
+            }
+        }
+        t.join().expect("producer thread");
+        assert_eq!(c.pop(), None);
+    }
+}
