@@ -1,0 +1,694 @@
+//! oxmq against libzmq 4.3.5 (pyzmq from PyPI), over tcp, in every classic pairing and both
+//! directions: each case runs once with oxmq binding and pyzmq connecting (`oxmq_binds`) and once
+//! the other way round (`pyzmq_binds`).
+//!
+//! The pyzmq side is tests/interop/peer.py; tests/interop/selftest.py runs the same scenario pairs
+//! with libzmq on both sides, so a case that fails here and passes there points at oxmq.
+//! Needs `OXMQ_PYTHON` or `.venv/bin/python` with pyzmq (`scripts/test` makes one).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use oxmq::{Context, ErrorKind, Msg, SocketType};
+
+/// One test per binding direction for each case.
+macro_rules! both_ways {
+    ($($name:ident => $case:path;)*) => {$(
+        mod $name {
+            #[test]
+            fn oxmq_binds() {
+                $case(super::Dir::OxmqBinds)
+            }
+            #[test]
+            fn pyzmq_binds() {
+                $case(super::Dir::PyzmqBinds)
+            }
+        }
+    )*};
+}
+
+both_ways! {
+    pair_oxmq_client => super::pair_oxmq_client;
+    pair_pyzmq_client => super::pair_pyzmq_client;
+    pair_ipv6 => super::pair_ipv6;
+    pair_16mib_echo => super::pair_16mib_echo;
+    req_oxmq_to_rep_pyzmq => super::req_oxmq_to_rep_pyzmq;
+    req_pyzmq_to_rep_oxmq => super::req_pyzmq_to_rep_oxmq;
+    req_oxmq_to_router_pyzmq => super::req_oxmq_to_router_pyzmq;
+    req_pyzmq_to_router_oxmq => super::req_pyzmq_to_router_oxmq;
+    dealer_oxmq_to_rep_pyzmq => super::dealer_oxmq_to_rep_pyzmq;
+    dealer_pyzmq_to_rep_oxmq => super::dealer_pyzmq_to_rep_oxmq;
+    dealer_oxmq_to_dealer_pyzmq => super::dealer_oxmq_to_dealer_pyzmq;
+    dealer_pyzmq_to_dealer_oxmq => super::dealer_pyzmq_to_dealer_oxmq;
+    dealer_oxmq_to_router_pyzmq => super::dealer_oxmq_to_router_pyzmq;
+    dealer_pyzmq_to_router_oxmq => super::dealer_pyzmq_to_router_oxmq;
+    router_oxmq_to_router_pyzmq => super::router_oxmq_to_router_pyzmq;
+    router_pyzmq_to_router_oxmq => super::router_pyzmq_to_router_oxmq;
+    router_mandatory_oxmq_to_dealer_pyzmq => super::router_mandatory_oxmq_to_dealer_pyzmq;
+    router_mandatory_pyzmq_to_dealer_oxmq => super::router_mandatory_pyzmq_to_dealer_oxmq;
+    push_oxmq_100k_to_pull_pyzmq => super::push_oxmq_100k_to_pull_pyzmq;
+    push_pyzmq_100k_to_pull_oxmq => super::push_pyzmq_100k_to_pull_oxmq;
+    push_oxmq_16mib_to_pull_pyzmq => super::push_oxmq_16mib_to_pull_pyzmq;
+    push_pyzmq_16mib_to_pull_oxmq => super::push_pyzmq_16mib_to_pull_oxmq;
+    pub_oxmq_to_sub_pyzmq => super::pub_oxmq_to_sub_pyzmq;
+    pub_pyzmq_to_sub_oxmq => super::pub_pyzmq_to_sub_oxmq;
+    pub_pyzmq_to_xsub_oxmq => super::pub_pyzmq_to_xsub_oxmq;
+    xpub_oxmq_to_sub_pyzmq => super::xpub_oxmq_to_sub_pyzmq;
+    xpub_oxmq_to_xsub_pyzmq => super::xpub_oxmq_to_xsub_pyzmq;
+    xpub_pyzmq_to_xsub_oxmq => super::xpub_pyzmq_to_xsub_oxmq;
+    xpub_pyzmq_to_sub_oxmq => super::xpub_pyzmq_to_sub_oxmq;
+    reconnect_after_pyzmq_restarts => super::reconnect_after_pyzmq_restarts;
+}
+
+// ---------------------------------------------------------------------------------------------
+// PAIR
+
+fn pair_oxmq_client(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Pair);
+    let peer = link(&mut s, dir, &["echo", "--type", "PAIR"]);
+    client(&mut s, &[], None);
+    peer.finish();
+}
+
+fn pair_pyzmq_client(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Pair);
+    let peer = link(&mut s, dir, &["client", "--type", "PAIR"]);
+    let seen = echo_until_end(&mut s);
+    assert_eq!(seen, standard_messages(None), "what the pyzmq client sent");
+    peer.finish();
+}
+
+fn pair_ipv6(dir: Dir) {
+    assert!(
+        have_ipv6_loopback(),
+        "this machine has no [::1]; the interop suite expects one"
+    );
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Pair);
+    let peer = link_on(&mut s, dir, Family::V6, &["echo", "--type", "PAIR"]);
+    if dir == Dir::OxmqBinds {
+        assert!(
+            s.last_endpoint().starts_with("tcp://[::1]:"),
+            "{}",
+            s.last_endpoint()
+        );
+    }
+    client(&mut s, &[], None);
+    peer.finish();
+}
+
+fn pair_16mib_echo(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Pair);
+    let peer = link(&mut s, dir, &["echo", "--type", "PAIR"]);
+    client(&mut s, &[], Some(BIG));
+    peer.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// REQ / REP / ROUTER / DEALER
+
+fn req_oxmq_to_rep_pyzmq(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Req);
+    let peer = link(&mut s, dir, &["echo", "--type", "REP"]);
+    client(&mut s, &[], None);
+    peer.finish();
+}
+
+fn req_pyzmq_to_rep_oxmq(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Rep);
+    let peer = link(&mut s, dir, &["client", "--type", "REQ"]);
+    let seen = echo_until_end(&mut s);
+    assert_eq!(seen, standard_messages(None), "what the pyzmq REQ sent");
+    peer.finish();
+}
+
+fn req_oxmq_to_router_pyzmq(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Req);
+    s.set_routing_id(b"ox-req").expect("set_routing_id");
+    let peer = link(&mut s, dir, &["echo", "--type", "ROUTER"]);
+    client(&mut s, &[], None);
+    let ids = peer.finish();
+    assert!(
+        ids.contains(&format!("ID {}", hex(b"ox-req"))),
+        "the ROUTER saw {ids:?}"
+    );
+}
+
+fn req_pyzmq_to_router_oxmq(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Router);
+    let peer = link(
+        &mut s,
+        dir,
+        &["client", "--type", "REQ", "--routing-id", "py-req"],
+    );
+    let seen = echo_until_end(&mut s);
+    for (got, sent) in seen.iter().zip(standard_messages(None)) {
+        // A REQ's message reaches a ROUTER as [routing id, empty delimiter, body...].
+        let mut want = msg(&["py-req", ""]);
+        want.extend(sent);
+        assert_msg(got, &want, "a REQ message at the ROUTER");
+    }
+    assert_eq!(seen.len(), standard_messages(None).len());
+    peer.finish();
+}
+
+fn dealer_oxmq_to_rep_pyzmq(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Dealer);
+    let peer = link(&mut s, dir, &["echo", "--type", "REP"]);
+    client(&mut s, &msg(&[""]), None);
+    peer.finish();
+}
+
+fn dealer_pyzmq_to_rep_oxmq(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Rep);
+    let peer = link(&mut s, dir, &["client", "--type", "DEALER", "--delim"]);
+    let seen = echo_until_end(&mut s);
+    assert_eq!(seen, standard_messages(None), "what REP delivered");
+    peer.finish();
+}
+
+fn dealer_oxmq_to_dealer_pyzmq(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Dealer);
+    let peer = link(&mut s, dir, &["echo", "--type", "DEALER"]);
+    client(&mut s, &[], None);
+    peer.finish();
+}
+
+fn dealer_pyzmq_to_dealer_oxmq(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Dealer);
+    let peer = link(&mut s, dir, &["client", "--type", "DEALER"]);
+    let seen = echo_until_end(&mut s);
+    assert_eq!(seen, standard_messages(None), "what the pyzmq DEALER sent");
+    peer.finish();
+}
+
+fn dealer_oxmq_to_router_pyzmq(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Dealer);
+    s.set_routing_id(b"ox-dealer").expect("set_routing_id");
+    let peer = link(&mut s, dir, &["echo", "--type", "ROUTER"]);
+    client(&mut s, &[], None);
+    let lines = peer.finish();
+    let ids: Vec<&String> = lines.iter().filter(|l| l.starts_with("ID ")).collect();
+    assert_eq!(ids, [&format!("ID {}", hex(b"ox-dealer"))], "ROUTER saw");
+}
+
+fn dealer_pyzmq_to_router_oxmq(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Router);
+    let peer = link(
+        &mut s,
+        dir,
+        &["client", "--type", "DEALER", "--routing-id", "py-dealer"],
+    );
+    let seen = echo_until_end(&mut s);
+    for (got, sent) in seen.iter().zip(standard_messages(None)) {
+        let mut want = msg(&["py-dealer"]);
+        want.extend(sent);
+        assert_msg(got, &want, "a DEALER message at the ROUTER");
+    }
+    peer.finish();
+}
+
+fn router_oxmq_to_router_pyzmq(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Router);
+    s.set_routing_id(b"ox-router").expect("set_routing_id");
+    let peer = link(
+        &mut s,
+        dir,
+        &["echo", "--type", "ROUTER", "--routing-id", "py-router"],
+    );
+    router_client(&mut s, b"py-router");
+    let lines = peer.finish();
+    assert!(
+        lines.contains(&format!("ID {}", hex(b"ox-router"))),
+        "{lines:?}"
+    );
+}
+
+fn router_pyzmq_to_router_oxmq(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Router);
+    s.set_routing_id(b"ox-router").expect("set_routing_id");
+    let peer = link(
+        &mut s,
+        dir,
+        &[
+            "client",
+            "--type",
+            "ROUTER",
+            "--routing-id",
+            "py-router",
+            "--peer-id",
+            "ox-router",
+        ],
+    );
+    let seen = echo_until_end(&mut s);
+    assert_msg(&seen[0], &msg(&["py-router", "ping"]), "the first message");
+    for m in &seen {
+        assert_eq!(m[0], b"py-router", "routing id of {}", show(m));
+    }
+    peer.finish();
+}
+
+fn router_mandatory_oxmq_to_dealer_pyzmq(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Router);
+    let peer = link(
+        &mut s,
+        dir,
+        &["echo", "--type", "DEALER", "--routing-id", "py-dealer"],
+    );
+    router_client(&mut s, b"py-dealer");
+    peer.finish();
+}
+
+fn router_mandatory_pyzmq_to_dealer_oxmq(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Dealer);
+    s.set_routing_id(b"ox-dealer").expect("set_routing_id");
+    let mut peer = link(
+        &mut s,
+        dir,
+        &["client", "--type", "ROUTER", "--peer-id", "ox-dealer"],
+    );
+    peer.expect("UNREACHABLE");
+    let seen = echo_until_end(&mut s);
+    assert_msg(&seen[0], &msg(&["ping"]), "the first message");
+    peer.finish();
+}
+
+/// The oxmq twin of peer.py's ROUTER `client`: ROUTER_MANDATORY refuses an unknown id, then
+/// the peer becomes routable once its handshake is done, then the standard set goes through.
+fn router_client(s: &mut oxmq::Socket, peer_id: &[u8]) {
+    s.set_router_mandatory(true).expect("set_router_mandatory");
+    let err = s
+        .send_multipart([&b"nobody-has-this-id"[..], &b"x"[..]])
+        .expect_err("ROUTER_MANDATORY must refuse an unknown routing id");
+    assert_eq!(err.kind(), ErrorKind::HostUnreachable, "{err:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match s.send_multipart([peer_id, &b"ping"[..]]) {
+            Ok(()) => break,
+            Err(e) if e.kind() == ErrorKind::HostUnreachable && Instant::now() < deadline => {
+                // Not a sleep for synchronisation: there is no event for "peer routable" in
+                // the API, so this polls it, bounded.
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("sending to {:?}: {e:?}", String::from_utf8_lossy(peer_id)),
+        }
+    }
+    assert_msg(
+        &recv(s, "the echo of ping"),
+        &[peer_id.to_vec(), b"ping".to_vec()],
+        "the echo of ping",
+    );
+    client(s, &[peer_id.to_vec()], None);
+}
+
+/// CONNECT_ROUTING_ID: oxmq's ROUTER names the ROUTER it connects to and can address it at once.
+#[test]
+fn router_connect_routing_id_names_the_pyzmq_peer() {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Router);
+    s.set_routing_id(b"ox-router").expect("set_routing_id");
+    s.set_connect_routing_id(b"alias")
+        .expect("set_connect_routing_id");
+    let peer = link(
+        &mut s,
+        Dir::PyzmqBinds,
+        &["echo", "--type", "ROUTER", "--routing-id", "py-router"],
+    );
+    router_client(&mut s, b"alias");
+    peer.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// PUSH / PULL
+
+fn push_oxmq_100k_to_pull_pyzmq(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Push);
+    let peer = link(
+        &mut s,
+        dir,
+        &["sink", "--type", "PULL", "--count", "100000"],
+    );
+    source(&mut s, 100_000, None);
+    peer.finish();
+}
+
+fn push_pyzmq_100k_to_pull_oxmq(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Pull);
+    let peer = link(
+        &mut s,
+        dir,
+        &["source", "--type", "PUSH", "--count", "100000"],
+    );
+    sink(&mut s, 100_000, None);
+    peer.finish();
+}
+
+fn push_oxmq_16mib_to_pull_pyzmq(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Push);
+    let big = BIG.to_string();
+    let args = ["sink", "--type", "PULL", "--count", "2", "--size", &big];
+    let peer = link(&mut s, dir, &args);
+    source(&mut s, 2, Some(BIG));
+    peer.finish();
+}
+
+fn push_pyzmq_16mib_to_pull_oxmq(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Pull);
+    let big = BIG.to_string();
+    let args = ["source", "--type", "PUSH", "--count", "2", "--size", &big];
+    let peer = link(&mut s, dir, &args);
+    sink(&mut s, 2, Some(BIG));
+    peer.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// PUB / SUB / XPUB / XSUB
+
+/// oxmq publishes to a pyzmq SUB subscribed to A., B, sync and END; prefix filtering happens at
+/// the publisher, so the subscriber must see exactly `expected_for_subscriber()`.
+fn pub_oxmq_to_sub_pyzmq(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Pub);
+    let mut peer = link(&mut s, dir, &["sub", "--type", "SUB"]);
+    publish_until_subscribed(&mut s, &mut peer);
+    for m in topic_set() {
+        send(&mut s, &m, "a topic message");
+    }
+    check_subscriber_lines(peer.finish());
+}
+
+fn xpub_oxmq_to_sub_pyzmq(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::XPub);
+    let peer = link(&mut s, dir, &["sub", "--type", "SUB"]);
+    // The SUB's subscriptions reach the XPUB application as messages, in order; once they are
+    // here the subscriber is attached and nothing published from now on can be lost.
+    for topic in SUBSCRIBER_TOPICS {
+        let mut want = vec![1u8];
+        want.extend_from_slice(topic.as_bytes());
+        assert_msg(&recv(&mut s, "a subscription"), &[want], "subscription");
+    }
+    for m in topic_set() {
+        send(&mut s, &m, "a topic message");
+    }
+    check_subscriber_lines(peer.finish());
+}
+
+fn pub_pyzmq_to_sub_oxmq(dir: Dir) {
+    subscriber_oxmq_from_pub_pyzmq(dir, SocketType::Sub);
+}
+
+fn pub_pyzmq_to_xsub_oxmq(dir: Dir) {
+    subscriber_oxmq_from_pub_pyzmq(dir, SocketType::XSub);
+}
+
+fn subscriber_oxmq_from_pub_pyzmq(dir: Dir, ty: SocketType) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, ty);
+    for topic in SUBSCRIBER_TOPICS {
+        subscribe(&mut s, topic.as_bytes());
+    }
+    let mut peer = link(&mut s, dir, &["pub", "--type", "PUB"]);
+    // The publisher sends [sync] until we have seen one: then our subscriptions are in place.
+    assert_msg(&recv(&mut s, "the first sync"), &msg(&["sync"]), "first");
+    peer.send_line("GO");
+    let mut got = Vec::new();
+    loop {
+        let m = recv(&mut s, "a published message");
+        if m == msg(&["sync"]) {
+            continue;
+        }
+        let end = m == msg(&["END"]);
+        got.push(m);
+        if end {
+            break;
+        }
+    }
+    assert_eq!(got, expected_for_subscriber(), "what the {ty:?} received");
+    peer.finish();
+}
+
+/// oxmq's XPUB gets the pyzmq XSUB's subscribe and unsubscribe messages, and filters for it.
+fn xpub_oxmq_to_xsub_pyzmq(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::XPub);
+    let peer = link(
+        &mut s,
+        dir,
+        &["xsub", "--type", "XSUB", "--subscribe", "weather"],
+    );
+    assert_msg(
+        &recv(&mut s, "the subscription"),
+        &msg(&["\x01weather"]),
+        "XSUB's subscription at the XPUB",
+    );
+    for m in [
+        msg(&["weather.1"]),
+        msg(&["other.1"]),
+        msg(&["weather.END"]),
+    ] {
+        send(&mut s, &m, "a topic message");
+    }
+    assert_msg(
+        &recv(&mut s, "the unsubscription"),
+        &msg(&["\x00weather"]),
+        "XSUB's unsubscription at the XPUB",
+    );
+    let lines = peer.finish();
+    let got: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("GOT "))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        got,
+        [
+            frames_text(&msg(&["weather.1"])),
+            frames_text(&msg(&["weather.END"]))
+        ]
+    );
+}
+
+/// A pyzmq XPUB application sees oxmq's XSUB subscription messages, sent as plain messages.
+fn xpub_pyzmq_to_xsub_oxmq(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::XSub);
+    let peer = link(&mut s, dir, &["xpub", "--type", "XPUB"]);
+    send(&mut s, &msg(&["\x01topic"]), "the subscription");
+    receive_topic_messages(&mut s);
+    send(&mut s, &msg(&["\x00topic"]), "the unsubscription");
+    check_xpub_lines(peer.finish());
+}
+
+/// A pyzmq XPUB application sees oxmq's SUB subscribe()/unsubscribe() as \x01/\x00 messages.
+fn xpub_pyzmq_to_sub_oxmq(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Sub);
+    s.subscribe(b"topic").expect("subscribe");
+    let peer = link(&mut s, dir, &["xpub", "--type", "XPUB"]);
+    receive_topic_messages(&mut s);
+    s.unsubscribe(b"topic").expect("unsubscribe");
+    check_xpub_lines(peer.finish());
+}
+
+fn receive_topic_messages(s: &mut oxmq::Socket) {
+    assert_msg(&recv(s, "topic.1"), &msg(&["topic.1"]), "first");
+    // "other.1" was published in between and must have been filtered out by the XPUB.
+    assert_msg(&recv(s, "topic.END"), &msg(&["topic.END"]), "second");
+}
+
+fn check_xpub_lines(lines: Vec<String>) {
+    let subs: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("SUBMSG "))
+        .collect();
+    assert_eq!(
+        subs,
+        [
+            frames_text(&msg(&["\x01topic"])),
+            frames_text(&msg(&["\x00topic"]))
+        ],
+        "what the pyzmq XPUB application received"
+    );
+}
+
+/// Publishes [sync] until the pyzmq subscriber reports one (the slow-joiner effect: until its
+/// subscriptions arrive, a PUB drops everything), bounded.
+fn publish_until_subscribed(s: &mut oxmq::Socket, peer: &mut Peer) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let sync = frames_text(&msg(&["sync"]));
+    loop {
+        send(s, &msg(&["sync"]), "sync");
+        while let Some(line) = peer.next_line(Duration::from_millis(20)) {
+            if line.strip_prefix("GOT ") == Some(sync.as_str()) {
+                return;
+            }
+            assert!(!line.starts_with("FAIL"), "pyzmq subscriber: {line}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the pyzmq subscriber never received a sync message"
+        );
+    }
+}
+
+fn check_subscriber_lines(lines: Vec<String>) {
+    let sync = frames_text(&msg(&["sync"]));
+    let got: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("GOT "))
+        .filter(|g| *g != sync)
+        .collect();
+    let want: Vec<String> = expected_for_subscriber()
+        .iter()
+        .map(|m| frames_text(m))
+        .collect();
+    assert_eq!(got, want, "what the pyzmq subscriber received");
+}
+
+fn subscribe(s: &mut oxmq::Socket, topic: &[u8]) {
+    if s.socket_type() == SocketType::XSub {
+        let mut m = vec![1u8];
+        m.extend_from_slice(topic);
+        send(s, &[m], "a subscription");
+    } else {
+        s.subscribe(topic).expect("subscribe");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reconnect
+
+/// The pyzmq peer is killed (SIGKILL, no goodbye) and restarted on the same endpoint; traffic
+/// resumes without the oxmq socket being touched. With `PyzmqBinds` oxmq is the one reconnecting
+/// (RECONNECT_IVL); with `OxmqBinds` oxmq must drop the dead connection and serve the new one.
+fn reconnect_after_pyzmq_restarts(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Dealer);
+    s.set_routing_id(b"ox-dealer").expect("set_routing_id");
+    s.set_reconnect_ivl_max(200).expect("set_reconnect_ivl_max");
+    let args = ["echo", "--type", "ROUTER"];
+    let mut first = link(&mut s, dir, &args);
+    let endpoint = match dir {
+        Dir::OxmqBinds => s.last_endpoint(),
+        Dir::PyzmqBinds => first.lines_with("READY ").remove(0),
+    };
+    send(&mut s, &msg(&["before"]), "a message before the restart");
+    assert_msg(&recv(&mut s, "the echo"), &msg(&["before"]), "echo");
+    first.kill();
+
+    let mut args: Vec<&str> = args.to_vec();
+    match dir {
+        Dir::OxmqBinds => args.extend(["--connect", &endpoint]),
+        Dir::PyzmqBinds => args.extend(["--bind", &endpoint]),
+    }
+    let mut second = Peer::spawn(&args);
+    second.expect("READY ");
+    // Messages sent into the dead connection are lost, as with libzmq; keep pinging until the
+    // new peer answers.
+    s.set_rcvtimeo(50).expect("set_rcvtimeo");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut n = 0;
+    loop {
+        match s.try_send(Msg::from(format!("ping-{n}"))) {
+            Ok(()) => n += 1,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => panic!("sending a ping: {e:?}"),
+        }
+        match s.recv_multipart() {
+            Ok(m) if m.len() == 1 && m[0].data().starts_with(b"ping-") => break,
+            Ok(m) => panic!("unexpected message {m:?}"),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => panic!("receiving an echo: {e:?}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no echo from the restarted peer within 10 s ({n} pings sent)"
+        );
+    }
+    s.set_rcvtimeo(IO_TIMEOUT_MS).expect("set_rcvtimeo");
+    send(&mut s, &msg(&["END"]), "END");
+    loop {
+        let m = recv(&mut s, "the echo of END");
+        if m == msg(&["END"]) {
+            break;
+        }
+    }
+    let lines = second.finish();
+    assert!(
+        lines.contains(&format!("ID {}", hex(b"ox-dealer"))),
+        "the restarted ROUTER saw {lines:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The hostile-client test's expectations, checked against libzmq itself
+
+/// The raw misbehaving clients of sockets.rs, pointed at a libzmq PULL with MAXMSGSIZE 1024:
+/// each is dropped, and an oxmq PUSH keeps being served in between. This pins down that
+/// what sockets.rs demands of oxmq is what libzmq does.
+#[test]
+fn libzmq_drops_the_hostile_clients_too() {
+    let ctx = Context::new();
+    let mut push = socket(&ctx, SocketType::Push);
+    let cases = [
+        Hostile::UnknownMechanism,
+        Hostile::GarbageGreeting,
+        Hostile::TruncatedFrame,
+        Hostile::OversizedFrame(1 << 20),
+        Hostile::IncompatibleSocketType,
+    ];
+    let count = cases.len().to_string();
+    let args = [
+        "sink",
+        "--type",
+        "PULL",
+        "--count",
+        &count,
+        "--maxmsgsize",
+        "1024",
+    ];
+    let peer = link(&mut push, Dir::PyzmqBinds, &args);
+    let addr = tcp_addr(&peer.lines_with("READY ")[0]);
+    for (i, how) in cases.into_iter().enumerate() {
+        assert_dropped(addr, how, Duration::from_secs(5));
+        send(&mut push, &[payload(i, None)], "a legitimate message");
+    }
+    send(&mut push, &msg(&["END"]), "END");
+    peer.finish();
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn frames_text(frames: &[Vec<u8>]) -> String {
+    frames
+        .iter()
+        .map(|f| format!("x{}", hex(f)))
+        .collect::<Vec<_>>()
+        .join(",")
+}

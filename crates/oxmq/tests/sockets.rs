@@ -1,0 +1,847 @@
+//! oxmq against itself over tcp: every classic pairing (IPv4 and IPv6, both sides binding), the
+//! socket options and error kinds libzmq defines, linger, high-water marks, the async face
+//! under tokio and under another executor, and misbehaving raw TCP clients.
+//!
+//! Where a test pins down a libzmq behaviour (round-robin over pipes created at connect time,
+//! ENOENT for unbinding twice, linger delivering to a peer that binds after close, ...), the
+//! same sequence was run against libzmq 4.3.5 through pyzmq and gave the result asserted here.
+
+mod common;
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use oxmq::{opt, Context, ErrorKind, Msg, Socket, SocketType};
+
+use SocketType::*;
+
+// ---------------------------------------------------------------------------------------------
+// Every pairing, both ways, IPv4 and IPv6
+
+#[test]
+fn pair_pair() {
+    pairing(Pair, Pair);
+}
+#[test]
+fn req_rep() {
+    pairing(Req, Rep);
+}
+#[test]
+fn req_router() {
+    pairing(Req, Router);
+}
+#[test]
+fn dealer_rep() {
+    pairing(Dealer, Rep);
+}
+#[test]
+fn dealer_router() {
+    pairing(Dealer, Router);
+}
+#[test]
+fn dealer_dealer() {
+    pairing(Dealer, Dealer);
+}
+#[test]
+fn router_router() {
+    pairing(Router, Router);
+}
+#[test]
+fn push_pull() {
+    pairing(Push, Pull);
+}
+#[test]
+fn pub_sub() {
+    pairing(Pub, Sub);
+}
+#[test]
+fn pub_xsub() {
+    pairing(Pub, XSub);
+}
+#[test]
+fn xpub_sub() {
+    pairing(XPub, Sub);
+}
+#[test]
+fn xpub_xsub() {
+    pairing(XPub, XSub);
+}
+
+/// Runs one exchange between a socket of type `a` and one of type `b` for each of: `a` binds
+/// or `b` binds, over 127.0.0.1 and over [::1] (skipped, loudly, only if this machine has no
+/// IPv6 loopback).
+fn pairing(a: SocketType, b: SocketType) {
+    let mut families = vec![Family::V4];
+    if have_ipv6_loopback() {
+        families.push(Family::V6);
+    } else {
+        eprintln!("NOTE: no [::1] on this machine; {a:?}-{b:?} tested over IPv4 only");
+    }
+    for family in families {
+        for a_binds in [true, false] {
+            let ctx = Context::new();
+            let mut sa = socket(&ctx, a);
+            let mut sb = socket(&ctx, b);
+            if a == Router && b == Router {
+                sa.set_routing_id(b"A").expect("routing id");
+                sb.set_routing_id(b"B").expect("routing id");
+            }
+            let (binder, connector) = if a_binds {
+                (&mut sa, &mut sb)
+            } else {
+                (&mut sb, &mut sa)
+            };
+            let ep = bind_any(binder, family);
+            if family == Family::V6 {
+                connector.set_ipv6(true).expect("ipv6");
+            }
+            connector
+                .connect(&ep)
+                .unwrap_or_else(|e| panic!("connect {ep}: {e:?}"));
+            let what = format!(
+                "{a:?}-{b:?}, {} binds, {family:?}",
+                if a_binds { "first" } else { "second" }
+            );
+            exchange(&mut sa, &mut sb, &what);
+        }
+    }
+}
+
+fn bind_any(s: &mut Socket, family: Family) -> String {
+    if family == Family::V6 {
+        s.set_ipv6(true).expect("ipv6");
+    }
+    s.bind(family.wildcard())
+        .unwrap_or_else(|e| panic!("bind {}: {e:?}", family.wildcard()));
+    s.last_endpoint()
+}
+
+/// One request and one reply (or one delivery, for one-way patterns) between `a` and `b`.
+fn exchange(a: &mut Socket, b: &mut Socket, what: &str) {
+    let (ta, tb) = (a.socket_type(), b.socket_type());
+    let ctx = |step: &str| format!("{what}: {step}");
+    match (ta, tb) {
+        (Pair, Pair) | (Dealer, Dealer) | (Req, Rep) => {
+            send(a, &msg(&["ping"]), &ctx("ping"));
+            assert_msg(&recv(b, &ctx("ping")), &msg(&["ping"]), &ctx("ping"));
+            send(b, &msg(&["pong", ""]), &ctx("pong"));
+            assert_msg(&recv(a, &ctx("pong")), &msg(&["pong", ""]), &ctx("pong"));
+        }
+        (Req, Router) | (Dealer, Router) => {
+            send(a, &msg(&["ping"]), &ctx("ping"));
+            let got = recv(b, &ctx("ping"));
+            let envelope = if ta == Req { 2 } else { 1 };
+            assert_eq!(got.len(), envelope + 1, "{}: {}", ctx("ping"), show(&got));
+            assert_eq!(got[got.len() - 1], b"ping", "{}", ctx("ping"));
+            if ta == Req {
+                assert!(got[1].is_empty(), "{}: REQ delimiter missing", ctx("ping"));
+            }
+            let mut reply = got[..envelope].to_vec();
+            reply.push(b"pong".to_vec());
+            send(b, &reply, &ctx("pong"));
+            assert_msg(&recv(a, &ctx("pong")), &msg(&["pong"]), &ctx("pong"));
+        }
+        (Dealer, Rep) => {
+            send(a, &msg(&["", "ping"]), &ctx("ping"));
+            assert_msg(&recv(b, &ctx("ping")), &msg(&["ping"]), &ctx("ping"));
+            send(b, &msg(&["pong"]), &ctx("pong"));
+            assert_msg(&recv(a, &ctx("pong")), &msg(&["", "pong"]), &ctx("pong"));
+        }
+        (Router, Router) => {
+            a.set_router_mandatory(true).expect("mandatory");
+            send_when_routable(a, b"B");
+            assert_msg(&recv(b, &ctx("ping")), &msg(&["A", "ping"]), &ctx("ping"));
+            send(b, &msg(&["A", "pong"]), &ctx("pong"));
+            assert_msg(&recv(a, &ctx("pong")), &msg(&["B", "pong"]), &ctx("pong"));
+        }
+        (Push, Pull) => {
+            send(a, &msg(&["one", "", "two"]), &ctx("push"));
+            assert_msg(
+                &recv(b, &ctx("pull")),
+                &msg(&["one", "", "two"]),
+                &ctx("pull"),
+            );
+        }
+        (XPub, Sub) | (XPub, XSub) => {
+            subscribe(b, b"t");
+            assert_msg(
+                &recv(a, &ctx("subscription")),
+                &msg(&["\x01t"]),
+                &ctx("sub"),
+            );
+            send(a, &msg(&["nope"]), &ctx("filtered"));
+            send(a, &msg(&["t1", "more"]), &ctx("publish"));
+            assert_msg(
+                &recv(b, &ctx("receive")),
+                &msg(&["t1", "more"]),
+                &ctx("receive"),
+            );
+        }
+        (Pub, Sub) | (Pub, XSub) => {
+            subscribe(b, b"t");
+            publish_until_received(a, b, &ctx("slow joiner"));
+            send(a, &msg(&["nope"]), &ctx("filtered"));
+            send(a, &msg(&["t1", "more"]), &ctx("publish"));
+            assert_msg(
+                &recv(b, &ctx("receive")),
+                &msg(&["t1", "more"]),
+                &ctx("receive"),
+            );
+        }
+        other => panic!("no exchange defined for {other:?}"),
+    }
+}
+
+fn subscribe(s: &mut Socket, topic: &[u8]) {
+    if s.socket_type() == XSub {
+        let mut m = vec![1u8];
+        m.extend_from_slice(topic);
+        send(s, &[m], "a subscription message");
+    } else {
+        s.subscribe(topic).expect("subscribe");
+    }
+}
+
+/// Publishes `t-sync` until the subscriber (subscribed to "t") gets one, then drains the rest of
+/// them, so the next message the subscriber sees is the next one published.
+fn publish_until_received(p: &mut Socket, s: &mut Socket, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    s.set_rcvtimeo(20).expect("rcvtimeo");
+    loop {
+        send(p, &msg(&["t-sync"]), what);
+        match s.recv() {
+            Ok(m) => {
+                assert_eq!(m.data(), b"t-sync", "{what}");
+                break;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => panic!("{what}: {e:?}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: subscriber never got anything"
+        );
+    }
+    // Everything published so far was a sync; a marker tells us where they end.
+    send(p, &msg(&["t-marker"]), what);
+    s.set_rcvtimeo(IO_TIMEOUT_MS).expect("rcvtimeo");
+    loop {
+        let m = recv(s, "a sync or the marker");
+        if m == msg(&["t-marker"]) {
+            break;
+        }
+        assert_msg(&m, &msg(&["t-sync"]), what);
+    }
+}
+
+fn send_when_routable(s: &mut Socket, id: &[u8]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match s.send_multipart([id, &b"ping"[..]]) {
+            Ok(()) => return,
+            Err(e) if e.kind() == ErrorKind::HostUnreachable && Instant::now() < deadline => {
+                // The API has no "peer routable" event; poll it, bounded.
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("sending to {:?}: {e:?}", String::from_utf8_lossy(id)),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// REQ/REP state machine, timeouts, would-block
+
+#[test]
+fn req_and_rep_enforce_alternation_with_efsm() {
+    let ctx = Context::new();
+    let mut req = socket(&ctx, Req);
+    let mut rep = socket(&ctx, Rep);
+    let err = req.recv().expect_err("REQ recv before send");
+    assert_eq!(err.kind(), ErrorKind::Fsm, "{err:?}");
+    assert_eq!(
+        err.errno(),
+        156_384_763,
+        "EFSM's errno, as libzmq numbers it"
+    );
+    let err = rep.send("x").expect_err("REP send before recv");
+    assert_eq!(err.kind(), ErrorKind::Fsm, "{err:?}");
+
+    let ep = bind_any(&mut rep, Family::V4);
+    req.connect(&ep).expect("connect");
+    req.send("q1").expect("first send");
+    let err = req.send("q2").expect_err("REQ send twice");
+    assert_eq!(err.kind(), ErrorKind::Fsm, "{err:?}");
+    assert_msg(&recv(&mut rep, "q1"), &msg(&["q1"]), "request");
+    let err = rep.recv().expect_err("REP recv twice");
+    assert_eq!(err.kind(), ErrorKind::Fsm, "{err:?}");
+    rep.send("r1").expect("reply");
+    assert_msg(&recv(&mut req, "r1"), &msg(&["r1"]), "reply");
+    req.send("q2").expect("REQ may send again after the reply");
+}
+
+#[test]
+fn rcvtimeo_expires_with_would_block() {
+    let ctx = Context::new();
+    let mut pull = socket(&ctx, Pull);
+    bind_any(&mut pull, Family::V4);
+    pull.set_rcvtimeo(200).expect("rcvtimeo");
+    let start = Instant::now();
+    let err = pull.recv().expect_err("nothing to receive");
+    let took = start.elapsed();
+    assert_eq!(err.kind(), ErrorKind::WouldBlock, "{err:?}");
+    assert_eq!(err.errno(), 11, "EAGAIN");
+    assert!(
+        took >= Duration::from_millis(180),
+        "returned after {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "returned after {took:?}");
+
+    let start = Instant::now();
+    let err = pull.try_recv().expect_err("nothing to receive");
+    assert_eq!(err.kind(), ErrorKind::WouldBlock, "{err:?}");
+    assert!(
+        start.elapsed() < Duration::from_millis(100),
+        "try_recv blocked"
+    );
+}
+
+#[test]
+fn push_without_peers_would_block() {
+    let ctx = Context::new();
+    let mut push = socket(&ctx, Push);
+    bind_any(&mut push, Family::V4);
+    let err = push.try_send("x").expect_err("no peer");
+    assert_eq!(err.kind(), ErrorKind::WouldBlock, "{err:?}");
+    push.set_sndtimeo(100).expect("sndtimeo");
+    let start = Instant::now();
+    let err = push.send("x").expect_err("no peer");
+    assert_eq!(err.kind(), ErrorKind::WouldBlock, "{err:?}");
+    assert!(start.elapsed() >= Duration::from_millis(90));
+}
+
+// ---------------------------------------------------------------------------------------------
+// High-water marks: PUSH blocks, PUB drops
+
+#[test]
+fn push_blocks_at_hwm_and_loses_nothing() {
+    let ctx = Context::new();
+    let mut pull = socket(&ctx, Pull);
+    pull.set_rcvhwm(10).expect("rcvhwm");
+    let ep = bind_any(&mut pull, Family::V4);
+    let mut push = socket(&ctx, Push);
+    push.set_sndhwm(10).expect("sndhwm");
+    assert_eq!(push.sndhwm(), 10);
+    push.connect(&ep).expect("connect");
+
+    // 64 KiB messages fill the pipes and the kernel's buffers quickly; the bound only keeps a
+    // broken implementation from running forever.
+    let body = vec![7u8; 64 * 1024];
+    let mut sent = 0;
+    loop {
+        let mut m = body.clone();
+        m[..8].copy_from_slice(&(sent as u64).to_be_bytes());
+        match push.try_send(m) {
+            Ok(()) => sent += 1,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) => panic!("try_send: {e:?}"),
+        }
+        assert!(
+            sent < 4000,
+            "PUSH never blocked: {sent} messages of 64 KiB accepted"
+        );
+    }
+    push.set_sndtimeo(100).expect("sndtimeo");
+    let start = Instant::now();
+    let err = push.send(body.clone()).expect_err("PUSH at HWM");
+    assert_eq!(err.kind(), ErrorKind::WouldBlock, "{err:?}");
+    assert!(start.elapsed() >= Duration::from_millis(90));
+
+    for i in 0..sent {
+        let m = recv(&mut pull, &format!("message {i} of {sent}"));
+        assert_eq!(
+            m[0][..8],
+            (i as u64).to_be_bytes(),
+            "message {i} out of order"
+        );
+    }
+    push.set_sndtimeo(IO_TIMEOUT_MS).expect("sndtimeo");
+    push.send("after")
+        .expect("PUSH unblocks once the PULL reads");
+    assert_msg(
+        &recv(&mut pull, "after"),
+        &msg(&["after"]),
+        "after draining",
+    );
+}
+
+#[test]
+fn pub_drops_at_hwm_instead_of_blocking() {
+    let ctx = Context::new();
+    let mut publisher = socket(&ctx, Pub);
+    publisher.set_sndhwm(10).expect("sndhwm");
+    let ep = bind_any(&mut publisher, Family::V4);
+    let mut sub = socket(&ctx, Sub);
+    sub.set_rcvhwm(10).expect("rcvhwm");
+    sub.subscribe(b"t").expect("subscribe");
+    sub.connect(&ep).expect("connect");
+    publish_until_received(&mut publisher, &mut sub, "slow joiner");
+
+    let body = Msg::from(vec![b't'; 16 * 1024]);
+    let total = 20_000;
+    let start = Instant::now();
+    for i in 0..total {
+        if let Err(e) = publisher.try_send(body.clone()) {
+            panic!("PUB refused message {i} ({e:?}); it must drop at HWM, not block");
+        }
+    }
+    assert!(start.elapsed() < Duration::from_secs(30));
+    sub.set_rcvtimeo(500).expect("rcvtimeo");
+    let mut got = 0;
+    while sub.recv().is_ok() {
+        got += 1;
+    }
+    assert!(
+        got < total,
+        "all {total} messages of 16 KiB arrived: the PUB did not drop at HWM"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Endpoints: wildcard, several binds and connects, connect before bind, unbind, disconnect
+
+#[test]
+fn last_endpoint_reports_the_wildcard_port() {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, Pull);
+    s.bind("tcp://127.0.0.1:*").expect("bind");
+    let ep = s.last_endpoint();
+    let port: u16 = ep
+        .strip_prefix("tcp://127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("LAST_ENDPOINT {ep:?}"));
+    assert_ne!(port, 0);
+    let raw = s.sockopt(opt::LAST_ENDPOINT).expect("LAST_ENDPOINT");
+    // libzmq returns the string with its terminating NUL.
+    let raw = raw.strip_suffix(&[0]).unwrap_or(&raw);
+    assert_eq!(raw, ep.as_bytes());
+    let mut push = socket(&ctx, Push);
+    push.connect(&ep).expect("connect");
+    push.send("x").expect("send");
+    assert_msg(&recv(&mut s, "x"), &msg(&["x"]), "via LAST_ENDPOINT");
+
+    if have_ipv6_loopback() {
+        let mut s6 = socket(&ctx, Pull);
+        let ep6 = bind_any(&mut s6, Family::V6);
+        assert!(
+            ep6.starts_with("tcp://[::1]:") && !ep6.ends_with(":0"),
+            "{ep6}"
+        );
+    }
+}
+
+#[test]
+fn one_socket_binds_and_connects_several_endpoints() {
+    let ctx = Context::new();
+    // One PULL, two binds, a PUSH on each.
+    let mut pull = socket(&ctx, Pull);
+    let ep1 = bind_any(&mut pull, Family::V4);
+    let ep2 = bind_any(&mut pull, Family::V4);
+    assert_ne!(ep1, ep2);
+    let mut push1 = socket(&ctx, Push);
+    let mut push2 = socket(&ctx, Push);
+    push1.connect(&ep1).expect("connect");
+    push2.connect(&ep2).expect("connect");
+    push1.send("one").expect("send");
+    push2.send("two").expect("send");
+    let mut got = vec![recv(&mut pull, "first"), recv(&mut pull, "second")];
+    got.sort();
+    assert_eq!(got, [msg(&["one"]), msg(&["two"])]);
+
+    // One PUSH connected to two PULLs: pipes exist from connect() on, so round-robin
+    // alternates from the first message (libzmq gives 0 2 4 6 8 / 1 3 5 7 9).
+    let mut a = socket(&ctx, Pull);
+    let mut b = socket(&ctx, Pull);
+    let ea = bind_any(&mut a, Family::V4);
+    let eb = bind_any(&mut b, Family::V4);
+    let mut push = socket(&ctx, Push);
+    push.connect(&ea).expect("connect a");
+    push.connect(&eb).expect("connect b");
+    for i in 0..10 {
+        push.send(i.to_string()).expect("send");
+    }
+    let got_a: Vec<Frames> = (0..5).map(|_| recv(&mut a, "a")).collect();
+    let got_b: Vec<Frames> = (0..5).map(|_| recv(&mut b, "b")).collect();
+    let want = |start: usize| -> Vec<Frames> {
+        (0..5)
+            .map(|k| vec![(start + 2 * k).to_string().into_bytes()])
+            .collect()
+    };
+    assert_eq!(got_a, want(0), "first PULL");
+    assert_eq!(got_b, want(1), "second PULL");
+}
+
+#[test]
+fn connect_before_bind() {
+    let ctx = Context::new();
+    let ep = format!("tcp://127.0.0.1:{}", free_port());
+    let mut push = socket(&ctx, Push);
+    push.connect(&ep).expect("connect to nothing yet");
+    push.send("early").expect("queued before the peer exists");
+    let mut pull = socket(&ctx, Pull);
+    pull.bind(&ep).expect("bind");
+    assert_msg(&recv(&mut pull, "early"), &msg(&["early"]), "after bind");
+}
+
+#[test]
+fn unbind_releases_the_endpoint() {
+    let ctx = Context::new();
+    let mut pull = socket(&ctx, Pull);
+    let ep = bind_any(&mut pull, Family::V4);
+    pull.unbind(&ep).expect("unbind");
+    let err = pull.unbind(&ep).expect_err("unbind twice");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err:?}");
+    let err = pull
+        .unbind("tcp://127.0.0.1:*")
+        .expect_err("the wildcard is not an endpoint");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err:?}");
+    // The port is free again: another socket can bind it.
+    let mut other = socket(&ctx, Pull);
+    other.bind(&ep).expect("bind the released endpoint");
+    let mut push = socket(&ctx, Push);
+    push.connect(&ep).expect("connect");
+    push.send("x").expect("send");
+    assert_msg(&recv(&mut other, "x"), &msg(&["x"]), "new owner");
+}
+
+#[test]
+fn disconnect_stops_traffic_to_that_peer() {
+    let ctx = Context::new();
+    let mut a = socket(&ctx, Pull);
+    let mut b = socket(&ctx, Pull);
+    let ea = bind_any(&mut a, Family::V4);
+    let eb = bind_any(&mut b, Family::V4);
+    let mut push = socket(&ctx, Push);
+    push.connect(&ea).expect("connect a");
+    push.connect(&eb).expect("connect b");
+    push.disconnect(&eb).expect("disconnect b");
+    let err = push.disconnect(&eb).expect_err("disconnect twice");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err:?}");
+    for i in 0..10 {
+        push.send(i.to_string()).expect("send");
+    }
+    for i in 0..10 {
+        assert_msg(
+            &recv(&mut a, "a"),
+            &[i.to_string().into_bytes()],
+            "all to a",
+        );
+    }
+    b.set_rcvtimeo(200).expect("rcvtimeo");
+    assert_eq!(
+        b.recv().map(|m| m.data().to_vec()).map_err(|e| e.kind()),
+        Err(ErrorKind::WouldBlock),
+        "b was disconnected"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// LINGER
+
+#[test]
+fn linger_delivers_pending_messages_after_close() {
+    let ctx = Context::new();
+    let mut pull = socket(&ctx, Pull);
+    let ep = bind_any(&mut pull, Family::V4);
+    let mut push = socket(&ctx, Push);
+    push.set_linger(5000).expect("linger");
+    assert_eq!(push.linger(), 5000);
+    push.connect(&ep).expect("connect");
+    source(&mut push, 10_000, None);
+    drop(push);
+    sink(&mut pull, 10_000, None);
+}
+
+#[test]
+fn linger_keeps_connecting_after_close() {
+    // libzmq: a closed socket's pending connect goes on for LINGER; a peer that binds in that
+    // window gets the messages.
+    let ctx = Context::new();
+    let ep = format!("tcp://127.0.0.1:{}", free_port());
+    let mut push = socket(&ctx, Push);
+    push.set_linger(5000).expect("linger");
+    push.connect(&ep).expect("connect");
+    source(&mut push, 100, None);
+    drop(push);
+    let mut pull = socket(&ctx, Pull);
+    pull.bind(&ep).expect("bind");
+    sink(&mut pull, 100, None);
+}
+
+#[test]
+fn linger_zero_discards_pending_messages() {
+    let ctx = Context::new();
+    let ep = format!("tcp://127.0.0.1:{}", free_port());
+    let mut push = socket(&ctx, Push);
+    push.set_linger(0).expect("linger");
+    push.connect(&ep).expect("connect");
+    push.send("doomed").expect("queued");
+    drop(push);
+    let mut pull = socket(&ctx, Pull);
+    pull.set_rcvtimeo(500).expect("rcvtimeo");
+    pull.bind(&ep).expect("bind");
+    let got = pull.recv().map(|m| m.data().to_vec()).map_err(|e| e.kind());
+    assert_eq!(got, Err(ErrorKind::WouldBlock), "LINGER 0 must discard");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options: libzmq's defaults and numbers
+
+#[test]
+fn options_have_libzmq_defaults_and_round_trip() {
+    let ctx = Context::new();
+    let mut s = ctx.socket(Dealer).expect("socket");
+    assert_eq!(s.socket_type(), Dealer);
+    assert_eq!(s.sndhwm(), 1000);
+    assert_eq!(s.rcvhwm(), 1000);
+    assert_eq!(s.linger(), -1);
+    assert_eq!(int_opt(&s, opt::RCVTIMEO), -1);
+    assert_eq!(int_opt(&s, opt::SNDTIMEO), -1);
+    assert_eq!(int_opt(&s, opt::RECONNECT_IVL), 100);
+    assert_eq!(int_opt(&s, opt::RECONNECT_IVL_MAX), 0);
+    assert_eq!(int_opt(&s, opt::TYPE), 5, "ZMQ_DEALER");
+    assert_eq!(int_opt(&s, opt::RCVMORE), 0);
+    let maxmsgsize = s.sockopt(opt::MAXMSGSIZE).expect("MAXMSGSIZE");
+    assert_eq!(
+        maxmsgsize,
+        (-1i64).to_ne_bytes(),
+        "MAXMSGSIZE is an int64, default -1"
+    );
+
+    s.set_sockopt(opt::SNDHWM, &77i32.to_ne_bytes())
+        .expect("set SNDHWM");
+    assert_eq!(s.sndhwm(), 77);
+    s.set_rcvhwm(88).expect("rcvhwm");
+    assert_eq!(int_opt(&s, opt::RCVHWM), 88);
+    s.set_linger(0).expect("linger");
+    assert_eq!(int_opt(&s, opt::LINGER), 0);
+    s.set_routing_id(b"me").expect("routing id");
+    assert_eq!(s.sockopt(opt::ROUTING_ID).expect("ROUTING_ID"), b"me");
+
+    let err = s
+        .set_sockopt(opt::SNDHWM, &[1, 2])
+        .expect_err("a 2-byte int");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
+    let err = s.set_sockopt(9999, &[0; 4]).expect_err("no such option");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
+    let err = s.subscribe(b"x").expect_err("SUBSCRIBE on a DEALER");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
+}
+
+#[test]
+fn rcvmore_and_events_follow_a_multipart_message() {
+    let ctx = Context::new();
+    let mut pull = socket(&ctx, Pull);
+    let ep = bind_any(&mut pull, Family::V4);
+    let mut push = socket(&ctx, Push);
+    assert_eq!(push.events() & 2, 0, "no peer: not writable");
+    push.connect(&ep).expect("connect");
+    push.send_more("a").expect("send_more");
+    push.send("b").expect("send");
+    let first = pull.recv().expect("first frame");
+    assert_eq!(first.data(), b"a");
+    assert!(first.more() && pull.rcvmore());
+    assert_eq!(pull.events() & 1, 1, "the second frame is ready");
+    let second = pull.recv().expect("second frame");
+    assert_eq!(second.data(), b"b");
+    assert!(!second.more() && !pull.rcvmore());
+    assert_eq!(pull.events() & 1, 0, "nothing left");
+}
+
+fn int_opt(s: &Socket, option: i32) -> i32 {
+    let v = s
+        .sockopt(option)
+        .unwrap_or_else(|e| panic!("option {option}: {e:?}"));
+    let bytes: [u8; 4] = v
+        .as_slice()
+        .try_into()
+        .unwrap_or_else(|_| panic!("option {option} is {} bytes, not an int", v.len()));
+    i32::from_ne_bytes(bytes)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The async face: tokio, and an executor that knows nothing but Wakers
+
+const ASYNC_ROUNDS: usize = 1000;
+
+fn async_pair(ctx: &Context) -> (Socket, Socket) {
+    let mut server = socket(ctx, Router);
+    let ep = bind_any(&mut server, Family::V4);
+    let mut client = socket(ctx, Dealer);
+    client.connect(&ep).expect("connect");
+    (client, server)
+}
+
+async fn async_echo(server: &mut Socket, rounds: usize) {
+    for _ in 0..rounds {
+        let m = server
+            .recv_multipart_async()
+            .await
+            .expect("recv_multipart_async");
+        server
+            .send_multipart_async(m)
+            .await
+            .expect("send_multipart_async");
+    }
+}
+
+async fn async_ping(client: &mut Socket, rounds: usize) {
+    for i in 0..rounds {
+        let body = format!("ping-{i}");
+        client
+            .send_multipart_async([&b""[..], body.as_bytes()])
+            .await
+            .expect("send_multipart_async");
+        let reply = client
+            .recv_multipart_async()
+            .await
+            .expect("recv_multipart_async");
+        let reply: Vec<&[u8]> = reply.iter().map(|m| m.data()).collect();
+        assert_eq!(reply, [&b""[..], body.as_bytes()], "round {i}");
+    }
+    client.send_async("bye").await.expect("send_async");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_under_tokio_multi_thread() {
+    let ctx = Context::new();
+    let (mut client, mut server) = async_pair(&ctx);
+    let echo = tokio::spawn(async move {
+        async_echo(&mut server, ASYNC_ROUNDS).await;
+        let bye = server.recv_multipart_async().await.expect("bye");
+        assert_eq!(bye.last().map(|m| m.data()), Some(&b"bye"[..]));
+    });
+    let run = async move {
+        async_ping(&mut client, ASYNC_ROUNDS).await;
+        echo.await.expect("echo task");
+    };
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("async ping-pong under tokio took over 30 s");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn async_under_tokio_current_thread() {
+    let ctx = Context::new();
+    let (mut client, mut server) = async_pair(&ctx);
+    let run = async {
+        tokio::join!(
+            async_echo(&mut server, ASYNC_ROUNDS),
+            async_ping(&mut client, ASYNC_ROUNDS)
+        );
+        let m = server.recv_async().await.expect("routing id of bye");
+        assert!(m.more());
+    };
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("async ping-pong on a current-thread runtime took over 30 s");
+}
+
+#[test]
+fn async_under_futures_block_on() {
+    with_watchdog(Duration::from_secs(30), || {
+        let ctx = Context::new();
+        let (mut client, mut server) = async_pair(&ctx);
+        futures::executor::block_on(async {
+            futures::join!(
+                async_echo(&mut server, ASYNC_ROUNDS),
+                async_ping(&mut client, ASYNC_ROUNDS)
+            );
+        });
+    });
+}
+
+#[test]
+fn async_and_blocking_faces_on_the_two_ends() {
+    with_watchdog(Duration::from_secs(30), || {
+        let ctx = Context::new();
+        let (mut client, mut server) = async_pair(&ctx);
+        let echo = thread::spawn(move || {
+            for _ in 0..ASYNC_ROUNDS {
+                let m = recv(&mut server, "a ping");
+                send(&mut server, &m, "an echo");
+            }
+        });
+        futures::executor::block_on(async_ping(&mut client, ASYNC_ROUNDS));
+        echo.join().expect("echo thread");
+    });
+}
+
+/// Runs `f` on a thread and fails the test if it has not finished within `limit`.
+fn with_watchdog(limit: Duration, f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = mpsc::channel();
+    let handle = thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(()) => handle.join().expect("test thread"),
+        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => unreachable!("the thread sends before it ends"),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("did not finish within {limit:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile raw TCP clients
+
+#[test]
+fn hostile_clients_are_dropped_while_a_good_peer_is_served() {
+    let ctx = Context::new();
+    let mut pull = socket(&ctx, Pull);
+    pull.set_maxmsgsize(1024).expect("maxmsgsize");
+    let ep = bind_any(&mut pull, Family::V4);
+    let addr = tcp_addr(&ep);
+    let mut push = socket(&ctx, Push);
+    push.connect(&ep).expect("connect");
+
+    // A client that sent half a greeting and went quiet holds a connection open throughout.
+    let mut stalled = TcpStream::connect(addr).expect("connect");
+    stalled
+        .write_all(&greeting(b"NULL", false)[..5])
+        .expect("write");
+
+    let cases = [
+        Hostile::UnknownMechanism,
+        Hostile::GarbageGreeting,
+        Hostile::TruncatedFrame,
+        Hostile::OversizedFrame(1 << 20),
+        Hostile::OversizedFrame(u64::MAX),
+        Hostile::IncompatibleSocketType,
+    ];
+    for (i, how) in cases.into_iter().enumerate() {
+        assert_dropped(addr, how, Duration::from_secs(5));
+        send(&mut push, &[payload(i, None)], "a legitimate message");
+        assert_msg(
+            &recv(&mut pull, &format!("the good peer's message after {how:?}")),
+            &[payload(i, None)],
+            "good peer",
+        );
+    }
+    // A message of exactly MAXMSGSIZE still goes through.
+    send(&mut push, &[vec![1u8; 1024]], "1024 bytes");
+    assert_eq!(recv(&mut pull, "1024 bytes")[0].len(), 1024);
+    drop(stalled);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    l.local_addr().expect("local_addr").port()
+}
