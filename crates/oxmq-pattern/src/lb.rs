@@ -157,7 +157,9 @@ mod tests {
     #[test]
     fn pipe_terminated_mid_message_drops_the_rest() {
         let (mut lb, mut fp) = setup(2, 0);
-        let first = lb.send(&mut fp, Msg::from("a").with_more(true)).expect("sent");
+        let first = lb
+            .send(&mut fp, Msg::from("a").with_more(true))
+            .expect("sent");
         let first = first.expect("pipe");
         lb.pipe_terminated(first);
         fp.remove(first);
@@ -172,7 +174,8 @@ mod tests {
     #[test]
     fn write_failing_mid_message_drops_the_message() {
         let (mut lb, mut fp) = setup(1, 0);
-        lb.send(&mut fp, Msg::from("a").with_more(true)).expect("sent");
+        lb.send(&mut fp, Msg::from("a").with_more(true))
+            .expect("sent");
         fp.close(PipeId(0));
         assert_eq!(lb.send(&mut fp, Msg::from("b").with_more(true)), Ok(None));
         assert_eq!(fp.staged_len(PipeId(0)), 0);

@@ -246,7 +246,11 @@ mod tests {
         m.remove_pipe(PipeId(1), |t, last| seen.push((t.to_vec(), last)));
         assert_eq!(
             seen,
-            vec![(b"".to_vec(), true), (b"a".to_vec(), false), (b"b".to_vec(), true)]
+            vec![
+                (b"".to_vec(), true),
+                (b"a".to_vec(), false),
+                (b"b".to_vec(), true)
+            ]
         );
         assert_eq!(m.len(), 1);
         let mut out = Vec::new();

@@ -253,6 +253,9 @@ pub(crate) trait Behaviour {
     fn recv<P: Pipes>(&mut self, pipes: &mut P) -> Result<Msg, PatternError>;
     fn has_in<P: Pipes>(&mut self, pipes: &mut P) -> bool;
     fn has_out<P: Pipes>(&mut self, pipes: &mut P) -> bool;
-    fn set_option<P: Pipes>(&mut self, pipes: &mut P, opt: PatternOption)
-        -> Result<(), PatternError>;
+    fn set_option<P: Pipes>(
+        &mut self,
+        pipes: &mut P,
+        opt: PatternOption,
+    ) -> Result<(), PatternError>;
 }

@@ -144,7 +144,10 @@ mod tests {
         assert!(!t.insert(Bytes::from_static(b"A"), PipeId(2)));
         assert!(!t.insert(Bytes::from_static(b"B"), PipeId(1)));
         assert_eq!(t.pipe(b"A"), Some(PipeId(1)));
-        assert_eq!(t.rename(PipeId(1), Bytes::from_static(b"C")).as_deref(), Some(&b"A"[..]));
+        assert_eq!(
+            t.rename(PipeId(1), Bytes::from_static(b"C")).as_deref(),
+            Some(&b"A"[..])
+        );
         assert_eq!(t.pipe(b"A"), None);
         assert_eq!(t.id(PipeId(1)).map(|b| &b[..]), Some(&b"C"[..]));
         assert_eq!(t.remove_pipe(PipeId(1)).as_deref(), Some(&b"C"[..]));

@@ -168,7 +168,11 @@ impl Pipes for FakePipes {
     fn flush(&mut self, pipe: PipeId) {
         if let Some(p) = self.pipes.get_mut(&pipe) {
             // Only complete messages become visible, as in libzmq.
-            let complete = p.staged.iter().rposition(|m| !m.more()).map_or(0, |i| i + 1);
+            let complete = p
+                .staged
+                .iter()
+                .rposition(|m| !m.more())
+                .map_or(0, |i| i + 1);
             let rest = p.staged.split_off(complete);
             for m in std::mem::replace(&mut p.staged, rest) {
                 if !m.more() {
@@ -181,7 +185,11 @@ impl Pipes for FakePipes {
 
     fn rollback(&mut self, pipe: PipeId) {
         if let Some(p) = self.pipes.get_mut(&pipe) {
-            let complete = p.staged.iter().rposition(|m| !m.more()).map_or(0, |i| i + 1);
+            let complete = p
+                .staged
+                .iter()
+                .rposition(|m| !m.more())
+                .map_or(0, |i| i + 1);
             p.staged.truncate(complete);
         }
     }

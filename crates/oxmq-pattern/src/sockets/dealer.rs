@@ -67,11 +67,7 @@ impl Behaviour for Dealer {
         self.lb.has_out(pipes)
     }
 
-    fn set_option<P: Pipes>(
-        &mut self,
-        _: &mut P,
-        opt: PatternOption,
-    ) -> Result<(), PatternError> {
+    fn set_option<P: Pipes>(&mut self, _: &mut P, opt: PatternOption) -> Result<(), PatternError> {
         match opt {
             PatternOption::ProbeRouter(on) => {
                 self.probe_router = on;

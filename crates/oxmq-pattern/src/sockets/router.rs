@@ -212,11 +212,7 @@ impl Behaviour for Router {
         self.table.pipes().any(|p| pipes.check_write(p))
     }
 
-    fn set_option<P: Pipes>(
-        &mut self,
-        _: &mut P,
-        opt: PatternOption,
-    ) -> Result<(), PatternError> {
+    fn set_option<P: Pipes>(&mut self, _: &mut P, opt: PatternOption) -> Result<(), PatternError> {
         match opt {
             PatternOption::RouterMandatory(on) => self.mandatory = on,
             PatternOption::RouterHandover(on) => self.handover = on,

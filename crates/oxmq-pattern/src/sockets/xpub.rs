@@ -212,11 +212,7 @@ impl Behaviour for XPubCore {
         true
     }
 
-    fn set_option<P: Pipes>(
-        &mut self,
-        _: &mut P,
-        opt: PatternOption,
-    ) -> Result<(), PatternError> {
+    fn set_option<P: Pipes>(&mut self, _: &mut P, opt: PatternOption) -> Result<(), PatternError> {
         match opt {
             PatternOption::XpubVerbose(on) => {
                 self.verbose_subs = on;

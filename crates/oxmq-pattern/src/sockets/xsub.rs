@@ -83,7 +83,13 @@ impl XSubCore {
     /// subscribe is forwarded (XPUB deduplicates, and XPUB_VERBOSE needs them all), a cancel
     /// only when it removed the topic's last count. `topic_at` is where the topic starts in the
     /// frame's body.
-    fn subscription<P: Pipes>(&mut self, pipes: &mut P, msg: Msg, subscribe: bool, topic_at: usize) {
+    fn subscription<P: Pipes>(
+        &mut self,
+        pipes: &mut P,
+        msg: Msg,
+        subscribe: bool,
+        topic_at: usize,
+    ) {
         let topic = msg.data().get(topic_at..).unwrap_or_default();
         if subscribe {
             self.subscriptions.add(topic);
@@ -216,7 +222,8 @@ impl Behaviour for Sub {
     ) -> Result<(), PatternError> {
         match opt {
             PatternOption::Subscribe(topic) => {
-                self.core.subscription(pipes, Msg::subscribe(&topic), true, 0);
+                self.core
+                    .subscription(pipes, Msg::subscribe(&topic), true, 0);
                 Ok(())
             }
             PatternOption::Unsubscribe(topic) => {
