@@ -231,6 +231,28 @@ impl SocketPattern {
         dispatch!(self, s => s.set_option(pipes, opt))
     }
 
+    /// `pipe` reconnected to a new peer without being re-created (libzmq's "hiccup"): SUB and
+    /// XSUB send their subscriptions again, as the new peer has none of them.
+    pub fn hiccuped<P: Pipes>(&mut self, pipes: &mut P, pipe: PipeId) {
+        match self {
+            SocketPattern::Sub(s) => s.hiccuped(pipes, pipe),
+            SocketPattern::XSub(s) => s.hiccuped(pipes, pipe),
+            _ => {}
+        }
+    }
+
+    /// Number of distinct subscribed topics (ZMQ_TOPICS_COUNT): the socket's own on SUB and
+    /// XSUB, its subscribers' on PUB and XPUB; `None` for other socket types (EINVAL).
+    pub fn topics_count(&self) -> Option<usize> {
+        match self {
+            SocketPattern::Sub(s) => Some(s.topics_count()),
+            SocketPattern::XSub(s) => Some(s.topics_count()),
+            SocketPattern::Pub(s) => Some(s.topics_count()),
+            SocketPattern::XPub(s) => Some(s.topics_count()),
+            _ => None,
+        }
+    }
+
     /// Whether a peer already holds routing id `id` (ROUTER and REP; always `false` otherwise).
     /// The caller checks it before accepting ZMQ_CONNECT_ROUTING_ID for a new connection, as
     /// libzmq does.

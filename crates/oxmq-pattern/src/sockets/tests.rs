@@ -1081,3 +1081,23 @@ fn sub_xpub_xsub_pub_chain_forwards_subscriptions() {
     assert_eq!(sub.recv(), Ok(v(&[b"weather", b"sunny"])));
     assert_eq!(sub.recv(), Err(PatternError::WouldBlock));
 }
+
+#[test]
+fn sub_hiccup_resends_subscriptions_and_topics_are_counted() {
+    let mut h = Harness::new(SocketType::Sub);
+    h.attach(1, 0);
+    h.set(PatternOption::Subscribe(topic("a"))).expect("ok");
+    h.set(PatternOption::Subscribe(topic("b"))).expect("ok");
+    assert_eq!(h.s.topics_count(), Some(2));
+    h.fp.take_out(p(1));
+    h.s.hiccuped(&mut h.fp, p(1));
+    assert_eq!(
+        h.fp.take_out(p(1)),
+        vec![Msg::subscribe(b"a"), Msg::subscribe(b"b")]
+    );
+    let mut x = Harness::new(SocketType::XPub);
+    x.attach(1, 0);
+    subscribe_cmd(&mut x, 1, "t");
+    assert_eq!(x.s.topics_count(), Some(1));
+    assert_eq!(Harness::new(SocketType::Req).s.topics_count(), None);
+}

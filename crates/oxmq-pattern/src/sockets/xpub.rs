@@ -31,6 +31,10 @@ impl Pub {
             core: XPubCore::new(true),
         }
     }
+
+    pub(crate) fn topics_count(&self) -> usize {
+        self.core.subscriptions.len()
+    }
 }
 
 impl XPub {
@@ -38,6 +42,10 @@ impl XPub {
         XPub {
             core: XPubCore::new(false),
         }
+    }
+
+    pub(crate) fn topics_count(&self) -> usize {
+        self.core.subscriptions.len()
     }
 }
 

@@ -29,6 +29,14 @@ impl Sub {
             core: XSubCore::new(true),
         }
     }
+
+    pub(crate) fn hiccuped<P: Pipes>(&mut self, pipes: &mut P, pipe: PipeId) {
+        self.core.send_subscriptions(pipes, pipe);
+    }
+
+    pub(crate) fn topics_count(&self) -> usize {
+        self.core.subscriptions.len()
+    }
 }
 
 impl XSub {
@@ -36,6 +44,14 @@ impl XSub {
         XSub {
             core: XSubCore::new(false),
         }
+    }
+
+    pub(crate) fn hiccuped<P: Pipes>(&mut self, pipes: &mut P, pipe: PipeId) {
+        self.core.send_subscriptions(pipes, pipe);
+    }
+
+    pub(crate) fn topics_count(&self) -> usize {
+        self.core.subscriptions.len()
     }
 }
 
@@ -67,6 +83,15 @@ impl XSubCore {
     #[inline]
     fn wanted(&self, first_frame: &Msg) -> bool {
         !self.filter || (self.subscriptions.matches(first_frame.data()) != self.invert)
+    }
+
+    /// Replays the current subscriptions to a new publisher; those that do not fit under its
+    /// high-water mark are lost, as in libzmq.
+    fn send_subscriptions<P: Pipes>(&mut self, pipes: &mut P, pipe: PipeId) {
+        self.subscriptions.for_each(|topic| {
+            let _ = pipes.write(pipe, Msg::subscribe(topic));
+        });
+        pipes.flush(pipe);
     }
 
     /// Drops the rest of a message whose frame `m` was just read.
@@ -104,12 +129,7 @@ impl Behaviour for XSubCore {
     fn attach<P: Pipes>(&mut self, pipes: &mut P, pipe: PipeId, _: &PeerInfo) {
         self.fq.attach(pipe);
         self.dist.attach(pipe);
-        // Replay the current subscriptions to the new publisher; those that do not fit under
-        // its high-water mark are lost, as in libzmq.
-        self.subscriptions.for_each(|topic| {
-            let _ = pipes.write(pipe, Msg::subscribe(topic));
-        });
-        pipes.flush(pipe);
+        self.send_subscriptions(pipes, pipe);
     }
 
     fn pipe_terminated(&mut self, pipe: PipeId) {
