@@ -88,9 +88,10 @@ impl PeerInfo {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PatternOption {
-    /// ZMQ_SUBSCRIBE (SUB).
+    /// ZMQ_SUBSCRIBE: on SUB, subscribe; on XPUB in manual mode, subscribe the pipe of the
+    /// last notification received.
     Subscribe(Bytes),
-    /// ZMQ_UNSUBSCRIBE (SUB).
+    /// ZMQ_UNSUBSCRIBE: the reverse of [`PatternOption::Subscribe`].
     Unsubscribe(Bytes),
     /// ZMQ_ROUTER_MANDATORY (ROUTER, and REP which is built on it): unroutable messages fail
     /// with EHOSTUNREACH, full pipes with EAGAIN, instead of being dropped.
@@ -114,7 +115,18 @@ pub enum PatternOption {
     XpubNoDrop(bool),
     /// ZMQ_XPUB_WELCOME_MSG (XPUB, PUB): a message sent to every new subscriber; empty disables.
     XpubWelcomeMsg(Bytes),
-    /// ZMQ_INVERT_MATCHING (PUB, XPUB, SUB): deliver the messages that do *not* match.
+    /// ZMQ_XPUB_MANUAL (XPUB, PUB): subscriptions are reported but not applied; the
+    /// application applies them with Subscribe / Unsubscribe.
+    XpubManual(bool),
+    /// ZMQ_XPUB_MANUAL_LAST_VALUE (XPUB, PUB): manual mode, and the first message after a
+    /// notification goes only to the pipe that sent it (last value caching).
+    XpubManualLastValue(bool),
+    /// ZMQ_ONLY_FIRST_SUBSCRIBE (XPUB, XSUB, and their PUB/SUB forms; draft in libzmq 4.3.5):
+    /// only the first frame of a message may be a subscription.
+    OnlyFirstSubscribe(bool),
+    /// ZMQ_INVERT_MATCHING: PUB and XPUB send to the subscribers that do *not* match, SUB
+    /// delivers the messages that do not match. A generic option in libzmq: accepted (without
+    /// effect) by every other socket type too.
     InvertMatching(bool),
 }
 
@@ -228,6 +240,14 @@ impl SocketPattern {
         pipes: &mut P,
         opt: PatternOption,
     ) -> Result<(), PatternError> {
+        if matches!(opt, PatternOption::InvertMatching(_))
+            && !matches!(
+                self,
+                SocketPattern::Pub(_) | SocketPattern::XPub(_) | SocketPattern::Sub(_)
+            )
+        {
+            return Ok(());
+        }
         dispatch!(self, s => s.set_option(pipes, opt))
     }
 

@@ -1101,3 +1101,97 @@ fn sub_hiccup_resends_subscriptions_and_topics_are_counted() {
     assert_eq!(x.s.topics_count(), Some(1));
     assert_eq!(Harness::new(SocketType::Req).s.topics_count(), None);
 }
+
+#[test]
+fn xpub_manual_reports_and_lets_the_application_subscribe() {
+    let mut h = Harness::new(SocketType::XPub);
+    h.set(PatternOption::XpubManual(true)).expect("ok");
+    assert_eq!(h.set(PatternOption::Subscribe(topic("x"))), Ok(()));
+    h.attach(1, 0);
+    h.attach(2, 0);
+    subscribe_cmd(&mut h, 1, "a");
+    subscribe_cmd(&mut h, 2, "a");
+    // Every subscription is reported, duplicates included, and none is applied.
+    assert_eq!(h.recv(), Ok(v(&[b"\x01a"])));
+    h.send(&[b"a1"]).expect("sent");
+    assert!(h.out(1).is_empty());
+    // The application subscribes pipe 1 (the sender of the last notification) to "b".
+    h.set(PatternOption::Subscribe(topic("b"))).expect("ok");
+    assert_eq!(h.recv(), Ok(v(&[b"\x01a"])));
+    h.set(PatternOption::Subscribe(topic("a"))).expect("ok");
+    h.send(&[b"b1"]).expect("sent");
+    h.send(&[b"a2"]).expect("sent");
+    assert_eq!(h.out(1), vec![v(&[b"b1"])]);
+    assert_eq!(h.out(2), vec![v(&[b"a2"])]);
+    // Termination reports the pipe's manual subscriptions.
+    h.s.pipe_terminated(p(2));
+    assert_eq!(h.recv(), Ok(v(&[b"\x00a"])));
+}
+
+#[test]
+fn xpub_manual_last_value_sends_first_message_to_the_new_subscriber_only() {
+    let mut h = Harness::new(SocketType::XPub);
+    h.set(PatternOption::XpubManualLastValue(true)).expect("ok");
+    h.attach(1, 0);
+    h.attach(2, 0);
+    subscribe_cmd(&mut h, 1, "t");
+    assert_eq!(h.recv(), Ok(v(&[b"\x01t"])));
+    h.set(PatternOption::Subscribe(topic("t"))).expect("ok");
+    subscribe_cmd(&mut h, 2, "t");
+    assert_eq!(h.recv(), Ok(v(&[b"\x01t"])));
+    h.set(PatternOption::Subscribe(topic("t"))).expect("ok");
+    h.send(&[b"t-cached"]).expect("sent");
+    h.send(&[b"t-live"]).expect("sent");
+    assert_eq!(h.out(1), vec![v(&[b"t-live"])]);
+    assert_eq!(h.out(2), vec![v(&[b"t-cached"]), v(&[b"t-live"])]);
+}
+
+#[test]
+fn xpub_checks_every_frame_unless_only_first_subscribe() {
+    let mut h = Harness::new(SocketType::XPub);
+    h.attach(1, 0);
+    h.push_in(1, [b"data".as_slice(), b"\x01t"]);
+    assert_eq!(h.recv(), Ok(v(&[b"data", b"\x01t"])));
+    assert_eq!(h.s.topics_count(), Some(1));
+
+    let mut h = Harness::new(SocketType::XPub);
+    h.set(PatternOption::OnlyFirstSubscribe(true)).expect("ok");
+    h.attach(1, 0);
+    h.push_in(1, [b"data".as_slice(), b"\x01t"]);
+    assert_eq!(h.recv(), Ok(v(&[b"data", b"\x01t"])));
+    assert_eq!(h.s.topics_count(), Some(0));
+}
+
+#[test]
+fn xsub_only_first_subscribe_forwards_later_frames_as_data() {
+    let mut h = Harness::new(SocketType::XSub);
+    h.set(PatternOption::OnlyFirstSubscribe(true)).expect("ok");
+    h.attach(1, 0);
+    h.send(&[b"data", b"\x00never"]).expect("sent");
+    assert_eq!(h.out(1), vec![v(&[b"data", b"\x00never"])]);
+    assert_eq!(
+        Harness::new(SocketType::Sub).set(PatternOption::OnlyFirstSubscribe(true)),
+        Err(PatternError::InvalidArgument)
+    );
+}
+
+#[test]
+fn invert_matching_is_accepted_by_every_socket_type() {
+    for t in SocketType::ALL {
+        if let Ok(s) = SocketPattern::new(t) {
+            let mut h = Harness {
+                s,
+                fp: FakePipes::new(),
+            };
+            assert_eq!(h.set(PatternOption::InvertMatching(true)), Ok(()), "{t:?}");
+        }
+    }
+    let mut h = Harness::new(SocketType::Sub);
+    h.attach(1, 0);
+    h.set(PatternOption::InvertMatching(true)).expect("ok");
+    h.set(PatternOption::Subscribe(topic("a"))).expect("ok");
+    h.push_in(1, [b"a1".as_slice()]);
+    h.push_in(1, [b"b1".as_slice()]);
+    assert_eq!(h.recv(), Ok(v(&[b"b1"])));
+    assert_eq!(h.recv(), Err(PatternError::WouldBlock));
+}

@@ -55,19 +55,39 @@ struct XPubCore {
     is_pub: bool,
     dist: Distributor,
     subscriptions: SubscriptionMap,
-    /// Subscription notifications and upstream messages for the application (XPUB only).
-    pending: VecDeque<Msg>,
+    /// Subscription notifications and upstream messages for the application (XPUB only), with
+    /// what receiving each does to `last_pipe` in manual mode.
+    pending: VecDeque<(Msg, LastPipe)>,
     /// Pipes reported readable and not read yet: `read_activated` has no access to the pipes,
     /// so they are read at the next operation (libzmq's socket also processes its pending
     /// activations at the start of every send and recv).
     to_read: VecDeque<PipeId>,
     to_read_set: HashSet<PipeId>,
     more_send: bool,
+    more_recv: bool,
+    /// Whether the frames after the first of the message being read are checked for
+    /// subscriptions (always, unless ZMQ_ONLY_FIRST_SUBSCRIBE).
+    process_subscribe: bool,
     verbose_subs: bool,
     verbose_unsubs: bool,
     lossy: bool,
     invert: bool,
+    only_first_subscribe: bool,
     welcome: Bytes,
+    /// ZMQ_XPUB_MANUAL: subscriptions are only reported; the application applies them with
+    /// ZMQ_SUBSCRIBE / ZMQ_UNSUBSCRIBE to the pipe of the last notification it received.
+    manual: bool,
+    manual_subscriptions: SubscriptionMap,
+    last_pipe: Option<PipeId>,
+    /// ZMQ_XPUB_MANUAL_LAST_VALUE: the next message goes only to `last_pipe`.
+    send_last_pipe: bool,
+}
+
+/// What receiving a pending XPUB message does to the manual mode's last pipe.
+#[derive(Debug, Clone, Copy)]
+enum LastPipe {
+    Keep,
+    Set(Option<PipeId>),
 }
 
 impl XPubCore {
@@ -80,11 +100,18 @@ impl XPubCore {
             to_read: VecDeque::new(),
             to_read_set: HashSet::new(),
             more_send: false,
+            more_recv: false,
+            process_subscribe: false,
             verbose_subs: false,
             verbose_unsubs: false,
             lossy: true,
             invert: false,
+            only_first_subscribe: false,
             welcome: Bytes::new(),
+            manual: false,
+            manual_subscriptions: SubscriptionMap::new(),
+            last_pipe: None,
+            send_last_pipe: false,
         }
     }
 
@@ -100,29 +127,34 @@ impl XPubCore {
     /// for the application (XPUB).
     fn read_pipe<P: Pipes>(&mut self, pipes: &mut P, pipe: PipeId) {
         while let Some(msg) = pipes.read(pipe) {
-            // ZMTP 3.1 peers send SUBSCRIBE/CANCEL commands (flagged frames), 3.0 peers send
-            // messages whose first byte is 1 or 0. libzmq checks every frame, not only the
-            // first of a message.
-            let kind = if msg.is_subscribe() {
-                Some((true, 0))
-            } else if msg.is_cancel() {
-                Some((false, 0))
+            let first_part = !self.more_recv;
+            self.more_recv = msg.more();
+            // libzmq checks every frame, not only the first of a message, unless
+            // ZMQ_ONLY_FIRST_SUBSCRIBE.
+            let kind = if first_part || self.process_subscribe {
+                subscription_kind(&msg)
             } else {
-                match msg.data().first() {
-                    Some(1) => Some((true, 1)),
-                    Some(0) => Some((false, 1)),
-                    _ => None,
-                }
+                None
             };
+            if first_part {
+                self.process_subscribe = !self.only_first_subscribe || kind.is_some();
+            }
             let Some((subscribe, skip)) = kind else {
                 // A plain message going upstream: XPUB passes it on, PUB drops it.
                 if !self.is_pub {
-                    self.pending.push_back(msg);
+                    self.pending.push_back((msg, LastPipe::Keep));
                 }
                 continue;
             };
             let topic = msg.data().get(skip..).unwrap_or_default();
-            let notify = if subscribe {
+            let notify = if self.manual {
+                if subscribe {
+                    self.manual_subscriptions.add(topic, pipe);
+                } else {
+                    self.manual_subscriptions.remove(topic, pipe);
+                }
+                true
+            } else if subscribe {
                 self.subscriptions.add(topic, pipe) || self.verbose_subs
             } else {
                 // libzmq also passes up the cancel of a subscription it never had.
@@ -130,8 +162,31 @@ impl XPubCore {
                     || self.verbose_unsubs
             };
             if notify && !self.is_pub {
-                self.pending.push_back(notification(subscribe, topic));
+                let last = if self.manual {
+                    LastPipe::Set(Some(pipe))
+                } else {
+                    LastPipe::Keep
+                };
+                self.pending
+                    .push_back((notification(subscribe, topic), last));
             }
+        }
+    }
+}
+
+/// Whether `msg` is a subscription (`Some(true, offset of the topic)`), a cancel
+/// (`Some(false, ..)`) or data (`None`). ZMTP 3.1 peers send SUBSCRIBE/CANCEL commands (flagged
+/// frames), 3.0 peers messages whose first byte is 1 or 0.
+fn subscription_kind(msg: &Msg) -> Option<(bool, usize)> {
+    if msg.is_subscribe() {
+        Some((true, 0))
+    } else if msg.is_cancel() {
+        Some((false, 0))
+    } else {
+        match msg.data().first() {
+            Some(1) => Some((true, 1)),
+            Some(0) => Some((false, 1)),
+            _ => None,
         }
     }
 }
@@ -150,13 +205,32 @@ impl Behaviour for XPubCore {
     }
 
     fn pipe_terminated(&mut self, pipe: PipeId) {
-        let (is_pub, verbose_unsubs) = (self.is_pub, self.verbose_unsubs);
+        let is_pub = self.is_pub;
         let pending = &mut self.pending;
-        self.subscriptions.remove_pipe(pipe, |topic, last| {
-            if !is_pub && (last || verbose_unsubs) {
-                pending.push_back(notification(false, topic));
+        if self.manual {
+            // Every manual subscription of the pipe is reported, last or not.
+            let mut any = false;
+            self.manual_subscriptions.remove_pipe(pipe, |topic, _| {
+                any = true;
+                if !is_pub {
+                    pending.push_back((notification(false, topic), LastPipe::Set(None)));
+                }
+            });
+            if any {
+                self.last_pipe = None;
             }
-        });
+            self.subscriptions.remove_pipe(pipe, |_, _| {});
+            if self.last_pipe == Some(pipe) {
+                self.last_pipe = None;
+            }
+        } else {
+            let verbose_unsubs = self.verbose_unsubs;
+            self.subscriptions.remove_pipe(pipe, |topic, last| {
+                if !is_pub && (last || verbose_unsubs) {
+                    pending.push_back((notification(false, topic), LastPipe::Keep));
+                }
+            });
+        }
         self.dist.pipe_terminated(pipe);
         if self.to_read_set.remove(&pipe) {
             self.to_read.retain(|&p| p != pipe);
@@ -182,8 +256,19 @@ impl Behaviour for XPubCore {
         if !self.more_send {
             self.dist.unmatch();
             let dist = &mut self.dist;
-            self.subscriptions
-                .for_each_match(msg.data(), |p| dist.match_pipe(p));
+            if self.manual && self.send_last_pipe && self.last_pipe.is_some() {
+                // ZMQ_XPUB_MANUAL_LAST_VALUE: only the pipe that subscribed last, if it
+                // matches.
+                let last = self.last_pipe.take();
+                self.subscriptions.for_each_match(msg.data(), |p| {
+                    if Some(p) == last {
+                        dist.match_pipe(p);
+                    }
+                });
+            } else {
+                self.subscriptions
+                    .for_each_match(msg.data(), |p| dist.match_pipe(p));
+            }
             if self.invert {
                 self.dist.reverse_match();
             }
@@ -204,7 +289,11 @@ impl Behaviour for XPubCore {
             return Err(PatternError::NotSupported);
         }
         self.process_pending_reads(pipes);
-        self.pending.pop_front().ok_or(PatternError::WouldBlock)
+        let (msg, last) = self.pending.pop_front().ok_or(PatternError::WouldBlock)?;
+        if let LastPipe::Set(p) = last {
+            self.last_pipe = p;
+        }
+        Ok(msg)
     }
 
     fn has_in<P: Pipes>(&mut self, pipes: &mut P) -> bool {
@@ -233,6 +322,22 @@ impl Behaviour for XPubCore {
             PatternOption::XpubNoDrop(on) => self.lossy = !on,
             PatternOption::XpubWelcomeMsg(msg) => self.welcome = msg,
             PatternOption::InvertMatching(on) => self.invert = on,
+            PatternOption::OnlyFirstSubscribe(on) => self.only_first_subscribe = on,
+            PatternOption::XpubManual(on) => self.manual = on,
+            PatternOption::XpubManualLastValue(on) => {
+                self.manual = on;
+                self.send_last_pipe = on;
+            }
+            PatternOption::Subscribe(topic) if self.manual => {
+                if let Some(pipe) = self.last_pipe {
+                    self.subscriptions.add(&topic, pipe);
+                }
+            }
+            PatternOption::Unsubscribe(topic) if self.manual => {
+                if let Some(pipe) = self.last_pipe {
+                    self.subscriptions.remove(&topic, pipe);
+                }
+            }
             _ => return Err(PatternError::InvalidArgument),
         }
         Ok(())

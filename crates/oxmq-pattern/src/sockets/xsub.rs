@@ -66,6 +66,11 @@ struct XSubCore {
     dist: Distributor,
     subscriptions: SubTrie,
     more_recv: bool,
+    more_send: bool,
+    /// Whether the frames after the first of the message being sent may be subscriptions
+    /// (always, unless ZMQ_ONLY_FIRST_SUBSCRIBE).
+    process_subscribe: bool,
+    only_first_subscribe: bool,
 }
 
 impl XSubCore {
@@ -77,6 +82,9 @@ impl XSubCore {
             dist: Distributor::new(),
             subscriptions: SubTrie::new(),
             more_recv: false,
+            more_send: false,
+            process_subscribe: false,
+            only_first_subscribe: false,
         }
     }
 
@@ -146,18 +154,34 @@ impl Behaviour for XSubCore {
     }
 
     fn send<P: Pipes>(&mut self, pipes: &mut P, msg: Msg) -> Result<(), SendError> {
-        // libzmq looks at every frame, not only the first of a message.
-        if msg.is_subscribe() {
-            self.subscription(pipes, msg, true, 0);
+        let first_part = !self.more_send;
+        self.more_send = msg.more();
+        if first_part {
+            self.process_subscribe = !self.only_first_subscribe;
+        } else if !self.process_subscribe {
+            self.dist.send_to_all(pipes, msg);
+            return Ok(());
+        }
+        // libzmq looks at every frame, not only the first of a message, unless
+        // ZMQ_ONLY_FIRST_SUBSCRIBE.
+        let kind = if msg.is_subscribe() {
+            Some((true, 0))
         } else if msg.is_cancel() {
-            self.subscription(pipes, msg, false, 0);
+            Some((false, 0))
         } else {
             match msg.data().first() {
-                Some(1) => self.subscription(pipes, msg, true, 1),
-                Some(0) => self.subscription(pipes, msg, false, 1),
-                // Any other message goes upstream to every publisher.
-                _ => self.dist.send_to_all(pipes, msg),
+                Some(1) => Some((true, 1)),
+                Some(0) => Some((false, 1)),
+                _ => None,
             }
+        };
+        match kind {
+            Some((subscribe, at)) => {
+                self.process_subscribe = true;
+                self.subscription(pipes, msg, subscribe, at);
+            }
+            // Any other message goes upstream to every publisher.
+            None => self.dist.send_to_all(pipes, msg),
         }
         Ok(())
     }
@@ -196,8 +220,14 @@ impl Behaviour for XSubCore {
         true
     }
 
-    fn set_option<P: Pipes>(&mut self, _: &mut P, _: PatternOption) -> Result<(), PatternError> {
-        Err(PatternError::InvalidArgument)
+    fn set_option<P: Pipes>(&mut self, _: &mut P, opt: PatternOption) -> Result<(), PatternError> {
+        match opt {
+            PatternOption::OnlyFirstSubscribe(on) => {
+                self.only_first_subscribe = on;
+                Ok(())
+            }
+            _ => Err(PatternError::InvalidArgument),
+        }
     }
 }
 
@@ -254,6 +284,7 @@ impl Behaviour for Sub {
                 self.core.invert = on;
                 Ok(())
             }
+            // sub_t refuses everything but (un)subscribing, ZMQ_ONLY_FIRST_SUBSCRIBE included.
             _ => Err(PatternError::InvalidArgument),
         }
     }
