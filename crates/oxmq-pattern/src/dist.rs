@@ -196,6 +196,8 @@ impl Distributor {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::testing::FakePipes;
 
@@ -278,5 +280,92 @@ mod tests {
         d.send_to_all(&mut fp, Msg::from("x"));
         assert_eq!(fp.out_len(PipeId(1)), 1);
         assert_eq!(d.len(), 1);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Attach,
+        Terminate(usize),
+        Drain(usize),
+        Frame(bool),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            1 => Just(Op::Attach),
+            1 => (0usize..8).prop_map(Op::Terminate),
+            2 => (0usize..8).prop_map(Op::Drain),
+            5 => any::<bool>().prop_map(Op::Frame),
+        ]
+    }
+
+    proptest! {
+        /// Whatever happens to the pipes, each one receives whole messages only.
+        #[test]
+        fn pipes_only_ever_get_whole_messages(ops in proptest::collection::vec(op(), 0..120)) {
+            let mut d = Distributor::new();
+            let mut fp = FakePipes::new();
+            let mut live: Vec<PipeId> = Vec::new();
+            let mut next = 0u64;
+            let (mut msg_no, mut frame_no) = (0u32, 0u32);
+            let mut received: Vec<Msg> = Vec::new();
+            let mut frame = |more: bool, d: &mut Distributor, fp: &mut FakePipes| {
+                let m = Msg::from(format!("{msg_no}:{frame_no}")).with_more(more);
+                d.send_to_all(fp, m);
+                if more {
+                    frame_no += 1;
+                } else {
+                    msg_no += 1;
+                    frame_no = 0;
+                }
+            };
+            for op in ops {
+                match op {
+                    Op::Attach => {
+                        let p = PipeId(next);
+                        next += 1;
+                        fp.add(p, 2);
+                        d.attach(p);
+                        live.push(p);
+                    }
+                    Op::Terminate(i) if !live.is_empty() => {
+                        let p = live.remove(i % live.len());
+                        received.extend(fp.take_out(p));
+                        d.pipe_terminated(p);
+                        fp.remove(p);
+                    }
+                    Op::Drain(i) if !live.is_empty() => {
+                        let p = live[i % live.len()];
+                        received.extend(fp.take_out(p));
+                        d.write_activated(p);
+                    }
+                    Op::Frame(more) => frame(more, &mut d, &mut fp),
+                    _ => {}
+                }
+                prop_assert!(d.matching <= d.active && d.active <= d.eligible);
+                prop_assert!(d.eligible <= d.arr.len());
+                prop_assert_eq!(d.arr.len(), live.len());
+            }
+            frame(false, &mut d, &mut fp);
+            for p in live {
+                received.extend(fp.take_out(p));
+            }
+            // Frames of one message are consecutive, numbered from 0, the last without MORE.
+            let mut expect: Option<(String, u32)> = None;
+            for m in received {
+                let text = String::from_utf8(m.data().to_vec()).expect("utf8");
+                let (msg, f) = text.split_once(':').expect("tagged");
+                let f: u32 = f.parse().expect("number");
+                match &expect {
+                    None => prop_assert_eq!(f, 0, "message starts at its first frame"),
+                    Some((em, ef)) => {
+                        prop_assert_eq!(msg, em.as_str());
+                        prop_assert_eq!(f, *ef);
+                    }
+                }
+                expect = if m.more() { Some((msg.to_string(), f + 1)) } else { None };
+            }
+            prop_assert!(expect.is_none());
+        }
     }
 }

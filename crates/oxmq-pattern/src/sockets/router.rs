@@ -125,7 +125,13 @@ impl Behaviour for Router {
             self.current_out = None;
         }
         if self.current_in == Some(pipe) {
+            // Should the caller terminate a pipe in the middle of a message, the next frame
+            // must still start a new message with its routing id.
             self.terminate_current_in = false;
+            self.current_in = None;
+            if self.pending_body.is_none() {
+                self.more_in = false;
+            }
         }
     }
 
