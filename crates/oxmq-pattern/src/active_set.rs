@@ -4,8 +4,7 @@
 //! activating or deactivating a pipe swaps it across that boundary, so every change is O(1).
 //! The same array, with an index from pipe to position, backs the [`crate::Distributor`].
 
-use std::collections::HashMap;
-
+use crate::pipe_map::PipeMap;
 use crate::PipeId;
 
 /// Pipes split into active and inactive, with O(1) activate, deactivate and remove, and a
@@ -153,7 +152,7 @@ impl ActiveSet {
 #[derive(Debug, Default)]
 pub(crate) struct PipeArray {
     pipes: Vec<PipeId>,
-    index: HashMap<PipeId, usize>,
+    index: PipeMap<usize>,
 }
 
 impl PipeArray {

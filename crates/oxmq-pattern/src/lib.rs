@@ -47,6 +47,7 @@ mod fq;
 mod lb;
 mod mtrie;
 mod pattern;
+mod pipe_map;
 mod prefix_tree;
 mod routing;
 mod sockets;

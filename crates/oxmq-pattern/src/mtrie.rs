@@ -1,10 +1,11 @@
 //! [`SubscriptionMap`]: which pipes subscribed to which topic prefixes, on PUB and XPUB (libzmq's
 //! `mtrie_t`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use bytes::Bytes;
 
+use crate::pipe_map::PipeMap;
 use crate::prefix_tree::{NodeValue, PrefixTree};
 use crate::PipeId;
 
@@ -17,7 +18,7 @@ use crate::PipeId;
 #[derive(Debug)]
 pub struct SubscriptionMap {
     tree: PrefixTree<PipeSet>,
-    by_pipe: HashMap<PipeId, BTreeSet<Bytes>>,
+    by_pipe: PipeMap<BTreeSet<Bytes>>,
     topics: usize,
 }
 
@@ -38,7 +39,7 @@ impl SubscriptionMap {
     pub fn new() -> SubscriptionMap {
         SubscriptionMap {
             tree: PrefixTree::new(),
-            by_pipe: HashMap::new(),
+            by_pipe: PipeMap::default(),
             topics: 0,
         }
     }
@@ -168,7 +169,7 @@ impl Default for SubscriptionMap {
 #[derive(Debug, Default)]
 struct PipeSet {
     list: Vec<PipeId>,
-    pos: HashMap<PipeId, usize>,
+    pos: PipeMap<usize>,
 }
 
 impl PipeSet {

@@ -6,6 +6,7 @@ use std::hash::BuildHasher;
 
 use bytes::Bytes;
 
+use crate::pipe_map::PipeMap;
 use crate::PipeId;
 
 /// Routing id ↔ pipe, both unique.
@@ -17,7 +18,8 @@ use crate::PipeId;
 #[derive(Debug)]
 pub struct RoutingTable {
     by_id: HashMap<Bytes, PipeId>,
-    by_pipe: HashMap<PipeId, Bytes>,
+    /// By pipe; `by_id` keeps std's keyed hasher, as its keys come from peers.
+    by_pipe: PipeMap<Bytes>,
     next_integral: u32,
 }
 
@@ -31,7 +33,7 @@ impl RoutingTable {
     pub fn with_seed(seed: u32) -> RoutingTable {
         RoutingTable {
             by_id: HashMap::new(),
-            by_pipe: HashMap::new(),
+            by_pipe: PipeMap::default(),
             next_integral: seed,
         }
     }

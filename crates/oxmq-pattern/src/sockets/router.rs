@@ -1,12 +1,11 @@
 //! ROUTER (RFC 28): every message is prefixed with the routing id of its peer.
 
-use std::collections::HashSet;
-
 use bytes::Bytes;
 use oxmq_proto::Msg;
 
 use super::dealer::send_probe;
 use crate::pattern::Behaviour;
+use crate::pipe_map::PipeSet;
 use crate::{
     FairQueue, PatternError, PatternOption, PeerInfo, PipeId, Pipes, RoutingTable, SendError,
 };
@@ -19,7 +18,7 @@ pub struct Router {
     table: RoutingTable,
     /// Peers whose routing id was already taken (without ROUTER_HANDOVER): libzmq ignores them,
     /// neither reading from nor writing to them, until they go away.
-    anonymous: HashSet<PipeId>,
+    anonymous: PipeSet,
     /// The body frame read with a routing id, returned by the next `recv`.
     pending_body: Option<Msg>,
     more_in: bool,
@@ -38,7 +37,7 @@ impl Router {
         Router {
             fq: FairQueue::new(),
             table: RoutingTable::new(),
-            anonymous: HashSet::new(),
+            anonymous: PipeSet::default(),
             pending_body: None,
             more_in: false,
             current_in: None,

@@ -1,11 +1,12 @@
 //! PUB and XPUB (RFC 29): fan-out to the subscribers whose subscriptions match.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use bytes::Bytes;
 use oxmq_proto::Msg;
 
 use crate::pattern::Behaviour;
+use crate::pipe_map::PipeSet;
 use crate::{
     Distributor, PatternError, PatternOption, PeerInfo, PipeId, Pipes, RemoveOutcome, SendError,
     SubscriptionMap,
@@ -62,7 +63,7 @@ struct XPubCore {
     /// so they are read at the next operation (libzmq's socket also processes its pending
     /// activations at the start of every send and recv).
     to_read: VecDeque<PipeId>,
-    to_read_set: HashSet<PipeId>,
+    to_read_set: PipeSet,
     more_send: bool,
     more_recv: bool,
     /// Whether the frames after the first of the message being read are checked for
@@ -98,7 +99,7 @@ impl XPubCore {
             subscriptions: SubscriptionMap::new(),
             pending: VecDeque::new(),
             to_read: VecDeque::new(),
-            to_read_set: HashSet::new(),
+            to_read_set: PipeSet::default(),
             more_send: false,
             more_recv: false,
             process_subscribe: false,
