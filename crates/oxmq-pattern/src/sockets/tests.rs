@@ -1195,3 +1195,38 @@ fn invert_matching_is_accepted_by_every_socket_type() {
     assert_eq!(h.recv(), Ok(v(&[b"b1"])));
     assert_eq!(h.recv(), Err(PatternError::WouldBlock));
 }
+
+#[test]
+fn sub_message_cut_by_its_pipe_end_does_not_let_unfiltered_frames_through() {
+    let mut h = Harness::new(SocketType::Sub);
+    h.attach(1, 0);
+    h.attach(2, 0);
+    h.set(PatternOption::Subscribe(topic("a"))).expect("ok");
+    h.fp.push_in_frame(p(1), Msg::from("a1").with_more(true));
+    let m = h.s.recv(&mut h.fp).expect("first frame");
+    assert!(m.more());
+    h.s.pipe_terminated(p(1));
+    h.fp.remove(p(1));
+    h.push_in(2, [b"zzz".as_slice()]);
+    assert_eq!(h.recv(), Err(PatternError::WouldBlock));
+    h.push_in(2, [b"a2".as_slice()]);
+    assert_eq!(h.recv(), Ok(v(&[b"a2"])));
+}
+
+#[test]
+fn router_message_cut_by_its_pipe_end_keeps_routing_ids_in_place() {
+    let mut h = Harness::new(SocketType::Router);
+    h.attach_id(1, b"A");
+    h.attach_id(2, b"B");
+    h.fp.push_in_frame(p(1), Msg::from("a1").with_more(true));
+    h.s.read_activated(p(1));
+    assert_eq!(
+        h.s.recv(&mut h.fp).map(|m| m.data().to_vec()),
+        Ok(b"A".to_vec())
+    );
+    assert!(h.s.recv(&mut h.fp).expect("body").more());
+    h.s.pipe_terminated(p(1));
+    h.fp.remove(p(1));
+    h.push_in(2, [b"b".as_slice()]);
+    assert_eq!(h.recv(), Ok(v(&[b"B", b"b"])));
+}

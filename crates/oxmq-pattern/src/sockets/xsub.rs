@@ -143,6 +143,11 @@ impl Behaviour for XSubCore {
     fn pipe_terminated(&mut self, pipe: PipeId) {
         self.fq.pipe_terminated(pipe);
         self.dist.pipe_terminated(pipe);
+        // A message cut short by its pipe's end: the next frame starts a new message and must
+        // go through the filter.
+        if !self.fq.in_message() {
+            self.more_recv = false;
+        }
     }
 
     fn read_activated(&mut self, pipe: PipeId) {
