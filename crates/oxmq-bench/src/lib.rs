@@ -1,1 +1,681 @@
-//! Benchmarks of oxmq against libzmq.
+//! Benchmark cases shared by `cargo bench -p oxmq-bench` (oxmq against libzmq, side by side)
+//! and `oxmq bench` (oxmq alone).
+//!
+//! A case is written once, generically over a [`Backend`], so both libraries are measured by
+//! the same code: same threads, same message construction, same clock placement.
+//!
+//! - **Throughput** ([`Kind::Throughput`]) follows libzmq's `local_thr`/`remote_thr`: a PULL
+//!   socket binds, a PUSH socket on another thread connects and sends `count` messages of
+//!   `size` bytes; the receiver starts the clock when the first message arrives and stops it
+//!   after the last, so connection setup is not timed. The rate is `(count - 1) / elapsed`.
+//! - **Latency** ([`Kind::Latency`]) follows `local_lat`/`remote_lat`: a REP socket on another
+//!   thread echoes, a REQ socket sends and waits `count` times. It reports the time of one
+//!   whole round trip (libzmq's tools print half of it). A few untimed round trips come first.
+//!
+//! Over tcp and ipc each side has its own context, as the two processes of libzmq's tools
+//! have; inproc needs the two sockets in one context. The library itself never links libzmq:
+//! the libzmq [`Backend`] lives in the `compare` bench, so the CLI can use this crate.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+mod backend_oxmq;
+mod report;
+
+pub use backend_oxmq::Oxmq;
+pub use report::{Report, Row, Summary};
+
+/// The transports a case can run over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// TCP over the loopback interface (`tcp://127.0.0.1:*`).
+    Tcp,
+    /// Unix domain sockets, in the temporary directory.
+    Ipc,
+    /// In-process: both sockets share one context.
+    Inproc,
+}
+
+impl Transport {
+    /// The transport's name as it appears in an endpoint (`tcp`, `ipc`, `inproc`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Ipc => "ipc",
+            Transport::Inproc => "inproc",
+        }
+    }
+
+    /// A fresh endpoint to bind to; tcp uses a wildcard port, resolved by the bind.
+    pub fn endpoint(self) -> String {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        match self {
+            Transport::Tcp => "tcp://127.0.0.1:*".to_owned(),
+            Transport::Ipc => {
+                let path =
+                    std::env::temp_dir().join(format!("oxmq-bench-{}-{n}.ipc", std::process::id()));
+                format!("ipc://{}", path.display())
+            }
+            Transport::Inproc => format!("inproc://oxmq-bench-{n}"),
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Transport {
+    type Err = UnknownTransport;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "tcp" => Ok(Transport::Tcp),
+            "ipc" => Ok(Transport::Ipc),
+            "inproc" => Ok(Transport::Inproc),
+            _ => Err(UnknownTransport(s.to_owned())),
+        }
+    }
+}
+
+/// A transport name that is none of `tcp`, `ipc`, `inproc`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown transport {0:?}: expected tcp, ipc or inproc")]
+pub struct UnknownTransport(pub String);
+
+/// What a case measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// PUSH to PULL, messages per second.
+    Throughput,
+    /// REQ to REP and back, time per round trip.
+    Latency,
+}
+
+impl Kind {
+    /// The short name used in tables and on the command line: `thr` or `lat`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Throughput => "thr",
+            Kind::Latency => "lat",
+        }
+    }
+}
+
+/// One benchmark case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    /// What is measured.
+    pub kind: Kind,
+    /// Over which transport.
+    pub transport: Transport,
+    /// Message body size in bytes.
+    pub size: usize,
+    /// Messages sent (throughput) or round trips made (latency).
+    pub count: u64,
+    /// SNDTIMEO and RCVTIMEO for every socket of the case, so that a broken peer turns into an
+    /// error instead of a hang (the tests set it); `None` leaves libzmq's default (infinite),
+    /// as libzmq's perf tools do.
+    pub timeout: Option<Duration>,
+}
+
+impl Spec {
+    /// A throughput case with no timeout.
+    pub fn throughput(transport: Transport, size: usize, count: u64) -> Spec {
+        Spec {
+            kind: Kind::Throughput,
+            transport,
+            size,
+            count,
+            timeout: None,
+        }
+    }
+
+    /// A latency case with no timeout.
+    pub fn latency(transport: Transport, size: usize, round_trips: u64) -> Spec {
+        Spec {
+            kind: Kind::Latency,
+            transport,
+            size,
+            count: round_trips,
+            timeout: None,
+        }
+    }
+
+    /// The same case with SNDTIMEO/RCVTIMEO set on its sockets.
+    pub fn with_timeout(mut self, timeout: Duration) -> Spec {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// A short label such as `thr tcp 256 B` or `lat tcp 1 KiB`.
+    pub fn label(&self) -> String {
+        format!(
+            "{} {} {}",
+            self.kind.name(),
+            self.transport,
+            format_size(self.size)
+        )
+    }
+}
+
+/// The socket roles the cases use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// ZMQ_PUSH, the throughput sender.
+    Push,
+    /// ZMQ_PULL, the throughput receiver.
+    Pull,
+    /// ZMQ_REQ, the latency client.
+    Req,
+    /// ZMQ_REP, the latency echo server.
+    Rep,
+}
+
+/// A ZeroMQ implementation the cases can drive.
+///
+/// Each socket is created, used and dropped on one thread, so `Socket` needs no `Send`; the
+/// context moves to the sender's thread, so it must be `Send`.
+pub trait Backend: 'static {
+    /// The name shown in tables, e.g. `oxmq`.
+    const NAME: &'static str;
+    /// The library's context (owner of its I/O threads).
+    type Context: Clone + Send + 'static;
+    /// The library's socket, with whatever receive buffer it reuses.
+    type Socket;
+    /// The library's error.
+    type Error: StdError + Send + Sync + 'static;
+
+    /// A new context with one I/O thread (libzmq's default).
+    fn context() -> Result<Self::Context, Self::Error>;
+    /// A socket in `ctx` with LINGER 0 and, when `timeout` is set, SNDTIMEO and RCVTIMEO.
+    fn socket(
+        ctx: &Self::Context,
+        role: Role,
+        timeout: Option<Duration>,
+    ) -> Result<Self::Socket, Self::Error>;
+    /// Binds and returns the endpoint actually bound (the wildcard port resolved).
+    fn bind(socket: &mut Self::Socket, endpoint: &str) -> Result<String, Self::Error>;
+    /// Connects.
+    fn connect(socket: &mut Self::Socket, endpoint: &str) -> Result<(), Self::Error>;
+    /// Sends one single-frame message holding a copy of `body`, blocking while at HWM.
+    fn send(socket: &mut Self::Socket, body: &[u8]) -> Result<(), Self::Error>;
+    /// Receives one frame and returns its size.
+    fn recv(socket: &mut Self::Socket) -> Result<usize, Self::Error>;
+    /// Receives one frame, sends it back unchanged, and returns its size.
+    fn echo(socket: &mut Self::Socket) -> Result<usize, Self::Error>;
+}
+
+/// The outcome of one run of one case.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measurement {
+    /// Messages (throughput) or round trips (latency) inside the timed span.
+    pub count: u64,
+    /// Message body size in bytes.
+    pub size: usize,
+    /// The timed span.
+    pub elapsed: Duration,
+}
+
+impl Measurement {
+    /// Messages (or round trips) per second.
+    pub fn per_sec(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.count as f64 / secs
+        } else {
+            f64::INFINITY
+        }
+    }
+
+    /// Payload megabytes (10^6 bytes) per second.
+    pub fn mb_per_sec(&self) -> f64 {
+        self.per_sec() * self.size as f64 / 1e6
+    }
+
+    /// Microseconds per message (or per round trip).
+    pub fn micros_each(&self) -> f64 {
+        if self.count == 0 {
+            return 0.0;
+        }
+        self.elapsed.as_secs_f64() * 1e6 / self.count as f64
+    }
+}
+
+/// Why a case failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CaseError<E: StdError + 'static> {
+    /// The library under test returned an error.
+    #[error("{backend}: {source}")]
+    Backend {
+        /// The library's name.
+        backend: &'static str,
+        /// Its error.
+        #[source]
+        source: E,
+    },
+    /// A message of the wrong size arrived.
+    #[error("{backend}: received {got} bytes, expected {expected}")]
+    WrongSize {
+        /// The library's name.
+        backend: &'static str,
+        /// The size sent.
+        expected: usize,
+        /// The size received.
+        got: usize,
+    },
+    /// A case needs at least one message or round trip.
+    #[error("a case needs a count of at least {min}, got {count}")]
+    CountTooSmall {
+        /// The count given.
+        count: u64,
+        /// The least count allowed.
+        min: u64,
+    },
+    /// The peer thread panicked or vanished before reporting.
+    #[error("{backend}: the peer thread died")]
+    PeerDied {
+        /// The library's name.
+        backend: &'static str,
+    },
+}
+
+/// Runs one case once.
+pub fn run<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error>> {
+    match spec.kind {
+        Kind::Throughput => throughput::<B>(spec),
+        Kind::Latency => latency::<B>(spec),
+    }
+}
+
+/// Runs an oxmq PUSH/PULL throughput case once (see the crate docs for the method).
+pub fn oxmq_throughput(
+    transport: Transport,
+    size: usize,
+    count: u64,
+) -> Result<Measurement, CaseError<oxmq::Error>> {
+    run::<Oxmq>(&Spec::throughput(transport, size, count))
+}
+
+/// Runs an oxmq REQ/REP latency case once (see the crate docs for the method).
+pub fn oxmq_latency(
+    transport: Transport,
+    size: usize,
+    round_trips: u64,
+) -> Result<Measurement, CaseError<oxmq::Error>> {
+    run::<Oxmq>(&Spec::latency(transport, size, round_trips))
+}
+
+/// A backend as the suite runner sees it: a name and a type-erased case function.
+#[derive(Debug, Clone, Copy)]
+pub struct Contender {
+    /// The name shown in tables.
+    pub name: &'static str,
+    /// Runs one case once.
+    pub run: fn(&Spec) -> Result<Measurement, BoxError>,
+}
+
+impl Contender {
+    /// The contender for backend `B`.
+    pub fn of<B: Backend>() -> Contender {
+        Contender {
+            name: B::NAME,
+            run: run_boxed::<B>,
+        }
+    }
+}
+
+/// A type-erased case error.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Where the suite runner is, for progress displays.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress<'a> {
+    /// The case being run.
+    pub spec: &'a Spec,
+    /// Its index among the cases, from 0.
+    pub case: usize,
+    /// How many cases there are.
+    pub cases: usize,
+    /// The run, from 0.
+    pub run: usize,
+    /// How many runs each case gets.
+    pub runs: usize,
+    /// Which contender is about to run.
+    pub contender: &'static str,
+}
+
+/// Runs every case `runs` times for every contender and summarizes the runs.
+///
+/// The contenders alternate run by run, so a drift of the machine (another process, thermal
+/// throttling) spreads over all of them instead of biasing one. `progress` is called before
+/// each run.
+pub fn run_suite(
+    specs: &[Spec],
+    contenders: &[Contender],
+    runs: usize,
+    progress: &mut dyn FnMut(&Progress<'_>),
+) -> Result<Report, BoxError> {
+    let runs = runs.max(1);
+    let mut rows = Vec::with_capacity(specs.len());
+    for (case, spec) in specs.iter().enumerate() {
+        let mut samples: Vec<Vec<Measurement>> = vec![Vec::with_capacity(runs); contenders.len()];
+        for run in 0..runs {
+            for (c, contender) in contenders.iter().enumerate() {
+                progress(&Progress {
+                    spec,
+                    case,
+                    cases: specs.len(),
+                    run,
+                    runs,
+                    contender: contender.name,
+                });
+                samples[c].push((contender.run)(spec)?);
+            }
+        }
+        rows.push(Row::new(spec.clone(), &samples));
+    }
+    Ok(Report::new(
+        contenders.iter().map(|c| c.name).collect(),
+        rows,
+    ))
+}
+
+/// The cases `cargo bench` and `oxmq bench` run by default: tcp throughput at 16 B, 256 B,
+/// 1 KiB and 64 KiB, tcp latency at 16 B and 1 KiB, with counts that take a fraction of a
+/// second to a few seconds each on a small machine.
+pub fn default_specs() -> Vec<Spec> {
+    vec![
+        Spec::throughput(Transport::Tcp, 16, 2_000_000),
+        Spec::throughput(Transport::Tcp, 256, 1_000_000),
+        Spec::throughput(Transport::Tcp, 1024, 500_000),
+        Spec::throughput(Transport::Tcp, 65536, 50_000),
+        Spec::latency(Transport::Tcp, 16, 20_000),
+        Spec::latency(Transport::Tcp, 1024, 20_000),
+    ]
+}
+
+/// A default count for a case of this kind and size, scaled down for large messages so that
+/// one run takes about the same time at every size.
+pub fn default_count(kind: Kind, size: usize) -> u64 {
+    match kind {
+        Kind::Throughput => match size {
+            0..=64 => 2_000_000,
+            65..=512 => 1_000_000,
+            513..=4096 => 500_000,
+            4097..=32768 => 200_000,
+            _ => 50_000,
+        },
+        Kind::Latency => 20_000,
+    }
+}
+
+/// `16 B`, `1 KiB`, `64 KiB`, `1536 B`.
+pub fn format_size(size: usize) -> String {
+    if size >= 1024 && size % 1024 == 0 {
+        format!("{} KiB", size / 1024)
+    } else {
+        format!("{size} B")
+    }
+}
+
+/// One line about the machine, for the top of a report: CPU model, cores, kernel.
+pub fn machine_summary() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, model)| model.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = thread::available_parallelism().map_or(0, usize::from);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|k| k.trim().to_owned())
+        .unwrap_or_else(|_| std::env::consts::OS.to_owned());
+    format!("{cpu}, {cores} cores, kernel {kernel}")
+}
+
+fn run_boxed<B: Backend>(spec: &Spec) -> Result<Measurement, BoxError> {
+    run::<B>(spec).map_err(|e| Box::new(e) as BoxError)
+}
+
+fn throughput<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error>> {
+    if spec.count < 2 {
+        return Err(CaseError::CountTooSmall {
+            count: spec.count,
+            min: 2,
+        });
+    }
+    let be = |source| CaseError::Backend {
+        backend: B::NAME,
+        source,
+    };
+    let ctx = B::context().map_err(be)?;
+    let mut pull = B::socket(&ctx, Role::Pull, spec.timeout).map_err(be)?;
+    let endpoint = B::bind(&mut pull, &spec.transport.endpoint()).map_err(be)?;
+
+    let sender_ctx = match spec.transport {
+        Transport::Inproc => ctx.clone(),
+        Transport::Tcp | Transport::Ipc => B::context().map_err(be)?,
+    };
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let (size, count, timeout) = (spec.size, spec.count, spec.timeout);
+    let sender = thread::Builder::new()
+        .name(format!("{}-push", B::NAME))
+        .spawn(move || -> Result<(), B::Error> {
+            let mut push = B::socket(&sender_ctx, Role::Push, timeout)?;
+            B::connect(&mut push, &endpoint)?;
+            let body = vec![0x5a_u8; size];
+            for _ in 0..count {
+                B::send(&mut push, &body)?;
+            }
+            // Keep the socket open until everything has arrived, instead of relying on LINGER.
+            let _ = done_rx.recv();
+            drop(push);
+            drop(sender_ctx);
+            Ok(())
+        })
+        .map_err(|_| CaseError::PeerDied { backend: B::NAME })?;
+
+    let received = receive_all::<B>(&mut pull, size, count);
+    let _ = done_tx.send(());
+    // On a local failure the sender may be blocked at HWM for good: leave it, do not join.
+    let elapsed = received?;
+    match sender.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(be(e)),
+        Err(_) => return Err(CaseError::PeerDied { backend: B::NAME }),
+    }
+    drop(pull);
+    drop(ctx);
+    Ok(Measurement {
+        count: count - 1,
+        size,
+        elapsed,
+    })
+}
+
+fn receive_all<B: Backend>(
+    pull: &mut B::Socket,
+    size: usize,
+    count: u64,
+) -> Result<Duration, CaseError<B::Error>> {
+    let check = |got: usize| {
+        if got == size {
+            Ok(())
+        } else {
+            Err(CaseError::WrongSize {
+                backend: B::NAME,
+                expected: size,
+                got,
+            })
+        }
+    };
+    let be = |source| CaseError::Backend {
+        backend: B::NAME,
+        source,
+    };
+    check(B::recv(pull).map_err(be)?)?;
+    let start = Instant::now();
+    for _ in 1..count {
+        check(B::recv(pull).map_err(be)?)?;
+    }
+    Ok(start.elapsed())
+}
+
+fn latency<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error>> {
+    if spec.count < 1 {
+        return Err(CaseError::CountTooSmall {
+            count: spec.count,
+            min: 1,
+        });
+    }
+    let be = |source| CaseError::Backend {
+        backend: B::NAME,
+        source,
+    };
+    let ctx = B::context().map_err(be)?;
+    let server_ctx = match spec.transport {
+        Transport::Inproc => ctx.clone(),
+        Transport::Tcp | Transport::Ipc => B::context().map_err(be)?,
+    };
+    let (size, count, timeout) = (spec.size, spec.count, spec.timeout);
+    let warmup = WARMUP_ROUND_TRIPS.min(count);
+    let bind_to = spec.transport.endpoint();
+    let (endpoint_tx, endpoint_rx) = mpsc::channel::<Result<String, B::Error>>();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let server = thread::Builder::new()
+        .name(format!("{}-rep", B::NAME))
+        .spawn(move || -> Result<(), B::Error> {
+            let mut rep = match B::socket(&server_ctx, Role::Rep, timeout)
+                .and_then(|mut rep| B::bind(&mut rep, &bind_to).map(|ep| (rep, ep)))
+            {
+                Ok((rep, endpoint)) => {
+                    let _ = endpoint_tx.send(Ok(endpoint));
+                    rep
+                }
+                Err(e) => {
+                    let _ = endpoint_tx.send(Err(e));
+                    return Ok(());
+                }
+            };
+            for _ in 0..warmup + count {
+                B::echo(&mut rep)?;
+            }
+            let _ = done_rx.recv();
+            drop(rep);
+            drop(server_ctx);
+            Ok(())
+        })
+        .map_err(|_| CaseError::PeerDied { backend: B::NAME })?;
+
+    let endpoint = match endpoint_rx.recv() {
+        Ok(Ok(endpoint)) => endpoint,
+        Ok(Err(e)) => return Err(be(e)),
+        Err(_) => return Err(CaseError::PeerDied { backend: B::NAME }),
+    };
+    let measured = ping_pong::<B>(&ctx, &endpoint, size, warmup, count, timeout);
+    let _ = done_tx.send(());
+    // On a local failure the server may wait for a request for good: leave it, do not join.
+    let (elapsed, req) = measured?;
+    match server.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(be(e)),
+        Err(_) => return Err(CaseError::PeerDied { backend: B::NAME }),
+    }
+    drop(req);
+    drop(ctx);
+    Ok(Measurement {
+        count,
+        size,
+        elapsed,
+    })
+}
+
+fn ping_pong<B: Backend>(
+    ctx: &B::Context,
+    endpoint: &str,
+    size: usize,
+    warmup: u64,
+    count: u64,
+    timeout: Option<Duration>,
+) -> Result<(Duration, B::Socket), CaseError<B::Error>> {
+    let be = |source| CaseError::Backend {
+        backend: B::NAME,
+        source,
+    };
+    let mut req = B::socket(ctx, Role::Req, timeout).map_err(be)?;
+    B::connect(&mut req, endpoint).map_err(be)?;
+    let body = vec![0xa5_u8; size];
+    let round_trip = |req: &mut B::Socket| -> Result<(), CaseError<B::Error>> {
+        B::send(req, &body).map_err(be)?;
+        let got = B::recv(req).map_err(be)?;
+        if got == size {
+            Ok(())
+        } else {
+            Err(CaseError::WrongSize {
+                backend: B::NAME,
+                expected: size,
+                got,
+            })
+        }
+    };
+    for _ in 0..warmup {
+        round_trip(&mut req)?;
+    }
+    let start = Instant::now();
+    for _ in 0..count {
+        round_trip(&mut req)?;
+    }
+    Ok((start.elapsed(), req))
+}
+
+/// Untimed round trips before a latency case starts the clock: they take the connection
+/// setup and the first allocations out of the measurement.
+const WARMUP_ROUND_TRIPS: u64 = 100;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measurement_rates() {
+        let m = Measurement {
+            count: 1_000,
+            size: 1_000,
+            elapsed: Duration::from_millis(10),
+        };
+        assert!((m.per_sec() - 100_000.0).abs() < 1e-6);
+        assert!((m.mb_per_sec() - 100.0).abs() < 1e-9);
+        assert!((m.micros_each() - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn sizes_and_labels() {
+        assert_eq!(format_size(16), "16 B");
+        assert_eq!(format_size(65536), "64 KiB");
+        assert_eq!(format_size(1536), "1536 B");
+        assert_eq!(
+            Spec::latency(Transport::Tcp, 1024, 10).label(),
+            "lat tcp 1 KiB"
+        );
+        assert_eq!("ipc".parse::<Transport>().ok(), Some(Transport::Ipc));
+        assert!("udp".parse::<Transport>().is_err());
+    }
+
+    #[test]
+    fn endpoints_are_distinct() {
+        assert_ne!(Transport::Inproc.endpoint(), Transport::Inproc.endpoint());
+        assert_eq!(Transport::Tcp.endpoint(), "tcp://127.0.0.1:*");
+    }
+}

@@ -1,0 +1,83 @@
+//! The libzmq [`Backend`], through the `zmq` crate (libzmq built from source by zmq-sys).
+//!
+//! Shared by the `compare` bench and the smoke tests (`tests/cases.rs` includes this file).
+
+use std::time::Duration;
+
+use oxmq_bench::{Backend, Role};
+
+/// libzmq 4.3 through rust-zmq, used the way libzmq's perf tools use it: a fresh
+/// `zmq_msg_t` of the body's size per send, one reused `zmq_msg_t` per receive.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Libzmq;
+
+/// A libzmq socket with the message it receives into.
+pub(crate) struct LibzmqSocket {
+    socket: zmq::Socket,
+    msg: zmq::Message,
+}
+
+impl Backend for Libzmq {
+    const NAME: &'static str = "libzmq";
+    type Context = zmq::Context;
+    type Socket = LibzmqSocket;
+    type Error = zmq::Error;
+
+    fn context() -> zmq::Result<zmq::Context> {
+        Ok(zmq::Context::new())
+    }
+
+    fn socket(
+        ctx: &zmq::Context,
+        role: Role,
+        timeout: Option<Duration>,
+    ) -> zmq::Result<LibzmqSocket> {
+        let socket = ctx.socket(match role {
+            Role::Push => zmq::PUSH,
+            Role::Pull => zmq::PULL,
+            Role::Req => zmq::REQ,
+            Role::Rep => zmq::REP,
+        })?;
+        socket.set_linger(0)?;
+        if let Some(timeout) = timeout {
+            let ms = i32::try_from(timeout.as_millis())
+                .unwrap_or(i32::MAX)
+                .max(1);
+            socket.set_sndtimeo(ms)?;
+            socket.set_rcvtimeo(ms)?;
+        }
+        Ok(LibzmqSocket {
+            socket,
+            msg: zmq::Message::new(),
+        })
+    }
+
+    fn bind(s: &mut LibzmqSocket, endpoint: &str) -> zmq::Result<String> {
+        s.socket.bind(endpoint)?;
+        // A non-UTF-8 endpoint cannot come out of a UTF-8 one.
+        Ok(s.socket
+            .get_last_endpoint()?
+            .unwrap_or_else(|raw| String::from_utf8_lossy(&raw).into_owned()))
+    }
+
+    fn connect(s: &mut LibzmqSocket, endpoint: &str) -> zmq::Result<()> {
+        s.socket.connect(endpoint)
+    }
+
+    fn send(s: &mut LibzmqSocket, body: &[u8]) -> zmq::Result<()> {
+        s.socket.send(body, 0)
+    }
+
+    fn recv(s: &mut LibzmqSocket) -> zmq::Result<usize> {
+        s.socket.recv(&mut s.msg, 0)?;
+        Ok(s.msg.len())
+    }
+
+    fn echo(s: &mut LibzmqSocket) -> zmq::Result<usize> {
+        let mut msg = zmq::Message::new();
+        s.socket.recv(&mut msg, 0)?;
+        let len = msg.len();
+        s.socket.send(msg, 0)?;
+        Ok(len)
+    }
+}

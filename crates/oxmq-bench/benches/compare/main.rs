@@ -1,0 +1,107 @@
+//! `cargo bench -p oxmq-bench`: every default case against oxmq and libzmq in one run, with
+//! ratios.
+//!
+//! Arguments (after `--`): `--runs N` (default 5), and words that keep only the cases whose
+//! label contains one of them (`thr`, `lat`, `16 B`, ...). Without `--bench`, which
+//! `cargo bench` passes, it runs each case once with a handful of messages, as a smoke test
+//! (that is what `cargo test --benches` does).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use oxmq_bench::{default_specs, machine_summary, run_suite, Contender, Oxmq, Progress};
+
+mod libzmq;
+
+use libzmq::Libzmq;
+
+fn main() -> ExitCode {
+    let args = match Args::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("compare: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut specs = default_specs();
+    if !args.filters.is_empty() {
+        specs.retain(|s| args.filters.iter().any(|f| s.label().contains(f.as_str())));
+    }
+    if !args.bench {
+        for spec in &mut specs {
+            spec.count = spec.count.min(SMOKE_COUNT);
+            spec.timeout = Some(SMOKE_TIMEOUT);
+        }
+    }
+    let runs = if args.bench { args.runs } else { 1 };
+    let (major, minor, patch) = zmq::version();
+    println!("{}", machine_summary());
+    println!(
+        "libzmq {major}.{minor}.{patch} (zmq-sys, built from source), oxmq {}",
+        env!("CARGO_PKG_VERSION")
+    );
+    if !args.bench {
+        println!("smoke run: {SMOKE_COUNT} messages per case; `cargo bench` measures");
+    }
+    let contenders = [Contender::of::<Oxmq>(), Contender::of::<Libzmq>()];
+    let mut progress = |p: &Progress<'_>| {
+        eprintln!(
+            "[{}/{}] {} run {}/{}: {}",
+            p.case + 1,
+            p.cases,
+            p.spec.label(),
+            p.run + 1,
+            p.runs,
+            p.contender
+        );
+    };
+    match run_suite(&specs, &contenders, runs, &mut progress) {
+        Ok(report) => {
+            println!("\n{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("compare: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Args {
+    bench: bool,
+    runs: usize,
+    filters: Vec<String>,
+}
+
+impl Args {
+    fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+        let mut parsed = Args {
+            bench: false,
+            runs: DEFAULT_RUNS,
+            filters: Vec::new(),
+        };
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--bench" => parsed.bench = true,
+                "--runs" => {
+                    let n = args.next().ok_or("--runs needs a number")?;
+                    parsed.runs = n
+                        .parse()
+                        .map_err(|_| format!("--runs: not a number: {n:?}"))?;
+                }
+                // Flags libtest would take (`cargo bench -- --nocapture`): nothing to do.
+                other if other.starts_with("--") => {}
+                filter => parsed.filters.push(filter.to_owned()),
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+/// Runs per case and contender: enough for a median and a range, few enough for the whole
+/// bench to finish in a couple of minutes on 2 cores.
+const DEFAULT_RUNS: usize = 5;
+/// Messages or round trips per case in a smoke run.
+const SMOKE_COUNT: u64 = 200;
+/// A smoke run fails instead of hanging when a peer breaks.
+const SMOKE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,0 +1,70 @@
+//! The oxmq [`Backend`]: the public oxmq API only.
+
+use std::time::Duration;
+
+use oxmq::{Context, Socket, SocketType};
+
+use crate::{Backend, Role};
+
+/// oxmq, through its blocking API.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Oxmq;
+
+impl Backend for Oxmq {
+    const NAME: &'static str = "oxmq";
+    type Context = Context;
+    type Socket = Socket;
+    type Error = oxmq::Error;
+
+    fn context() -> oxmq::Result<Context> {
+        Ok(Context::new())
+    }
+
+    fn socket(ctx: &Context, role: Role, timeout: Option<Duration>) -> oxmq::Result<Socket> {
+        let mut socket = ctx.socket(match role {
+            Role::Push => SocketType::Push,
+            Role::Pull => SocketType::Pull,
+            Role::Req => SocketType::Req,
+            Role::Rep => SocketType::Rep,
+        })?;
+        socket.set_linger(0)?;
+        if let Some(timeout) = timeout {
+            let ms = millis(timeout);
+            socket.set_sndtimeo(ms)?;
+            socket.set_rcvtimeo(ms)?;
+        }
+        Ok(socket)
+    }
+
+    fn bind(socket: &mut Socket, endpoint: &str) -> oxmq::Result<String> {
+        socket.bind(endpoint)?;
+        Ok(socket.last_endpoint())
+    }
+
+    fn connect(socket: &mut Socket, endpoint: &str) -> oxmq::Result<()> {
+        socket.connect(endpoint)
+    }
+
+    fn send(socket: &mut Socket, body: &[u8]) -> oxmq::Result<()> {
+        socket.send(body)
+    }
+
+    fn recv(socket: &mut Socket) -> oxmq::Result<usize> {
+        Ok(socket.recv()?.len())
+    }
+
+    fn echo(socket: &mut Socket) -> oxmq::Result<usize> {
+        let msg = socket.recv()?;
+        let len = msg.len();
+        socket.send(msg)?;
+        Ok(len)
+    }
+}
+
+/// A timeout in whole milliseconds for a libzmq-style `i32` option, at least 1 (0 would mean
+/// "do not wait").
+pub(crate) fn millis(timeout: Duration) -> i32 {
+    i32::try_from(timeout.as_millis())
+        .unwrap_or(i32::MAX)
+        .max(1)
+}

@@ -1,0 +1,344 @@
+//! Summaries of repeated runs and the tables printed from them.
+//!
+//! A [`Report`] renders as Markdown tables (throughput, then latency), aligned so they read
+//! well in a terminal and paste unchanged into docs/BENCHMARKS.md.
+
+use std::fmt;
+
+use crate::{Kind, Measurement, Spec};
+
+/// All runs of all cases, by contender.
+#[derive(Debug, Clone)]
+pub struct Report {
+    contenders: Vec<&'static str>,
+    rows: Vec<Row>,
+}
+
+impl Report {
+    /// A report over `rows`, whose samples are in the order of `contenders`.
+    pub fn new(contenders: Vec<&'static str>, rows: Vec<Row>) -> Report {
+        Report { contenders, rows }
+    }
+
+    /// The contenders' names, in column order.
+    pub fn contenders(&self) -> &[&'static str] {
+        &self.contenders
+    }
+
+    /// One row per case.
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+}
+
+/// The runs of one case, by contender.
+#[derive(Debug, Clone)]
+pub struct Row {
+    spec: Spec,
+    samples: Vec<Vec<Measurement>>,
+}
+
+impl Row {
+    /// A row for `spec` from each contender's measurements.
+    pub fn new(spec: Spec, samples: &[Vec<Measurement>]) -> Row {
+        Row {
+            spec,
+            samples: samples.to_vec(),
+        }
+    }
+
+    /// The case.
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    /// Each contender's runs.
+    pub fn samples(&self) -> &[Vec<Measurement>] {
+        &self.samples
+    }
+
+    /// Messages (throughput) or round trips (latency) per second, for contender `i`.
+    pub fn per_sec(&self, i: usize) -> Option<Summary> {
+        self.summary(i, Measurement::per_sec)
+    }
+
+    /// Payload MB/s for contender `i`.
+    pub fn mb_per_sec(&self, i: usize) -> Option<Summary> {
+        self.summary(i, Measurement::mb_per_sec)
+    }
+
+    /// Microseconds per message or round trip for contender `i`.
+    pub fn micros_each(&self, i: usize) -> Option<Summary> {
+        self.summary(i, Measurement::micros_each)
+    }
+
+    fn summary(&self, i: usize, f: fn(&Measurement) -> f64) -> Option<Summary> {
+        let values: Vec<f64> = self.samples.get(i)?.iter().map(f).collect();
+        Summary::of(&values)
+    }
+}
+
+/// Median and range of a few runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    /// The median (the mean of the middle two for an even count).
+    pub median: f64,
+    /// The smallest value.
+    pub min: f64,
+    /// The largest value.
+    pub max: f64,
+}
+
+impl Summary {
+    /// The summary of `values`, or `None` when there are none.
+    pub fn of(values: &[f64]) -> Option<Summary> {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        let median = match n {
+            0 => return None,
+            _ if n % 2 == 1 => sorted[n / 2],
+            _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+        };
+        Some(Summary {
+            median,
+            min: sorted[0],
+            max: sorted[n - 1],
+        })
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let thr: Vec<&Row> = self
+            .rows
+            .iter()
+            .filter(|r| r.spec.kind == Kind::Throughput)
+            .collect();
+        let lat: Vec<&Row> = self
+            .rows
+            .iter()
+            .filter(|r| r.spec.kind == Kind::Latency)
+            .collect();
+        let runs = self
+            .rows
+            .iter()
+            .flat_map(|r| r.samples.iter().map(Vec::len))
+            .max()
+            .unwrap_or(0);
+        writeln!(
+            f,
+            "median of {runs} run(s), range in brackets; MB = 10^6 bytes of payload"
+        )?;
+        if !thr.is_empty() {
+            writeln!(f)?;
+            self.throughput_table(&thr).fmt(f)?;
+        }
+        if !lat.is_empty() {
+            writeln!(f)?;
+            self.latency_table(&lat).fmt(f)?;
+        }
+        Ok(())
+    }
+}
+
+impl Report {
+    fn throughput_table(&self, rows: &[&Row]) -> Table {
+        let mut header = vec!["throughput".to_owned(), "msgs".to_owned()];
+        for name in &self.contenders {
+            header.push(format!("{name} msg/s"));
+            header.push(format!("{name} MB/s"));
+        }
+        if let Some(ratio) = self.ratio_header() {
+            header.push(ratio);
+        }
+        let body = rows
+            .iter()
+            .map(|row| {
+                let mut cells = vec![row.spec.label(), format_count(row.spec.count)];
+                for i in 0..self.contenders.len() {
+                    cells.push(row.per_sec(i).map_or_else(dash, |s| {
+                        format!(
+                            "{} [{}-{}]",
+                            format_rate(s.median),
+                            format_rate(s.min),
+                            format_rate(s.max)
+                        )
+                    }));
+                    cells.push(
+                        row.mb_per_sec(i)
+                            .map_or_else(dash, |s| format!("{:.1}", s.median)),
+                    );
+                }
+                if self.contenders.len() >= 2 {
+                    cells.push(ratio(row.per_sec(0), row.per_sec(1)));
+                }
+                cells
+            })
+            .collect();
+        Table { header, body }
+    }
+
+    fn latency_table(&self, rows: &[&Row]) -> Table {
+        let mut header = vec!["latency".to_owned(), "round trips".to_owned()];
+        for name in &self.contenders {
+            header.push(format!("{name} µs/round trip"));
+        }
+        if let Some(ratio) = self.ratio_header() {
+            header.push(ratio);
+        }
+        let body = rows
+            .iter()
+            .map(|row| {
+                let mut cells = vec![row.spec.label(), format_count(row.spec.count)];
+                for i in 0..self.contenders.len() {
+                    cells.push(row.micros_each(i).map_or_else(dash, |s| {
+                        format!("{:.1} [{:.1}-{:.1}]", s.median, s.min, s.max)
+                    }));
+                }
+                if self.contenders.len() >= 2 {
+                    cells.push(ratio(row.micros_each(0), row.micros_each(1)));
+                }
+                cells
+            })
+            .collect();
+        Table { header, body }
+    }
+
+    fn ratio_header(&self) -> Option<String> {
+        match self.contenders.as_slice() {
+            [a, b, ..] => Some(format!("{a}/{b}")),
+            _ => None,
+        }
+    }
+}
+
+/// A Markdown table with padded columns: the first left-aligned, the others right-aligned.
+struct Table {
+    header: Vec<String>,
+    body: Vec<Vec<String>>,
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let width = |s: &String| s.chars().count();
+        let mut widths: Vec<usize> = self.header.iter().map(width).collect();
+        for row in &self.body {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(width(cell));
+            }
+        }
+        let line = |f: &mut fmt::Formatter<'_>, cells: &[String]| -> fmt::Result {
+            for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+                if i == 0 {
+                    write!(f, "| {cell:<w$} ")?;
+                } else {
+                    write!(f, "| {cell:>w$} ")?;
+                }
+            }
+            writeln!(f, "|")
+        };
+        line(f, &self.header)?;
+        for (i, w) in widths.iter().enumerate() {
+            let dashes = "-".repeat(*w);
+            if i == 0 {
+                write!(f, "|:{dashes}-")?;
+            } else {
+                write!(f, "|-{dashes}:")?;
+            }
+        }
+        writeln!(f, "|")?;
+        for row in &self.body {
+            line(f, row)?;
+        }
+        Ok(())
+    }
+}
+
+fn dash() -> String {
+    "-".to_owned()
+}
+
+fn ratio(a: Option<Summary>, b: Option<Summary>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b.median > 0.0 => format!("{:.2}x", a.median / b.median),
+        _ => dash(),
+    }
+}
+
+/// `3.12M`, `812k`, `950`.
+fn format_rate(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.2}M", x / 1e6)
+    } else if x >= 1e4 {
+        format!("{:.0}k", x / 1e3)
+    } else if x >= 1e3 {
+        format!("{:.1}k", x / 1e3)
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+/// `2M`, `50k`, `1500`.
+fn format_count(n: u64) -> String {
+    if n >= 1_000_000 && n % 1_000_000 == 0 {
+        format!("{}M", n / 1_000_000)
+    } else if n >= 1_000 && n % 1_000 == 0 {
+        format!("{}k", n / 1_000)
+    } else {
+        n.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::Transport;
+
+    fn m(count: u64, size: usize, millis: u64) -> Measurement {
+        Measurement {
+            count,
+            size,
+            elapsed: Duration::from_millis(millis),
+        }
+    }
+
+    #[test]
+    fn summary_median_and_range() {
+        let s = Summary::of(&[3.0, 1.0, 2.0]).expect("three values");
+        assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
+        let s = Summary::of(&[4.0, 1.0, 2.0, 3.0]).expect("four values");
+        assert_eq!((s.median, s.min, s.max), (2.5, 1.0, 4.0));
+        assert_eq!(Summary::of(&[]), None);
+    }
+
+    #[test]
+    fn report_renders_ratios() {
+        let thr = Row::new(
+            Spec::throughput(Transport::Tcp, 16, 1_000),
+            &[vec![m(1_000, 16, 1)], vec![m(1_000, 16, 2)]],
+        );
+        let lat = Row::new(
+            Spec::latency(Transport::Tcp, 16, 1_000),
+            &[vec![m(1_000, 16, 30)], vec![m(1_000, 16, 20)]],
+        );
+        let text = Report::new(vec!["oxmq", "libzmq"], vec![thr, lat]).to_string();
+        assert!(text.contains("| thr tcp 16 B"), "{text}");
+        assert!(text.contains("1.00M [1.00M-1.00M]"), "{text}");
+        assert!(text.contains("2.00x"), "{text}");
+        assert!(text.contains("30.0 [30.0-30.0]"), "{text}");
+        assert!(text.contains("1.50x"), "{text}");
+    }
+
+    #[test]
+    fn single_contender_has_no_ratio() {
+        let thr = Row::new(
+            Spec::throughput(Transport::Tcp, 16, 1_000),
+            &[vec![m(1_000, 16, 1)]],
+        );
+        let text = Report::new(vec!["oxmq"], vec![thr]).to_string();
+        assert!(!text.contains("oxmq/"), "{text}");
+    }
+}
