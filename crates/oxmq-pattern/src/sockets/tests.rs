@@ -1230,3 +1230,74 @@ fn router_message_cut_by_its_pipe_end_keeps_routing_ids_in_place() {
     h.push_in(2, [b"b".as_slice()]);
     assert_eq!(h.recv(), Ok(v(&[b"B", b"b"])));
 }
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn frames() -> impl Strategy<Value = Vec<Vec<u8>>> {
+        proptest::collection::vec(proptest::collection::vec(1u8..255, 0..6), 1..4)
+    }
+
+    proptest! {
+        /// REP returns the body and sends the reply behind the request's exact envelope, for any
+        /// number of hops and any interleaving of peers.
+        #[test]
+        fn rep_envelopes_round_trip(reqs in proptest::collection::vec((0u64..3, proptest::collection::vec(proptest::collection::vec(1u8..255, 1..4), 0..4), frames()), 1..12)) {
+            let mut h = Harness::new(SocketType::Rep);
+            for n in 0..3 {
+                h.attach(n, 0);
+            }
+            for (peer, hops, body) in &reqs {
+                let mut msg: Vec<&[u8]> = hops.iter().map(Vec::as_slice).collect();
+                msg.push(b"");
+                msg.extend(body.iter().map(Vec::as_slice));
+                h.push_in(*peer, msg);
+            }
+            let mut expected: Vec<Vec<Vec<Vec<u8>>>> = vec![Vec::new(); 3];
+            for _ in 0..reqs.len() {
+                let body = h.recv().expect("request");
+                // Echo the body: the envelope alone must bring it back to the right peer.
+                let frames: Vec<&[u8]> = body.iter().map(Vec::as_slice).collect();
+                h.send(&frames).expect("reply");
+            }
+            for (peer, hops, body) in &reqs {
+                let mut m = hops.clone();
+                m.push(Vec::new());
+                m.extend(body.iter().cloned());
+                expected[*peer as usize].push(m);
+            }
+            for n in 0..3u64 {
+                prop_assert_eq!(h.out(n), expected[n as usize].clone());
+            }
+        }
+
+        /// ROUTER prefixes every message with its sender's id and routes replies back by id.
+        #[test]
+        fn router_round_trip(msgs in proptest::collection::vec((0u64..4, frames()), 1..20)) {
+            let mut h = Harness::new(SocketType::Router);
+            for n in 0..4u64 {
+                h.attach_id(n, format!("peer{n}").as_bytes());
+            }
+            for (peer, body) in &msgs {
+                h.push_in(*peer, body.iter().map(Vec::as_slice));
+            }
+            let mut per_peer: Vec<Vec<Vec<Vec<u8>>>> = vec![Vec::new(); 4];
+            for _ in 0..msgs.len() {
+                let m = h.recv().expect("message");
+                let frames: Vec<&[u8]> = m.iter().map(Vec::as_slice).collect();
+                h.send(&frames).expect("routed");
+                let id = String::from_utf8(m[0].clone()).expect("id");
+                let n: usize = id.trim_start_matches("peer").parse().expect("n");
+                per_peer[n].push(m[1..].to_vec());
+            }
+            prop_assert_eq!(h.recv(), Err(PatternError::WouldBlock));
+            for n in 0..4u64 {
+                let sent: Vec<Vec<Vec<u8>>> = msgs.iter().filter(|(p, _)| *p == n).map(|(_, b)| b.clone()).collect();
+                prop_assert_eq!(&per_peer[n as usize], &sent);
+                prop_assert_eq!(h.out(n), sent);
+            }
+        }
+    }
+}
