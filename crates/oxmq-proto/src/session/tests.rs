@@ -804,3 +804,65 @@ proptest! {
         let _ = transmit(&mut s);
     }
 }
+
+/// Decode throughput on 64 KiB buffers of small frames. Run with
+/// `cargo test -p oxmq-proto --release -- --ignored --nocapture decode_throughput`.
+#[test]
+#[ignore = "measurement, not a check"]
+fn decode_throughput() {
+    for body_len in [0usize, 16, 40, 256] {
+        let mut s = ready_session(SocketType::Pull, SocketType::Push, 1);
+        let frame = data_frame(&vec![7u8; body_len], false);
+        let per_buf = 65536 / frame.len();
+        let mut input = Vec::with_capacity(per_buf * frame.len());
+        for _ in 0..per_buf {
+            input.extend_from_slice(&frame);
+        }
+        let rounds = 2_000_000 / per_buf + 1;
+        let mut buf = BytesMut::with_capacity(input.len());
+        let start = std::time::Instant::now();
+        let mut n = 0usize;
+        for _ in 0..rounds {
+            buf.clear();
+            buf.extend_from_slice(&input);
+            s.handle_input(&mut buf, Instant::now()).unwrap();
+            while let Some(ev) = s.poll_event() {
+                std::hint::black_box(&ev);
+                n += 1;
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{body_len:>4} B bodies: {:.1} M frames/s ({:.0} MB/s)",
+            n as f64 / secs / 1e6,
+            (n * frame.len()) as f64 / secs / 1e6
+        );
+    }
+}
+
+/// Encode throughput: `send` of small frames plus one `poll_transmit` per 1000. Run like
+/// [`decode_throughput`].
+#[test]
+#[ignore = "measurement, not a check"]
+fn encode_throughput() {
+    for body_len in [16usize, 256, 4096] {
+        let mut s = ready_session(SocketType::Push, SocketType::Pull, 1);
+        let msg = Msg::from(vec![7u8; body_len]);
+        let mut out = WriteBuf::new();
+        let start = std::time::Instant::now();
+        let n = 2_000_000usize;
+        for i in 0..n {
+            s.send(msg.clone()).unwrap();
+            if i % 1000 == 999 {
+                s.poll_transmit(&mut out);
+                std::hint::black_box(out.len());
+                out.advance(out.len());
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{body_len:>4} B bodies: {:.1} M frames/s encoded",
+            n as f64 / secs / 1e6
+        );
+    }
+}
