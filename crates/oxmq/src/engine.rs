@@ -177,7 +177,14 @@ impl Engine {
 
     /// The handshake completed: hand the socket its ends of this peer's pipes.
     fn on_ready(&mut self, routing_id: Option<bytes::Bytes>) {
-        if self.ends.is_some() || self.cfg.socket.is_closed() {
+        if let Some(ends) = &mut self.ends {
+            if ends.connected_before {
+                self.cfg.socket.signal.push(Command::Hiccup(ends.id));
+            }
+            ends.connected_before = true;
+            return;
+        }
+        if self.cfg.socket.is_closed() {
             return;
         }
         let (id, (reader, writer), ends) =

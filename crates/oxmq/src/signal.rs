@@ -26,6 +26,9 @@ pub(crate) enum Command {
     Attach(Box<Attachment>),
     /// The peer's engine is gone and will write nothing more to its in-pipe.
     Terminated(PipeId),
+    /// A pipe made at connect time reconnected to a new peer (libzmq's "hiccup"): SUB and
+    /// XSUB resend their subscriptions.
+    Hiccup(PipeId),
 }
 
 /// The socket's ends of a new peer's pipes.

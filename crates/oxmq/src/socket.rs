@@ -147,9 +147,8 @@ impl Socket {
     }
 
     /// Connects to `endpoint`. Returns at once; the connection is made (and remade after a
-    /// failure, every RECONNECT_IVL) in the background. For socket types that queue messages
-    /// per peer (PUSH, DEALER, REQ, REP, PAIR, PULL), messages sent before the connection is
-    /// up wait in its queue, as in libzmq.
+    /// failure, every RECONNECT_IVL) in the background. As in libzmq, the peer's queue exists
+    /// from now on (except on ROUTER): messages sent before the connection is up wait in it.
     pub fn connect(&mut self, endpoint: &str) -> Result<()> {
         match Endpoint::parse(endpoint)? {
             Endpoint::Tcp(t) => {
@@ -649,6 +648,11 @@ impl Socket {
                 }
                 Command::Attach(a) => self.attach(*a),
                 Command::Terminated(id) => self.pipes.terminating(id),
+                Command::Hiccup(id) => {
+                    if self.pipes.map.contains_key(&id) {
+                        self.pattern.hiccuped(&mut self.pipes, id);
+                    }
+                }
             }
         }
         self.commands = commands;
@@ -687,20 +691,15 @@ impl Socket {
         r.map_err(pattern_error)
     }
 
-    /// Socket types whose per-peer queue exists from `connect` on, so that messages sent
-    /// before the connection is up wait in it (libzmq creates the pipe at connect time unless
-    /// ZMQ_IMMEDIATE is set). ROUTER needs the peer's routing id first, and the subscription
-    /// types resend their state on each new connection instead.
+    /// Whether the per-peer queue exists from `connect` on, as libzmq creates the pipe at
+    /// connect time unless ZMQ_IMMEDIATE is set: messages sent before the connection is up wait
+    /// in it, and SUB sends its subscriptions into it at once. ROUTER needs the peer's routing
+    /// id first, so its pipes are made when the handshake completes.
     fn queues_before_connect(&self) -> bool {
         !self.options.immediate
-            && matches!(
+            && !matches!(
                 self.shared.socket_type,
-                SocketType::Push
-                    | SocketType::Pull
-                    | SocketType::Dealer
-                    | SocketType::Req
-                    | SocketType::Rep
-                    | SocketType::Pair
+                SocketType::Router | SocketType::Stream
             )
     }
 
@@ -803,6 +802,8 @@ pub(crate) struct EngineEnds {
     pub(crate) reader: PipeReader,
     /// A previous connection stopped in the middle of an outbound message: skip its rest.
     pub(crate) skip_partial: bool,
+    /// These pipes already served a connection (a new handshake is a reconnect).
+    pub(crate) connected_before: bool,
 }
 
 /// Creates the two pipes of one peer. The out-pipe holds SNDHWM messages, the in-pipe RCVHWM.
@@ -824,6 +825,7 @@ pub(crate) fn new_pipe_pair(
             writer: in_w,
             reader: out_r,
             skip_partial: false,
+            connected_before: false,
         },
     )
 }
@@ -1054,5 +1056,20 @@ mod tests {
         let big: Vec<u8> = (0..(4usize << 20)).map(|i| i as u8).collect();
         push.send(big.clone()).expect("send");
         assert_eq!(pull.recv().expect("recv").data(), &big[..]);
+    }
+
+    #[test]
+    fn xpub_sees_each_new_subscription_in_order() {
+        let ctx = Context::new();
+        let (mut xpub, mut sub) = pair(&ctx, SocketType::XPub, SocketType::Sub);
+        let topics: [&[u8]; 4] = [b"A.", b"B", b"sync", b"END"];
+        for t in topics {
+            sub.subscribe(t).expect("subscribe");
+        }
+        for t in topics {
+            let m = xpub.recv().expect("subscription");
+            assert_eq!(m.data()[0], 1);
+            assert_eq!(&m.data()[1..], t);
+        }
     }
 }
