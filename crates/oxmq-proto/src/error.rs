@@ -107,6 +107,15 @@ pub enum ProtocolError {
     /// [`Session::send`](crate::Session::send) was called before the handshake completed.
     #[error("the ZMTP handshake has not completed")]
     NotReady,
+
+    /// The handshake did not complete within `ZMQ_HANDSHAKE_IVL`.
+    #[error("handshake did not complete in time")]
+    HandshakeTimeout,
+
+    /// No traffic arrived within the heartbeat timeout after a PING, or within the TTL the peer
+    /// announced in its last PING.
+    #[error("peer heartbeat timed out")]
+    HeartbeatTimeout,
 }
 
 impl ProtocolError {
@@ -124,7 +133,9 @@ impl ProtocolError {
             | ProtocolError::UnsupportedVersion { .. }
             | ProtocolError::FrameTooLarge { .. }
             | ProtocolError::PeerError { .. }
-            | ProtocolError::NotReady => ZMTP_UNSPECIFIED,
+            | ProtocolError::NotReady
+            | ProtocolError::HandshakeTimeout
+            | ProtocolError::HeartbeatTimeout => ZMTP_UNSPECIFIED,
             ProtocolError::MechanismMismatch { .. } => ZMTP_MECHANISM_MISMATCH,
             ProtocolError::CommandTooLarge { .. } => ZMTP_MALFORMED_COMMAND_UNSPECIFIED,
             ProtocolError::MalformedCommand { command, .. } => match command.as_str() {

@@ -24,13 +24,19 @@
 //! flag, and everything else (PONG, unknown or malformed commands, a late READY or ERROR) is
 //! dropped, as libzmq drops it.
 //!
+//! Timers follow libzmq's engine: `ZMQ_HANDSHAKE_IVL` runs from [`Session::new`] until the
+//! handshake completes; with `ZMQ_HEARTBEAT_IVL` set, a PING (carrying `ZMQ_HEARTBEAT_TTL`) is
+//! queued every interval and `ZMQ_HEARTBEAT_TIMEOUT` runs from a PING until any frame arrives;
+//! a PING from the peer with a non-zero TTL fails the session if nothing else arrives within it.
+//! The engine arms one timer at [`Session::poll_timeout`] and calls [`Session::handle_timeout`].
+//!
 //! Errors are fatal: the session keeps the first error and returns it from every later call.
 //! Events decoded before the error stay queued, and output queued before it (possibly an ERROR
 //! command) stays available to [`Session::poll_transmit`] so the engine can flush it before it
 //! closes the connection.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -56,6 +62,7 @@ pub struct Session {
     out: WriteBuf,
     input_needed: usize,
     error: Option<ProtocolError>,
+    timers: Timers,
 }
 
 /// What a [`Session`] needs to know about its socket.
@@ -78,6 +85,19 @@ pub struct SessionConfig {
     /// Extra READY properties (`ZMQ_METADATA`, names like `X-Foo`). A name longer than 255
     /// bytes cannot be sent and is skipped.
     pub extra_properties: Vec<(String, Bytes)>,
+    /// `ZMQ_HANDSHAKE_IVL`: the handshake must complete this long after [`Session::new`], or
+    /// the session fails with [`ProtocolError::HandshakeTimeout`]. `None` means no limit.
+    pub handshake_ivl: Option<Duration>,
+    /// `ZMQ_HEARTBEAT_IVL`: once the handshake is done, send a PING this often. `None` (libzmq's
+    /// default) sends none.
+    pub heartbeat_ivl: Option<Duration>,
+    /// `ZMQ_HEARTBEAT_TTL`: the TTL announced in our PINGs (sent in tenths of a second, rounded
+    /// down, at most `u16::MAX`), after which the peer may drop us if it hears nothing.
+    pub heartbeat_ttl: Duration,
+    /// `ZMQ_HEARTBEAT_TIMEOUT`: fail with [`ProtocolError::HeartbeatTimeout`] if nothing
+    /// arrives this long after a PING. `None` (libzmq's `-1`) means the heartbeat interval;
+    /// `Some(Duration::ZERO)` disables it.
+    pub heartbeat_timeout: Option<Duration>,
 }
 
 /// The ZMTP security mechanism of a connection.
@@ -114,7 +134,8 @@ pub enum Event {
 }
 
 impl SessionConfig {
-    /// Defaults: empty routing id, client side, NULL, no size limit, no extra properties.
+    /// libzmq's defaults: empty routing id, client side, NULL, no size limit, no extra
+    /// properties, a 30-second handshake limit and no heartbeats.
     pub fn new(socket_type: SocketType) -> SessionConfig {
         SessionConfig {
             socket_type,
@@ -123,6 +144,10 @@ impl SessionConfig {
             mechanism: Mechanism::Null,
             max_msg_size: None,
             extra_properties: Vec::new(),
+            handshake_ivl: Some(DEFAULT_HANDSHAKE_IVL),
+            heartbeat_ivl: None,
+            heartbeat_ttl: Duration::ZERO,
+            heartbeat_timeout: None,
         }
     }
 }
@@ -146,7 +171,7 @@ impl Mechanism {
 
 impl Session {
     /// A session that has queued the first part of its greeting (the 10-byte signature).
-    pub fn new(config: SessionConfig, _now: Instant) -> Session {
+    pub fn new(config: SessionConfig, now: Instant) -> Session {
         let as_server = config.as_server && config.mechanism != Mechanism::Null;
         let our_greeting =
             Greeting::new(config.mechanism, as_server, config.routing_id.len()).encode();
@@ -155,6 +180,10 @@ impl Session {
             .map_or(frame::MAX_FRAME_SIZE, |m| m.min(frame::MAX_FRAME_SIZE));
         let mut out = WriteBuf::new();
         out.put_slice(&our_greeting[..greeting::SIGNATURE_SIZE]);
+        let timers = Timers {
+            handshake: config.handshake_ivl.and_then(|d| now.checked_add(d)),
+            ..Timers::default()
+        };
         Session {
             config,
             state: State::Greeting,
@@ -169,6 +198,7 @@ impl Session {
             out,
             input_needed: 1,
             error: None,
+            timers,
         }
     }
 
@@ -177,24 +207,55 @@ impl Session {
     ///
     /// On a protocol violation the session fails for good: it may first queue bytes to send (an
     /// ERROR command), then returns the error, now and on every later call.
-    pub fn handle_input(&mut self, buf: &mut BytesMut, _now: Instant) -> Result<(), ProtocolError> {
+    pub fn handle_input(&mut self, buf: &mut BytesMut, now: Instant) -> Result<(), ProtocolError> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        let result = self.process_input(buf);
+        let result = self.process_input(buf, now);
         if let Err(e) = &result {
             self.fail(e.clone());
         }
         result
     }
 
-    /// Serves timers. The handshake and heartbeat timers are not implemented yet, so this only
-    /// reports a previous failure.
-    pub fn handle_timeout(&mut self, _now: Instant) -> Result<(), ProtocolError> {
-        match &self.error {
-            Some(e) => Err(e.clone()),
-            None => Ok(()),
+    /// Serves the timers that are due at `now`: fails the session when the handshake or the
+    /// peer's heartbeat timed out, and queues a PING when one is due. Harmless to call early.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ProtocolError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
         }
+        let t = &mut self.timers;
+        let due = |d: Option<Instant>| d.is_some_and(|d| d <= now);
+        let error = if due(t.handshake) {
+            Some(ProtocolError::HandshakeTimeout)
+        } else if due(t.peer_ttl) || due(t.pong) {
+            Some(ProtocolError::HeartbeatTimeout)
+        } else {
+            None
+        };
+        if let Some(e) = error {
+            self.fail(e.clone());
+            return Err(e);
+        }
+        if due(t.ping) {
+            t.ping = self
+                .config
+                .heartbeat_ivl
+                .and_then(|ivl| now.checked_add(ivl));
+            let timeout = self.config.heartbeat_timeout.or(self.config.heartbeat_ivl);
+            if t.pong.is_none() {
+                t.pong = timeout
+                    .filter(|d| !d.is_zero())
+                    .and_then(|d| now.checked_add(d));
+            }
+            let ttl = self.config.heartbeat_ttl.as_millis() / 100;
+            Command::Ping {
+                ttl: u16::try_from(ttl).unwrap_or(u16::MAX),
+                context: &[],
+            }
+            .write_frame(&mut self.out);
+        }
+        Ok(())
     }
 
     /// Encodes one frame for the peer. Valid only once the handshake is done
@@ -252,10 +313,16 @@ impl Session {
         self.events.pop_front()
     }
 
-    /// When [`handle_timeout`](Session::handle_timeout) wants to be called next. No timers are
-    /// implemented yet, so always `None`.
+    /// When [`handle_timeout`](Session::handle_timeout) wants to be called next, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        None
+        if self.error.is_some() {
+            return None;
+        }
+        let t = &self.timers;
+        [t.handshake, t.ping, t.pong, t.peer_ttl]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Whether the handshake is done (and the session has not failed).
@@ -286,12 +353,12 @@ impl Session {
         self.error = Some(e);
     }
 
-    fn process_input(&mut self, buf: &mut BytesMut) -> Result<(), ProtocolError> {
+    fn process_input(&mut self, buf: &mut BytesMut, now: Instant) -> Result<(), ProtocolError> {
         loop {
             let progressed = match self.state {
                 State::Greeting => self.read_greeting(buf)?,
-                State::Handshake => self.read_handshake_command(buf)?,
-                State::Ready => return self.read_traffic(buf),
+                State::Handshake => self.read_handshake_command(buf, now)?,
+                State::Ready => return self.read_traffic(buf, now),
                 // `handle_input` returns the stored error before getting here.
                 State::Failed => return Ok(()),
             };
@@ -376,7 +443,11 @@ impl Session {
     }
 
     /// Reads one handshake command from `buf`; returns whether it did.
-    fn read_handshake_command(&mut self, buf: &mut BytesMut) -> Result<bool, ProtocolError> {
+    fn read_handshake_command(
+        &mut self,
+        buf: &mut BytesMut,
+        now: Instant,
+    ) -> Result<bool, ProtocolError> {
         let Some((header, hlen)) = frame::decode(buf)? else {
             self.input_needed = if buf.first().is_some_and(|f| f & frame::LONG != 0) {
                 frame::MAX_HEADER_SIZE
@@ -407,6 +478,11 @@ impl Session {
             self.events.push_back(Event::HandshakeDone(peer));
             self.state = State::Ready;
             self.input_needed = 1;
+            self.timers.handshake = None;
+            self.timers.ping = self
+                .config
+                .heartbeat_ivl
+                .and_then(|ivl| now.checked_add(ivl));
             Ok(true)
         } else if body.starts_with(ERROR_PREFIX) {
             match Command::parse(body)? {
@@ -472,10 +548,14 @@ impl Session {
     }
 
     /// The post-handshake fast path: decodes every complete frame in `buf`.
-    fn read_traffic(&mut self, buf: &mut BytesMut) -> Result<(), ProtocolError> {
+    fn read_traffic(&mut self, buf: &mut BytesMut, now: Instant) -> Result<(), ProtocolError> {
         let max = self.max_msg_size;
         // Bytes of `buf` already consumed but not yet advanced over.
         let mut pos = 0;
+        // Heartbeat bookkeeping, applied once per call rather than per frame: whether any frame
+        // arrived, and the TTL of the last one if it was a PING.
+        let mut received = false;
+        let mut last_ping_ttl = None;
         let result = loop {
             let rest = &buf[pos..];
             let Some(&flags_byte) = rest.first() else {
@@ -513,10 +593,14 @@ impl Session {
                 self.input_needed = total;
                 break Ok(());
             };
+            received = true;
             if flags_byte & frame::COMMAND != 0 {
-                self.handle_command(body);
+                last_ping_ttl = self.handle_command(body);
                 pos += total;
-            } else if size <= Msg::INLINE_CAPACITY {
+                continue;
+            }
+            last_ping_ttl = None;
+            if size <= Msg::INLINE_CAPACITY {
                 let mut msg = Msg::copy_from_slice(body);
                 msg.set_more(flags_byte & frame::MORE != 0);
                 self.events.push_back(Event::Message(msg));
@@ -530,14 +614,24 @@ impl Session {
             }
         };
         buf.advance(pos);
+        if received {
+            // libzmq: any frame from the peer cancels the heartbeat timeout and the peer's TTL;
+            // a PING then (re)starts the TTL.
+            self.timers.pong = None;
+            self.timers.peer_ttl = last_ping_ttl
+                .filter(|&ttl| ttl > 0)
+                .and_then(|ttl| now.checked_add(Duration::from_millis(u64::from(ttl) * 100)));
+        }
         result
     }
 
-    fn handle_command(&mut self, body: &[u8]) {
+    /// Handles a command frame after the handshake; returns the TTL if it was a PING.
+    fn handle_command(&mut self, body: &[u8]) -> Option<u16> {
         match Command::parse(body) {
-            Ok(Command::Ping { context, .. }) => {
+            Ok(Command::Ping { ttl, context }) => {
                 let context = &context[..context.len().min(command::MAX_PING_CONTEXT)];
                 Command::Pong { context }.write_frame(&mut self.out);
+                return Some(ttl);
             }
             Ok(Command::Subscribe { topic }) => {
                 self.events.push_back(Event::Message(Msg::subscribe(topic)));
@@ -549,6 +643,7 @@ impl Session {
             // ones included (a PING without TTL is malformed).
             Ok(_) | Err(_) => {}
         }
+        None
     }
 
     fn check_size(&self, size: u64) -> Result<(), ProtocolError> {
@@ -579,6 +674,19 @@ impl std::fmt::Debug for Session {
             .field("error", &self.error)
             .finish()
     }
+}
+
+/// Deadlines, each `None` when its timer is not running (libzmq's `_has_*_timer` flags).
+#[derive(Clone, Copy, Debug, Default)]
+struct Timers {
+    /// `ZMQ_HANDSHAKE_IVL`, until the handshake completes.
+    handshake: Option<Instant>,
+    /// When to send the next PING.
+    ping: Option<Instant>,
+    /// `ZMQ_HEARTBEAT_TIMEOUT` after a PING, until anything arrives.
+    pong: Option<Instant>,
+    /// The TTL of the peer's last PING, until anything else arrives.
+    peer_ttl: Option<Instant>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -617,6 +725,8 @@ pub const MAX_HANDSHAKE_COMMAND_SIZE: usize = 64 * 1024;
 
 const READY_PREFIX: &[u8] = b"\x05READY";
 const ERROR_PREFIX: &[u8] = b"\x05ERROR";
+/// libzmq's default `ZMQ_HANDSHAKE_IVL`.
+const DEFAULT_HANDSHAKE_IVL: Duration = Duration::from_secs(30);
 /// ERROR reasons we send when the peer's READY is unacceptable (libzmq sends none and just
 /// closes; the peer sees the same outcome).
 const ERROR_REASON_MISSING: &str = "Missing Socket-Type";

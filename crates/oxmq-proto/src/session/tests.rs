@@ -1,4 +1,4 @@
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
@@ -726,6 +726,138 @@ fn extra_properties_are_sent_in_ready() {
             ("X-App".to_string(), Bytes::from_static(b"demo")),
         ]
     );
+}
+
+// ---- timers ----------------------------------------------------------------------------------
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// Completes a handshake at `t0` with a hand-driven PUSH peer; output discarded.
+fn ready_at(cfg: SessionConfig, t0: Instant) -> Session {
+    let mut s = Session::new(cfg, t0);
+    let mut buf = BytesMut::from(&greeting_bytes(1, b"NULL")[..]);
+    buf.extend_from_slice(&ready_frame(&[("Socket-Type", b"PUSH")]));
+    s.handle_input(&mut buf, t0).unwrap();
+    assert!(s.is_ready());
+    transmit(&mut s);
+    events(&mut s);
+    s
+}
+
+#[test]
+fn handshake_times_out_after_handshake_ivl() {
+    let t0 = Instant::now();
+    let mut s = Session::new(SessionConfig::new(SocketType::Pull), t0);
+    assert_eq!(s.poll_timeout(), Some(t0 + secs(30)));
+    s.handle_timeout(t0 + secs(29)).unwrap();
+    assert_eq!(
+        s.handle_timeout(t0 + secs(30)),
+        Err(ProtocolError::HandshakeTimeout)
+    );
+    assert_eq!(s.poll_timeout(), None);
+
+    let cfg = SessionConfig {
+        handshake_ivl: None,
+        ..SessionConfig::new(SocketType::Pull)
+    };
+    let s = Session::new(cfg, t0);
+    assert_eq!(s.poll_timeout(), None);
+}
+
+#[test]
+fn completed_handshake_cancels_the_handshake_timer() {
+    let t0 = Instant::now();
+    let mut s = ready_at(SessionConfig::new(SocketType::Pull), t0);
+    assert_eq!(s.poll_timeout(), None);
+    s.handle_timeout(t0 + secs(3600)).unwrap();
+}
+
+#[test]
+fn heartbeat_sends_ping_with_ttl_and_times_out_without_traffic() {
+    let t0 = Instant::now();
+    let cfg = SessionConfig {
+        heartbeat_ivl: Some(secs(1)),
+        heartbeat_ttl: Duration::from_millis(5_099),
+        ..SessionConfig::new(SocketType::Pull)
+    };
+    let mut s = ready_at(cfg, t0);
+    assert_eq!(s.poll_timeout(), Some(t0 + secs(1)));
+    s.handle_timeout(t0 + secs(1)).unwrap();
+    assert_eq!(transmit(&mut s), command_frame(b"\x04PING\x00\x32"));
+    // Next PING and the timeout (defaulting to the interval) are both due at t0 + 2 s.
+    assert_eq!(s.poll_timeout(), Some(t0 + secs(2)));
+
+    // Any frame from the peer cancels the timeout.
+    let mut buf = BytesMut::from(&command_frame(b"\x04PONG")[..]);
+    s.handle_input(&mut buf, t0 + Duration::from_millis(1500))
+        .unwrap();
+    s.handle_timeout(t0 + secs(2)).unwrap();
+    assert_eq!(transmit(&mut s), command_frame(b"\x04PING\x00\x32"));
+
+    // Silence: the timeout started by the second PING fires.
+    assert_eq!(
+        s.handle_timeout(t0 + secs(3)),
+        Err(ProtocolError::HeartbeatTimeout)
+    );
+}
+
+#[test]
+fn zero_heartbeat_timeout_disables_it() {
+    let t0 = Instant::now();
+    let cfg = SessionConfig {
+        heartbeat_ivl: Some(secs(1)),
+        heartbeat_timeout: Some(Duration::ZERO),
+        ..SessionConfig::new(SocketType::Pull)
+    };
+    let mut s = ready_at(cfg, t0);
+    for i in 1..10 {
+        s.handle_timeout(t0 + secs(i)).unwrap();
+    }
+    assert_eq!(transmit(&mut s).len(), 9 * 9);
+}
+
+#[test]
+fn peer_ping_ttl_expires_unless_traffic_follows() {
+    let t0 = Instant::now();
+    let mut s = ready_at(SessionConfig::new(SocketType::Pull), t0);
+    let mut buf = BytesMut::from(&command_frame(b"\x04PING\x00\x0a")[..]);
+    s.handle_input(&mut buf, t0).unwrap();
+    assert_eq!(s.poll_timeout(), Some(t0 + secs(1)));
+
+    // Traffic after the PING cancels the TTL, like libzmq.
+    let mut buf = BytesMut::from(&data_frame(b"x", false)[..]);
+    s.handle_input(&mut buf, t0 + Duration::from_millis(500))
+        .unwrap();
+    assert_eq!(s.poll_timeout(), None);
+
+    // A PING as the last frame of a batch starts it again; silence then kills the session.
+    let mut input = data_frame(b"y", false);
+    input.extend(command_frame(b"\x04PING\x00\x0a"));
+    let mut buf = BytesMut::from(&input[..]);
+    s.handle_input(&mut buf, t0 + secs(2)).unwrap();
+    assert_eq!(s.poll_timeout(), Some(t0 + secs(3)));
+    assert_eq!(
+        s.handle_timeout(t0 + secs(3)),
+        Err(ProtocolError::HeartbeatTimeout)
+    );
+}
+
+#[test]
+fn pair_heartbeats_keep_a_quiet_connection_alive() {
+    let hb = |ty| SessionConfig {
+        heartbeat_ivl: Some(secs(1)),
+        heartbeat_ttl: secs(3),
+        ..SessionConfig::new(ty)
+    };
+    let mut pair = Pair::new(hb(SocketType::Dealer), hb(SocketType::Router));
+    pair.drive().unwrap();
+    for _ in 0..20 {
+        pair.advance(Duration::from_millis(500)).unwrap();
+        pair.drive().unwrap();
+    }
+    assert!(pair.client.is_ready() && pair.server.is_ready());
 }
 
 // ---- properties ------------------------------------------------------------------------------
