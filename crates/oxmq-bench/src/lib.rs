@@ -427,7 +427,8 @@ pub fn format_size(size: usize) -> String {
     }
 }
 
-/// One line about the machine, for the top of a report: CPU model, cores, kernel.
+/// One line about the machine, for the top of a report: CPU model, cores, kernel, and the
+/// 1-minute load average when the run starts.
 pub fn machine_summary() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -442,7 +443,12 @@ pub fn machine_summary() -> String {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|k| k.trim().to_owned())
         .unwrap_or_else(|_| std::env::consts::OS.to_owned());
-    format!("{cpu}, {cores} cores, kernel {kernel}")
+    // A busy machine (a build next door) shows up as a wide range; say so up front.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned());
+    format!("{cpu}, {cores} cores, kernel {kernel}, load average {load}")
 }
 
 fn run_boxed<B: Backend>(spec: &Spec) -> Result<Measurement, BoxError> {

@@ -1,2 +1,35 @@
 //! The oxmq command line tool.
-fn main() {}
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+
+/// oxmq: ZeroMQ in Rust.
+#[derive(Debug, Parser)]
+#[command(name = "oxmq", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Measure oxmq: PUSH/PULL throughput and REQ/REP round-trip latency.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Bench(args) => bench::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("oxmq: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! `oxmq bench`: oxmq's own benchmark cases (the oxmq half of `cargo bench -p oxmq-bench`).
+//!
+//! The table goes to stdout; progress goes to stderr, as a spinner on a terminal and as one
+//! line per run otherwise.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use oxmq_bench::{
+    default_count, machine_summary, run_suite, BoxError, Contender, Kind, Oxmq, Progress, Spec,
+    Transport,
+};
+
+/// Options of `oxmq bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Which cases: throughput (PUSH/PULL) or latency (REQ/REP); both when not given.
+    #[arg(long, value_enum)]
+    case: Vec<CaseArg>,
+    /// Message sizes in bytes, comma separated or repeated
+    /// [default: 16,256,1024,65536 for thr, 16 for lat].
+    #[arg(long, value_delimiter = ',')]
+    size: Vec<usize>,
+    /// Messages per throughput run, round trips per latency run [default: by size, about a
+    /// second of work per run].
+    #[arg(long)]
+    count: Option<u64>,
+    /// Transport.
+    #[arg(long, value_enum, default_value_t = TransportArg::Tcp)]
+    transport: TransportArg,
+    /// Runs per case; the table shows the median and the range.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CaseArg {
+    /// PUSH/PULL throughput, msg/s.
+    Thr,
+    /// REQ/REP round-trip latency, µs.
+    Lat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TransportArg {
+    /// TCP over 127.0.0.1.
+    Tcp,
+    /// Unix domain sockets.
+    Ipc,
+    /// In-process.
+    Inproc,
+}
+
+/// Runs the selected cases and prints the table.
+pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
+    let specs = specs(args);
+    println!("{}", machine_summary());
+    println!("oxmq {}", env!("CARGO_PKG_VERSION"));
+    let spinner = Spinner::start(std::io::stderr().is_terminal());
+    let mut progress = |p: &Progress<'_>| {
+        spinner.set(format!(
+            "[{}/{}] {} run {}/{}",
+            p.case + 1,
+            p.cases,
+            p.spec.label(),
+            p.run + 1,
+            p.runs
+        ));
+    };
+    let report = run_suite(&specs, &[Contender::of::<Oxmq>()], args.runs, &mut progress);
+    spinner.stop();
+    println!("\n{}", report?);
+    Ok(())
+}
+
+fn specs(args: &BenchArgs) -> Vec<Spec> {
+    let transport = match args.transport {
+        TransportArg::Tcp => Transport::Tcp,
+        TransportArg::Ipc => Transport::Ipc,
+        TransportArg::Inproc => Transport::Inproc,
+    };
+    let cases = if args.case.is_empty() {
+        vec![CaseArg::Thr, CaseArg::Lat]
+    } else {
+        args.case.clone()
+    };
+    let mut specs = Vec::new();
+    for case in cases {
+        let (kind, default_sizes): (Kind, &[usize]) = match case {
+            CaseArg::Thr => (Kind::Throughput, &[16, 256, 1024, 65536]),
+            CaseArg::Lat => (Kind::Latency, &[16]),
+        };
+        let sizes = if args.size.is_empty() {
+            default_sizes
+        } else {
+            &args.size
+        };
+        for &size in sizes {
+            let count = args.count.unwrap_or_else(|| default_count(kind, size));
+            specs.push(match kind {
+                Kind::Throughput => Spec::throughput(transport, size, count),
+                Kind::Latency => Spec::latency(transport, size, count),
+            });
+        }
+    }
+    specs
+}
+
+/// Progress on stderr: a spinner redrawn by its own thread on a terminal (it wakes ten times
+/// a second, far too rarely to disturb a measurement), plain lines otherwise.
+struct Spinner {
+    status: Arc<Mutex<String>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Spinner {
+    fn start(terminal: bool) -> Spinner {
+        let status = Arc::new(Mutex::new(String::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = terminal.then(|| {
+            let (status, stop) = (Arc::clone(&status), Arc::clone(&stop));
+            thread::spawn(move || draw(&status, &stop))
+        });
+        Spinner {
+            status,
+            stop,
+            thread,
+        }
+    }
+
+    fn set(&self, status: String) {
+        if self.thread.is_none() {
+            eprintln!("{status}");
+        }
+        *self.status.lock().unwrap_or_else(PoisonError::into_inner) = status;
+    }
+
+    fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn draw(status: &Mutex<String>, stop: &AtomicBool) {
+    const FRAMES: [char; 4] = ['|', '/', '-', '\\'];
+    let start = Instant::now();
+    let mut stderr = std::io::stderr();
+    let mut frame = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let line = status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let _ = write!(
+            stderr,
+            "\r\x1b[2K{} {line} ({:.0} s)",
+            FRAMES[frame % FRAMES.len()],
+            start.elapsed().as_secs_f64()
+        );
+        let _ = stderr.flush();
+        frame += 1;
+        thread::sleep(Duration::from_millis(100));
+    }
+    let _ = write!(stderr, "\r\x1b[2K");
+    let _ = stderr.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::{Cli, Command};
+
+    fn specs_of(argv: &[&str]) -> Vec<Spec> {
+        let cli = Cli::try_parse_from(argv).expect("valid arguments");
+        let Command::Bench(args) = cli.command;
+        specs(&args)
+    }
+
+    #[test]
+    fn default_cases() {
+        let labels: Vec<String> = specs_of(&["oxmq", "bench"])
+            .iter()
+            .map(Spec::label)
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "thr tcp 16 B",
+                "thr tcp 256 B",
+                "thr tcp 1 KiB",
+                "thr tcp 64 KiB",
+                "lat tcp 16 B"
+            ]
+        );
+    }
+
+    #[test]
+    fn options_select_cases() {
+        let specs = specs_of(&[
+            "oxmq", "bench", "--case", "lat", "--size", "16,1024", "--count", "7",
+        ]);
+        assert_eq!(specs.len(), 2);
+        assert!(specs
+            .iter()
+            .all(|s| s.kind == Kind::Latency && s.count == 7));
+        assert_eq!(specs[1].size, 1024);
+    }
+
+    #[test]
+    fn bench_runs_end_to_end() {
+        let specs = specs_of(&["oxmq", "bench", "--count", "50", "--size", "16"]);
+        let report = run_suite(
+            &specs
+                .into_iter()
+                .map(|s| s.with_timeout(Duration::from_secs(10)))
+                .collect::<Vec<_>>(),
+            &[Contender::of::<Oxmq>()],
+            1,
+            &mut |_| {},
+        )
+        .expect("the cases run");
+        assert_eq!(report.rows().len(), 2);
+    }
+}
