@@ -11,9 +11,10 @@
 //! Version detection follows libzmq (`zmtp_engine.cpp`): if the first byte is not 0xFF, or bit 0
 //! of the tenth byte is clear, the peer is an unversioned ZMTP 1.0 peer; otherwise the eleventh
 //! byte (the "revision") says 0 = ZMTP 1.0, 1 = ZMTP 2.0, 3 = ZMTP 3.x (the twelfth byte is then the
-//! minor version), and any other value is treated like ZMTP 3.1. Only ZMTP 3.x is implemented
-//! here; older peers are reported as [`ProtocolError::UnsupportedVersion`] or
-//! [`ProtocolError::BadGreeting`].
+//! minor version), and any other value is treated like ZMTP 3.1. This module decodes the ZMTP
+//! 3.x greeting and reports older peers as [`ProtocolError::UnsupportedVersion`] or
+//! [`ProtocolError::BadGreeting`]; the [`Session`](crate::Session) also serves ZMTP 2.0 peers,
+//! whose greeting ends after the revision byte and a socket-type byte.
 //!
 //! libzmq validates nothing else: the padding, the rest of the tenth byte, the as-server byte and
 //! the filler are ignored on receipt, so [`Greeting`] keeps them verbatim and [`Greeting::encode`]

@@ -10,6 +10,11 @@
 //! timer.reset(session.poll_timeout());
 //! ```
 //!
+//! A ZMTP 2.0 peer (revision byte 1) is served as libzmq serves it: the greeting stops after
+//! 12 bytes (our socket type stands where the minor version would be), each side's first
+//! message is its routing id, and there are no commands, mechanisms or heartbeats;
+//! [`PeerInfo::zmtp_major`] is then 2. ZMTP 1.0 peers are refused.
+//!
 //! The handshake follows libzmq 4.3.5 byte for byte: [`Session::new`] queues the 10-byte
 //! signature; the major version byte follows once the peer's signature has arrived, and the rest
 //! of the greeting once the peer's major version has arrived (so a ZMTP 1.0/2.0 peer never sees a
@@ -118,8 +123,12 @@ pub struct PeerInfo {
     /// Every READY property, in order, names as received (lossy UTF-8).
     pub properties: Vec<(String, Bytes)>,
     /// The peer's ZMTP minor version as libzmq interprets it: 0 for ZMTP 3.0 (subscriptions
-    /// travel as `\x01topic` / `\x00topic` messages), 1 for ZMTP 3.1 and anything newer.
+    /// travel as `\x01topic` / `\x00topic` messages), 1 for ZMTP 3.1 and anything newer; 0 for
+    /// a ZMTP 2.0 peer.
     pub zmtp_minor: u8,
+    /// The peer's ZMTP major version: 3, or 2 for a ZMTP 2.0 peer (no READY: `properties` is
+    /// empty, the routing id comes from its first message, subscriptions travel as messages).
+    pub zmtp_major: u8,
 }
 
 /// Something the peer did, returned by [`Session::poll_event`].
@@ -358,6 +367,7 @@ impl Session {
             let progressed = match self.state {
                 State::Greeting => self.read_greeting(buf)?,
                 State::Handshake => self.read_handshake_command(buf, now)?,
+                State::V2Identity { peer } => self.read_v2_identity(buf, peer)?,
                 State::Ready => return self.read_traffic(buf, now),
                 // `handle_input` returns the stored error before getting here.
                 State::Failed => return Ok(()),
@@ -369,46 +379,161 @@ impl Session {
     }
 
     /// Takes greeting bytes from `buf`; returns whether the greeting is complete.
+    ///
+    /// Like libzmq, reads no further than the 12 bytes of a ZMTP 2.0 greeting until the peer's
+    /// major version shows it sends the 64 bytes of ZMTP 3.x, so a ZMTP 2.0 peer's first frame
+    /// stays in `buf`.
     fn read_greeting(&mut self, buf: &mut BytesMut) -> Result<bool, ProtocolError> {
-        let have = self.peer_greeting_len;
-        let take = (greeting::GREETING_SIZE - have).min(buf.len());
-        self.peer_greeting[have..have + take].copy_from_slice(&buf[..take]);
-        buf.advance(take);
-        self.peer_greeting_len += take;
-        let got = &self.peer_greeting[..self.peer_greeting_len];
-        // The signature alone decides whether libzmq answers with its major version; the
-        // version byte that follows decides whether it sends the rest.
-        greeting::check_prefix(&got[..got.len().min(greeting::SIGNATURE_SIZE)])?;
-        if got.len() >= greeting::SIGNATURE_SIZE && self.greeting_sent == GreetingSent::Signature {
-            self.out
-                .put_slice(&self.our_greeting[greeting::SIGNATURE_SIZE..greeting::MINOR_POS]);
-            self.greeting_sent = GreetingSent::Major;
+        loop {
+            let have = self.peer_greeting_len;
+            let target = match self.peer_greeting.get(greeting::MAJOR_POS) {
+                Some(&major) if have > greeting::MAJOR_POS => {
+                    match greeting::version_of(major, 0) {
+                        ZmtpVersion::V3 { .. } => greeting::GREETING_SIZE,
+                        ZmtpVersion::V1 | ZmtpVersion::V2 => V2_GREETING_SIZE,
+                    }
+                }
+                _ => V2_GREETING_SIZE,
+            };
+            let take = (target - have).min(buf.len());
+            self.peer_greeting[have..have + take].copy_from_slice(&buf[..take]);
+            buf.advance(take);
+            self.peer_greeting_len += take;
+            let got = &self.peer_greeting[..self.peer_greeting_len];
+            // The signature alone decides whether libzmq answers with its major version.
+            greeting::check_prefix(&got[..got.len().min(greeting::SIGNATURE_SIZE)])?;
+            if got.len() >= greeting::SIGNATURE_SIZE
+                && self.greeting_sent == GreetingSent::Signature
+            {
+                self.out
+                    .put_slice(&self.our_greeting[greeting::SIGNATURE_SIZE..greeting::MINOR_POS]);
+                self.greeting_sent = GreetingSent::Major;
+            }
+            let Some(&major) = got.get(greeting::MAJOR_POS) else {
+                self.input_needed = target - self.peer_greeting_len;
+                return Ok(false);
+            };
+            let version =
+                greeting::version_of(major, got.get(greeting::MINOR_POS).copied().unwrap_or(0));
+            match version {
+                ZmtpVersion::V1 => return Err(ProtocolError::UnsupportedVersion { major: 1 }),
+                ZmtpVersion::V2 => return self.read_greeting_v2(),
+                ZmtpVersion::V3 { .. } => {}
+            }
+            // The peer's major version decides whether libzmq sends the rest of its greeting.
+            if self.greeting_sent == GreetingSent::Major {
+                self.out
+                    .put_slice(&self.our_greeting[greeting::MINOR_POS..]);
+                self.greeting_sent = GreetingSent::All;
+            }
+            let got = &self.peer_greeting[..self.peer_greeting_len];
+            if got.len() < greeting::GREETING_SIZE {
+                if buf.is_empty() {
+                    self.input_needed = greeting::GREETING_SIZE - got.len();
+                    return Ok(false);
+                }
+                // The target just grew from 12 to 64 bytes: take more.
+                continue;
+            }
+            let Some((peer, _)) = Greeting::decode(got)? else {
+                return Ok(false);
+            };
+            if peer.mechanism_field() != &self.config.mechanism.wire_name() {
+                return Err(ProtocolError::MechanismMismatch {
+                    local: self.config.mechanism.name(),
+                    peer: String::from_utf8_lossy(peer.mechanism_name()).into_owned(),
+                });
+            }
+            self.peer_v31 = peer.version() != ZmtpVersion::V3 { minor: 0 };
+            self.queue_ready();
+            self.state = State::Handshake;
+            self.input_needed = 1;
+            return Ok(true);
         }
-        greeting::check_prefix(got)?;
-        if got.len() > greeting::MAJOR_POS && self.greeting_sent == GreetingSent::Major {
+    }
+
+    /// The peer sent a ZMTP 2.0 greeting (signature, revision 1, socket type). libzmq answers
+    /// with its socket type in place of the minor version, then exchanges routing-id messages;
+    /// there are no commands, no security mechanism and no heartbeats.
+    fn read_greeting_v2(&mut self) -> Result<bool, ProtocolError> {
+        if self.greeting_sent == GreetingSent::Major {
+            // Socket type numbers are 0..=11, so the cast keeps the value.
             self.out
-                .put_slice(&self.our_greeting[greeting::MINOR_POS..]);
+                .put_slice(&[self.config.socket_type.to_raw() as u8]);
             self.greeting_sent = GreetingSent::All;
         }
-        let Some((peer, _)) = Greeting::decode(got)? else {
-            self.input_needed = greeting::GREETING_SIZE - self.peer_greeting_len;
+        let Some(&peer_type) = self.peer_greeting.get(V2_GREETING_SIZE - 1) else {
             return Ok(false);
         };
-
-        if peer.mechanism_field() != &self.config.mechanism.wire_name() {
+        if self.peer_greeting_len < V2_GREETING_SIZE {
+            self.input_needed = V2_GREETING_SIZE - self.peer_greeting_len;
+            return Ok(false);
+        }
+        if self.config.mechanism != Mechanism::Null {
             return Err(ProtocolError::MechanismMismatch {
                 local: self.config.mechanism.name(),
-                peer: String::from_utf8_lossy(peer.mechanism_name()).into_owned(),
+                peer: String::new(),
             });
         }
-        self.peer_v31 = match peer.version() {
-            ZmtpVersion::V3 { minor } => minor >= 1,
-            // `check_prefix` has rejected older versions.
-            ZmtpVersion::V1 | ZmtpVersion::V2 => true,
+        let local = self.config.socket_type;
+        let Some(peer) = SocketType::from_raw(i32::from(peer_type)) else {
+            return Err(ProtocolError::InvalidSocketType {
+                name: peer_type.to_string(),
+            });
         };
-        self.queue_ready();
-        self.state = State::Handshake;
+        // libzmq does not check the socket type of a ZMTP 2.0 peer; oxmq holds it to the same
+        // rule as a ZMTP 3 peer.
+        if !local.is_compatible(peer) {
+            return Err(ProtocolError::IncompatibleSocketType { local, peer });
+        }
+        self.peer_v31 = false;
+        // Our routing id goes out as the first message.
+        let routing_id = self.config.routing_id.clone();
+        self.put_header(&FrameHeader::new(routing_id.len() as u64, false, false));
+        self.out.put_slice(&routing_id);
+        self.state = State::V2Identity { peer };
         self.input_needed = 1;
+        Ok(true)
+    }
+
+    /// Reads a ZMTP 2.0 peer's routing-id message, which completes the handshake.
+    fn read_v2_identity(
+        &mut self,
+        buf: &mut BytesMut,
+        socket_type: SocketType,
+    ) -> Result<bool, ProtocolError> {
+        let Some((header, hlen)) = frame::decode(buf)? else {
+            self.input_needed = header_needed(buf);
+            return Ok(false);
+        };
+        let size = header.size();
+        self.check_size(size)?;
+        if size > MAX_HANDSHAKE_COMMAND_SIZE as u64 {
+            return Err(ProtocolError::CommandTooLarge {
+                size,
+                max: MAX_HANDSHAKE_COMMAND_SIZE as u64,
+            });
+        }
+        let total = hlen + size as usize;
+        let Some(body) = buf.get(hlen..total) else {
+            self.input_needed = total;
+            return Ok(false);
+        };
+        let routing_id = (!body.is_empty()).then(|| Bytes::copy_from_slice(body));
+        buf.advance(total);
+        let peer = PeerInfo {
+            socket_type,
+            routing_id,
+            properties: Vec::new(),
+            zmtp_minor: 0,
+            zmtp_major: 2,
+        };
+        self.peer = Some(peer.clone());
+        self.events.push_back(Event::HandshakeDone(peer));
+        self.state = State::Ready;
+        self.input_needed = 1;
+        // libzmq runs no heartbeats without a mechanism.
+        self.timers = Timers::default();
         Ok(true)
     }
 
@@ -449,11 +574,7 @@ impl Session {
         now: Instant,
     ) -> Result<bool, ProtocolError> {
         let Some((header, hlen)) = frame::decode(buf)? else {
-            self.input_needed = if buf.first().is_some_and(|f| f & frame::LONG != 0) {
-                frame::MAX_HEADER_SIZE
-            } else {
-                2
-            };
+            self.input_needed = header_needed(buf);
             return Ok(false);
         };
         let size = header.size();
@@ -537,6 +658,7 @@ impl Session {
             routing_id,
             properties,
             zmtp_minor: u8::from(self.peer_v31),
+            zmtp_major: 3,
         })
     }
 
@@ -695,6 +817,11 @@ enum State {
     Greeting,
     /// Greetings done, our READY sent, waiting for the peer's READY (or ERROR).
     Handshake,
+    /// ZMTP 2.0 greetings done, our routing id sent, waiting for the peer's.
+    V2Identity {
+        /// The socket type the peer announced in its greeting.
+        peer: SocketType,
+    },
     /// Traffic.
     Ready,
     /// A fatal error happened.
@@ -707,6 +834,15 @@ enum GreetingSent {
     Signature,
     Major,
     All,
+}
+
+/// The size of the frame header that starts `buf`, as far as its first byte tells.
+fn header_needed(buf: &[u8]) -> usize {
+    if buf.first().is_some_and(|f| f & frame::LONG != 0) {
+        frame::MAX_HEADER_SIZE
+    } else {
+        2
+    }
 }
 
 fn command_name_lossy(body: &[u8]) -> String {
@@ -725,6 +861,8 @@ pub const MAX_HANDSHAKE_COMMAND_SIZE: usize = 64 * 1024;
 
 const READY_PREFIX: &[u8] = b"\x05READY";
 const ERROR_PREFIX: &[u8] = b"\x05ERROR";
+/// Size of a ZMTP 2.0 greeting: signature, revision, socket type.
+const V2_GREETING_SIZE: usize = 12;
 /// libzmq's default `ZMQ_HANDSHAKE_IVL`.
 const DEFAULT_HANDSHAKE_IVL: Duration = Duration::from_secs(30);
 /// ERROR reasons we send when the peer's READY is unacceptable (libzmq sends none and just

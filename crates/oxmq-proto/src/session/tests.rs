@@ -183,18 +183,109 @@ fn bad_signature_is_rejected() {
 }
 
 #[test]
-fn zmtp_1_and_2_peers_are_unsupported_and_get_no_v3_greeting() {
-    for (rev, major) in [(0u8, 1u8), (1, 2)] {
-        let mut s = session(SocketType::Pair);
-        let mut g = greeting_bytes(1, b"NULL");
-        g[10] = rev;
-        assert_eq!(
-            feed(&mut s, &g[..12]),
-            Err(ProtocolError::UnsupportedVersion { major })
-        );
-        // Signature and major version only.
-        assert_eq!(transmit(&mut s).len(), 11);
+fn zmtp_1_peers_are_unsupported_and_get_no_v3_greeting() {
+    let mut s = session(SocketType::Pair);
+    let mut g = greeting_bytes(1, b"NULL");
+    g[10] = 0;
+    assert_eq!(
+        feed(&mut s, &g[..12]),
+        Err(ProtocolError::UnsupportedVersion { major: 1 })
+    );
+    // Signature and major version only.
+    assert_eq!(transmit(&mut s).len(), 11);
+}
+
+/// A ZMTP 2.0 greeting: signature, revision 1, socket type.
+fn v2_greeting(ty: SocketType) -> Vec<u8> {
+    let mut g = greeting_bytes(1, b"NULL")[..10].to_vec();
+    g.push(1);
+    g.push(ty.to_raw() as u8);
+    g
+}
+
+#[test]
+fn zmtp_2_peer_gets_a_12_byte_greeting_and_a_routing_id_message() {
+    let cfg = SessionConfig {
+        routing_id: Bytes::from_static(b"me"),
+        ..SessionConfig::new(SocketType::Dealer)
+    };
+    let mut s = Session::new(cfg, Instant::now());
+    let mut sent = transmit(&mut s);
+    let mut input = v2_greeting(SocketType::Router);
+    input.extend(data_frame(b"peer-id", false));
+    input.extend(data_frame(b"hello", true));
+    input.extend(data_frame(b"world", false));
+    // Greeting and identity in pieces, the rest in one go.
+    feed(&mut s, &input[..11]).unwrap();
+    let rest = feed(&mut s, &input[11..]).unwrap();
+    assert!(rest.is_empty());
+    sent.extend(transmit(&mut s));
+    let mut expected = greeting_bytes(1, b"NULL")[..10].to_vec();
+    expected[8] = 3; // routing id size + 1
+    expected.extend_from_slice(&[3, SocketType::Dealer.to_raw() as u8]);
+    expected.extend(data_frame(b"me", false));
+    assert_eq!(sent, expected);
+
+    let ev = events(&mut s);
+    let Event::HandshakeDone(info) = &ev[0] else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(info.socket_type, SocketType::Router);
+    assert_eq!(info.routing_id, Some(Bytes::from_static(b"peer-id")));
+    assert_eq!((info.zmtp_major, info.zmtp_minor), (2, 0));
+    assert!(info.properties.is_empty());
+    assert_eq!(
+        ev[1..].to_vec(),
+        vec![
+            Event::Message(Msg::from("hello").with_more(true)),
+            Event::Message(Msg::from("world"))
+        ]
+    );
+    assert_eq!(s.poll_timeout(), None, "no heartbeats or handshake timer");
+}
+
+#[test]
+fn zmtp_2_peer_gets_subscriptions_as_messages_and_is_type_checked() {
+    let mut s = session(SocketType::Sub);
+    let mut input = v2_greeting(SocketType::Pub);
+    input.extend(data_frame(b"", false));
+    feed(&mut s, &input).unwrap();
+    transmit(&mut s);
+    assert!(s.is_ready());
+    assert_eq!(s.peer().unwrap().routing_id, None);
+    s.send(Msg::subscribe(b"t")).unwrap();
+    assert_eq!(transmit(&mut s), data_frame(b"\x01t", false));
+
+    let mut s = session(SocketType::Sub);
+    assert_eq!(
+        feed(&mut s, &v2_greeting(SocketType::Push)),
+        Err(ProtocolError::IncompatibleSocketType {
+            local: SocketType::Sub,
+            peer: SocketType::Push
+        })
+    );
+    let mut s = session(SocketType::Sub);
+    let mut g = v2_greeting(SocketType::Pub);
+    g[11] = 42;
+    assert!(matches!(
+        feed(&mut s, &g),
+        Err(ProtocolError::InvalidSocketType { .. })
+    ));
+}
+
+#[test]
+fn zmtp_3_greeting_split_at_byte_12_is_read_whole() {
+    let mut s = session(SocketType::Pair);
+    let mut input = greeting_bytes(1, b"NULL");
+    input.extend(ready_frame(&[("Socket-Type", b"PAIR")]));
+    for cut in [11, 12, 13, 63, 64] {
+        let mut s2 = session(SocketType::Pair);
+        feed(&mut s2, &input[..cut]).unwrap();
+        feed(&mut s2, &input[cut..]).unwrap();
+        assert!(s2.is_ready(), "cut at {cut}");
     }
+    feed(&mut s, &input).unwrap();
+    assert!(s.is_ready());
 }
 
 #[test]
