@@ -19,17 +19,17 @@ use std::time::{Duration, Instant};
 use oxmq::{Context, Msg, Socket, SocketType};
 
 /// RCVTIMEO and SNDTIMEO of every test socket: a test that waits longer than this has failed.
-pub const IO_TIMEOUT_MS: i32 = 10_000;
+pub(crate) const IO_TIMEOUT_MS: i32 = 10_000;
 /// How long to wait for one line from a peer.
-pub const LINE_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const LINE_TIMEOUT: Duration = Duration::from_secs(20);
 /// The size of the "large message" cases.
-pub const BIG: usize = 16 * 1024 * 1024;
+pub(crate) const BIG: usize = 16 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Sockets
 
 /// A socket of type `ty` whose blocking calls give up after [`IO_TIMEOUT_MS`].
-pub fn socket(ctx: &Context, ty: SocketType) -> Socket {
+pub(crate) fn socket(ctx: &Context, ty: SocketType) -> Socket {
     let mut s = ctx
         .socket(ty)
         .unwrap_or_else(|e| panic!("socket({ty:?}): {e:?}"));
@@ -41,10 +41,10 @@ pub fn socket(ctx: &Context, ty: SocketType) -> Socket {
 }
 
 /// A message as a list of frames, for comparisons and printing.
-pub type Frames = Vec<Vec<u8>>;
+pub(crate) type Frames = Vec<Vec<u8>>;
 
 /// Receives one whole message, panicking with `what` on timeout or error.
-pub fn recv(sock: &mut Socket, what: &str) -> Frames {
+pub(crate) fn recv(sock: &mut Socket, what: &str) -> Frames {
     match sock.recv_multipart() {
         Ok(parts) => parts.iter().map(|m| m.data().to_vec()).collect(),
         Err(e) => panic!("{:?}: receiving {what}: {e:?}", sock.socket_type()),
@@ -52,7 +52,7 @@ pub fn recv(sock: &mut Socket, what: &str) -> Frames {
 }
 
 /// Sends one whole message, panicking with `what` on timeout or error.
-pub fn send(sock: &mut Socket, frames: &[Vec<u8>], what: &str) {
+pub(crate) fn send(sock: &mut Socket, frames: &[Vec<u8>], what: &str) {
     let parts: Vec<Msg> = frames.iter().map(|f| Msg::from(f.as_slice())).collect();
     if let Err(e) = sock.send_multipart(parts) {
         panic!("{:?}: sending {what}: {e:?}", sock.socket_type());
@@ -60,12 +60,12 @@ pub fn send(sock: &mut Socket, frames: &[Vec<u8>], what: &str) {
 }
 
 /// Builds a message from string-ish frames: `msg(&["A", "", "b"])`.
-pub fn msg<T: AsRef<[u8]>>(frames: &[T]) -> Frames {
+pub(crate) fn msg<T: AsRef<[u8]>>(frames: &[T]) -> Frames {
     frames.iter().map(|f| f.as_ref().to_vec()).collect()
 }
 
 /// A short printable form of a message for assertion messages (large frames abbreviated).
-pub fn show(frames: &[Vec<u8>]) -> String {
+pub(crate) fn show(frames: &[Vec<u8>]) -> String {
     let parts: Vec<String> = frames
         .iter()
         .map(|f| {
@@ -80,7 +80,7 @@ pub fn show(frames: &[Vec<u8>]) -> String {
 }
 
 /// Panics unless `got == want`, printing both compactly (a 16 MiB diff helps no one).
-pub fn assert_msg(got: &[Vec<u8>], want: &[Vec<u8>], what: &str) {
+pub(crate) fn assert_msg(got: &[Vec<u8>], want: &[Vec<u8>], what: &str) {
     if got != want {
         panic!("{what}: expected {}, got {}", show(want), show(got));
     }
@@ -91,7 +91,7 @@ pub fn assert_msg(got: &[Vec<u8>], want: &[Vec<u8>], what: &str) {
 
 /// Message number `i` of a source/sink run: `b"%08d" % i`, or `size` bytes where byte j is
 /// `(i + j) % 251`.
-pub fn payload(i: usize, size: Option<usize>) -> Vec<u8> {
+pub(crate) fn payload(i: usize, size: Option<usize>) -> Vec<u8> {
     match size {
         None => format!("{i:08}").into_bytes(),
         Some(size) => (0..size).map(|j| ((i + j) % 251) as u8).collect(),
@@ -99,7 +99,7 @@ pub fn payload(i: usize, size: Option<usize>) -> Vec<u8> {
 }
 
 /// What a `client` sends, each expected back unchanged; the last one is `[END]`.
-pub fn standard_messages(size: Option<usize>) -> Vec<Frames> {
+pub(crate) fn standard_messages(size: Option<usize>) -> Vec<Frames> {
     let mut msgs = vec![
         msg(&["hello"]),
         msg(&["", "a", "", ""]),
@@ -116,7 +116,7 @@ pub fn standard_messages(size: Option<usize>) -> Vec<Frames> {
 }
 
 /// What a `pub` peer publishes after GO.
-pub fn topic_set() -> Vec<Frames> {
+pub(crate) fn topic_set() -> Vec<Frames> {
     vec![
         msg(&["A.1"]),
         msg(&["C.1"]),
@@ -131,10 +131,10 @@ pub fn topic_set() -> Vec<Frames> {
 }
 
 /// The topics a `sub` peer subscribes to by default.
-pub const SUBSCRIBER_TOPICS: [&str; 4] = ["A.", "B", "sync", "END"];
+pub(crate) const SUBSCRIBER_TOPICS: [&str; 4] = ["A.", "B", "sync", "END"];
 
 /// What a subscriber to [`SUBSCRIBER_TOPICS`] receives of [`topic_set`].
-pub fn expected_for_subscriber() -> Vec<Frames> {
+pub(crate) fn expected_for_subscriber() -> Vec<Frames> {
     vec![
         msg(&["A.1"]),
         msg(&["B"]),
@@ -150,7 +150,7 @@ pub fn expected_for_subscriber() -> Vec<Frames> {
 
 /// Echoes every message back until one whose last frame is `END` (echoed too). Returns the
 /// messages received.
-pub fn echo_until_end(sock: &mut Socket) -> Vec<Frames> {
+pub(crate) fn echo_until_end(sock: &mut Socket) -> Vec<Frames> {
     let mut seen = Vec::new();
     loop {
         let frames = recv(sock, &format!("message {} to echo", seen.len()));
@@ -164,7 +164,7 @@ pub fn echo_until_end(sock: &mut Socket) -> Vec<Frames> {
 }
 
 /// Sends every standard message (prefixed by `prefix`) and expects each back unchanged.
-pub fn client(sock: &mut Socket, prefix: &[Vec<u8>], size: Option<usize>) {
+pub(crate) fn client(sock: &mut Socket, prefix: &[Vec<u8>], size: Option<usize>) {
     for (i, m) in standard_messages(size).into_iter().enumerate() {
         let mut frames = prefix.to_vec();
         frames.extend(m);
@@ -175,7 +175,7 @@ pub fn client(sock: &mut Socket, prefix: &[Vec<u8>], size: Option<usize>) {
 }
 
 /// Sends `count` numbered messages, then `END`.
-pub fn source(sock: &mut Socket, count: usize, size: Option<usize>) {
+pub(crate) fn source(sock: &mut Socket, count: usize, size: Option<usize>) {
     for i in 0..count {
         send(sock, &[payload(i, size)], &format!("message {i}"));
     }
@@ -183,7 +183,7 @@ pub fn source(sock: &mut Socket, count: usize, size: Option<usize>) {
 }
 
 /// Receives `count` numbered messages in order, then `END`.
-pub fn sink(sock: &mut Socket, count: usize, size: Option<usize>) {
+pub(crate) fn sink(sock: &mut Socket, count: usize, size: Option<usize>) {
     for i in 0..count {
         let got = recv(sock, &format!("message {i} of {count}"));
         if got.len() != 1 || got[0] != payload(i, size) {
@@ -206,7 +206,7 @@ pub fn sink(sock: &mut Socket, count: usize, size: Option<usize>) {
 
 /// Which side binds; the other connects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dir {
+pub(crate) enum Dir {
     /// oxmq binds, pyzmq connects.
     OxmqBinds,
     /// pyzmq binds, oxmq connects.
@@ -215,7 +215,7 @@ pub enum Dir {
 
 /// The loopback address to test on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
+pub(crate) enum Family {
     /// 127.0.0.1
     V4,
     /// [::1]
@@ -224,7 +224,7 @@ pub enum Family {
 
 impl Family {
     /// The wildcard-port endpoint on this family's loopback address.
-    pub fn wildcard(self) -> &'static str {
+    pub(crate) fn wildcard(self) -> &'static str {
         match self {
             Family::V4 => "tcp://127.0.0.1:*",
             Family::V6 => "tcp://[::1]:*",
@@ -234,12 +234,12 @@ impl Family {
 
 /// Connects `sock` and a new pyzmq peer running `args` (a peer.py command line without
 /// `--bind`/`--connect`) over IPv4 loopback, binding on the side `dir` says.
-pub fn link(sock: &mut Socket, dir: Dir, args: &[&str]) -> Peer {
+pub(crate) fn link(sock: &mut Socket, dir: Dir, args: &[&str]) -> Peer {
     link_on(sock, dir, Family::V4, args)
 }
 
 /// [`link`] on a given address family.
-pub fn link_on(sock: &mut Socket, dir: Dir, family: Family, args: &[&str]) -> Peer {
+pub(crate) fn link_on(sock: &mut Socket, dir: Dir, family: Family, args: &[&str]) -> Peer {
     let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     if family == Family::V6 {
         args.push("--ipv6".into());
@@ -268,7 +268,7 @@ pub fn link_on(sock: &mut Socket, dir: Dir, family: Family, args: &[&str]) -> Pe
 
 /// A running tests/interop/peer.py process. Killed when dropped; if the test is failing, what
 /// the peer printed goes to stderr, which the test harness shows.
-pub struct Peer {
+pub(crate) struct Peer {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
@@ -279,7 +279,7 @@ pub struct Peer {
 
 impl Peer {
     /// Starts `python peer.py ARGS`.
-    pub fn spawn<S: AsRef<str>>(args: &[S]) -> Peer {
+    pub(crate) fn spawn<S: AsRef<str>>(args: &[S]) -> Peer {
         let args: Vec<String> = args.iter().map(|s| s.as_ref().to_string()).collect();
         let mut child = Command::new(python())
             .arg("-u")
@@ -325,13 +325,13 @@ impl Peer {
     }
 
     /// Waits for `READY <endpoint>` and returns the endpoint.
-    pub fn expect_ready(&mut self) -> String {
+    pub(crate) fn expect_ready(&mut self) -> String {
         let line = self.expect("READY ");
         line["READY ".len()..].to_string()
     }
 
     /// The next line, or None on timeout or end of output.
-    pub fn next_line(&mut self, timeout: Duration) -> Option<String> {
+    pub(crate) fn next_line(&mut self, timeout: Duration) -> Option<String> {
         match self.lines.recv_timeout(timeout) {
             Ok(line) => {
                 self.seen.push(line.clone());
@@ -343,7 +343,7 @@ impl Peer {
 
     /// Reads lines until one starts with `prefix` and returns it; panics on a FAIL line, on
     /// the end of the peer's output, or after [`LINE_TIMEOUT`].
-    pub fn expect(&mut self, prefix: &str) -> String {
+    pub(crate) fn expect(&mut self, prefix: &str) -> String {
         let deadline = Instant::now() + LINE_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -369,7 +369,7 @@ impl Peer {
     }
 
     /// Writes one line to the peer's stdin.
-    pub fn send_line(&mut self, line: &str) {
+    pub(crate) fn send_line(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("peer stdin");
         writeln!(stdin, "{line}")
             .and_then(|_| stdin.flush())
@@ -377,7 +377,7 @@ impl Peer {
     }
 
     /// Waits for `OK` and a successful exit; returns every line the peer printed.
-    pub fn finish(mut self) -> Vec<String> {
+    pub(crate) fn finish(mut self) -> Vec<String> {
         self.expect("OK");
         let status = self.wait_exit(LINE_TIMEOUT);
         match status {
@@ -388,7 +388,7 @@ impl Peer {
     }
 
     /// Every line seen so far that starts with `prefix`, without the prefix.
-    pub fn lines_with(&self, prefix: &str) -> Vec<String> {
+    pub(crate) fn lines_with(&self, prefix: &str) -> Vec<String> {
         self.seen
             .iter()
             .filter_map(|l| l.strip_prefix(prefix).map(str::to_string))
@@ -396,7 +396,7 @@ impl Peer {
     }
 
     /// Kills the process (SIGKILL) and waits for it.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -433,13 +433,13 @@ impl Drop for Peer {
 }
 
 /// The repository root.
-pub fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// The Python interpreter that has pyzmq: `$OXMQ_PYTHON`, else `.venv/bin/python` at the
 /// repository root. Panics with instructions if there is none: the interop tests never skip.
-pub fn python() -> &'static Path {
+pub(crate) fn python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
         let candidate = match std::env::var_os("OXMQ_PYTHON") {
@@ -467,7 +467,7 @@ pub fn python() -> &'static Path {
 
 /// One way of misbehaving at a ZMTP server.
 #[derive(Clone, Copy, Debug)]
-pub enum Hostile {
+pub(crate) enum Hostile {
     /// A ZMTP 3.0 greeting that names a mechanism that does not exist.
     UnknownMechanism,
     /// 64 bytes of 0xFF: a signature followed by nonsense.
@@ -481,7 +481,7 @@ pub enum Hostile {
 }
 
 /// A 64-byte ZMTP 3.0 greeting.
-pub fn greeting(mechanism: &[u8], as_server: bool) -> Vec<u8> {
+pub(crate) fn greeting(mechanism: &[u8], as_server: bool) -> Vec<u8> {
     let mut g = vec![0u8; 64];
     g[0] = 0xFF;
     g[8] = 0x01; // libzmq sends a padding of 1 (the length of its identity, in ZMTP 1.0 terms)
@@ -494,7 +494,7 @@ pub fn greeting(mechanism: &[u8], as_server: bool) -> Vec<u8> {
 }
 
 /// A READY command frame announcing `socket_type`.
-pub fn ready(socket_type: &str) -> Vec<u8> {
+pub(crate) fn ready(socket_type: &str) -> Vec<u8> {
     let mut body = Vec::new();
     body.push(5);
     body.extend_from_slice(b"READY");
@@ -509,7 +509,7 @@ pub fn ready(socket_type: &str) -> Vec<u8> {
 
 /// Connects to `addr`, misbehaves as `how` (as a PUSH peer), and panics unless the server
 /// drops the connection (end of stream or reset) within `within`.
-pub fn assert_dropped(addr: SocketAddr, how: Hostile, within: Duration) {
+pub(crate) fn assert_dropped(addr: SocketAddr, how: Hostile, within: Duration) {
     let start = Instant::now();
     let mut s = TcpStream::connect_timeout(&addr, within)
         .unwrap_or_else(|e| panic!("{how:?}: connect {addr}: {e}"));
@@ -573,7 +573,7 @@ fn is_hangup(e: &std::io::Error) -> bool {
 }
 
 /// The socket address of a `tcp://host:port` endpoint.
-pub fn tcp_addr(endpoint: &str) -> SocketAddr {
+pub(crate) fn tcp_addr(endpoint: &str) -> SocketAddr {
     let rest = endpoint
         .strip_prefix("tcp://")
         .unwrap_or_else(|| panic!("not a tcp endpoint: {endpoint}"));
@@ -582,6 +582,6 @@ pub fn tcp_addr(endpoint: &str) -> SocketAddr {
 }
 
 /// Whether this machine has an IPv6 loopback address to test on.
-pub fn have_ipv6_loopback() -> bool {
+pub(crate) fn have_ipv6_loopback() -> bool {
     std::net::TcpListener::bind("[::1]:0").is_ok()
 }
