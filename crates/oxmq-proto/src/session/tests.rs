@@ -143,6 +143,46 @@ fn golden_null_greeting_and_dealer_ready() {
     assert_eq!(sent, expected);
 }
 
+/// Bytes captured from libzmq 4.3.5 (pyzmq 27.3) for a DEALER with routing id "abc" and
+/// `ZMQ_METADATA` "X-Foo:bar", talking to a raw TCP client that played a ROUTER; oxmq must send
+/// the same bytes at the same steps.
+#[test]
+fn golden_bytes_match_a_libzmq_4_3_5_capture() {
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+    let cfg = SessionConfig {
+        routing_id: Bytes::from_static(b"abc"),
+        extra_properties: vec![("X-Foo".into(), Bytes::from_static(b"bar"))],
+        ..SessionConfig::new(SocketType::Dealer)
+    };
+    let mut s = Session::new(cfg, Instant::now());
+    assert_eq!(transmit(&mut s), hex("ff00000000000000047f"));
+    feed(&mut s, b"\xff\0\0\0\0\0\0\0\x01\x7f").unwrap();
+    assert_eq!(transmit(&mut s), hex("03"));
+    feed(&mut s, b"\x03").unwrap();
+    let mut rest = hex("014e554c4c");
+    rest.resize(53, 0);
+    assert_eq!(transmit(&mut s), rest);
+    let mut tail = b"\x01NULL".to_vec();
+    tail.resize(53, 0);
+    feed(&mut s, &tail).unwrap();
+    assert_eq!(
+        transmit(&mut s),
+        hex(concat!(
+            "04390552454144590b536f636b65742d54797065000000064445414c45520849",
+            "64656e746974790000000361626305582d466f6f00000003626172"
+        ))
+    );
+    let mut input = ready_frame(&[("Socket-Type", b"ROUTER")]);
+    input.extend_from_slice(b"\x04\x07\x04PING\x00\x0a\x04\x09\x04PING\x00\x0aab");
+    feed(&mut s, &input).unwrap();
+    assert_eq!(transmit(&mut s), hex("040504504f4e47040704504f4e476162"));
+}
+
 #[test]
 fn identity_is_sent_empty_for_req_dealer_router_and_never_for_others() {
     for ty in [SocketType::Req, SocketType::Dealer, SocketType::Router] {
