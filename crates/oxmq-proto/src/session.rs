@@ -297,13 +297,20 @@ impl Session {
             }
             return Ok(());
         }
+        if msg.shared().is_none() {
+            // Inline body (at most INLINE_CAPACITY < 256 bytes): short header and body in one
+            // copy.
+            let data = msg.data();
+            let mut frame = [0u8; 2 + Msg::INLINE_CAPACITY];
+            frame[0] = (f & flags::MORE) | if msg.is_command() { frame::COMMAND } else { 0 };
+            frame[1] = data.len() as u8;
+            frame[2..2 + data.len()].copy_from_slice(data);
+            self.out.put_slice(&frame[..2 + data.len()]);
+            return Ok(());
+        }
         let header = FrameHeader::new(msg.len() as u64, msg.more(), msg.is_command());
         self.put_header(&header);
-        if msg.shared().is_some() {
-            self.out.put_bytes(msg.into_bytes());
-        } else {
-            self.out.put_slice(msg.data());
-        }
+        self.out.put_bytes(msg.into_bytes());
         Ok(())
     }
 
@@ -863,6 +870,9 @@ const READY_PREFIX: &[u8] = b"\x05READY";
 const ERROR_PREFIX: &[u8] = b"\x05ERROR";
 /// Size of a ZMTP 2.0 greeting: signature, revision, socket type.
 const V2_GREETING_SIZE: usize = 12;
+// `send` writes inline bodies behind a short (one-byte size) header.
+const _: () = assert!(Msg::INLINE_CAPACITY <= frame::MAX_SHORT_SIZE as usize);
+
 /// libzmq's default `ZMQ_HANDSHAKE_IVL`.
 const DEFAULT_HANDSHAKE_IVL: Duration = Duration::from_secs(30);
 /// ERROR reasons we send when the peer's READY is unacceptable (libzmq sends none and just
