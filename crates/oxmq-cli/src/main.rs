@@ -22,13 +22,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Bench(args) => bench::run(&args),
+    let (name, result) = match cli.command {
+        Command::Bench(args) => ("bench", bench::run(&args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("oxmq: {e}");
+            eprintln!("oxmq {name}: {e}");
             ExitCode::FAILURE
         }
     }
