@@ -59,11 +59,15 @@ impl Context {
         let io = (0..n)
             .map(|i| IoThread::start(i, Arc::clone(&tasks)))
             .collect::<Result<Vec<_>>>()?;
+        let handles = io.iter().map(|t| t.handle.clone()).collect();
         Ok(Context {
             inner: Arc::new(ContextInner {
                 io,
-                next: AtomicUsize::new(0),
-                tasks,
+                pool: Arc::new(IoPool {
+                    handles,
+                    next: AtomicUsize::new(0),
+                    tasks,
+                }),
             }),
         })
     }
@@ -88,18 +92,33 @@ impl std::fmt::Debug for Context {
     }
 }
 
-/// What sockets share of their context.
+/// What sockets share of their context. Only sockets and [`Context`] values hold it: its drop
+/// joins the I/O threads, so no task running on them may own a reference (they hold the
+/// [`IoPool`] instead).
 pub(crate) struct ContextInner {
     io: Vec<IoThread>,
+    pool: Arc<IoPool>,
+}
+
+impl ContextInner {
+    /// The I/O runtimes, for spawning work on them.
+    pub(crate) fn pool(&self) -> &Arc<IoPool> {
+        &self.pool
+    }
+}
+
+/// The runtimes of the I/O threads and the count of tasks termination waits for.
+pub(crate) struct IoPool {
+    handles: Vec<Handle>,
     next: AtomicUsize,
     tasks: Arc<TaskCount>,
 }
 
-impl ContextInner {
+impl IoPool {
     /// The runtime of the next I/O thread, round-robin.
-    pub(crate) fn io_handle(&self) -> Handle {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.io.len();
-        self.io[i].handle.clone()
+    pub(crate) fn handle(&self) -> Handle {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
+        self.handles[i].clone()
     }
 
     /// Runs `fut` on an I/O thread; termination waits for it (use for anything that may still
@@ -109,20 +128,10 @@ impl ContextInner {
         F: Future<Output = ()> + Send + 'static,
     {
         let guard = self.tasks.enter();
-        self.io_handle().spawn(async move {
+        self.handle().spawn(async move {
             let _guard = guard;
             fut.await;
         })
-    }
-
-    /// The counter that termination waits on, for tasks spawned from I/O threads.
-    pub(crate) fn tasks(&self) -> &Arc<TaskCount> {
-        &self.tasks
-    }
-
-    /// All I/O runtimes, for spreading accepted connections.
-    pub(crate) fn next_handle(&self) -> Handle {
-        self.io_handle()
     }
 }
 

@@ -14,7 +14,7 @@ use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::BytesMut;
 use oxmq_proto::{Event, Session, SessionConfig, WriteBuf};
@@ -260,25 +260,21 @@ impl Engine {
         if !closed {
             return None;
         }
-        let linger = self
-            .cfg
-            .socket
-            .linger
-            .load(std::sync::atomic::Ordering::Relaxed);
-        if linger == 0 {
+        let deadline = self.cfg.socket.linger_deadline();
+        if deadline.is_some_and(|d| d <= Instant::now()) {
             return Some(Exit::SocketClosed);
         }
         let drained = match &mut self.ends {
             Some(e) => !e.reader.has_data(),
             None => true,
         };
-        if drained && self.wbuf.is_empty() && (self.ready || self.ends.is_none()) {
+        if drained && self.wbuf.is_empty() {
             return Some(Exit::SocketClosed);
         }
-        if linger > 0 {
-            let timer = self.linger.get_or_insert_with(|| {
-                Box::pin(tokio::time::sleep(Duration::from_millis(linger as u64)))
-            });
+        if let Some(d) = deadline {
+            let timer = self
+                .linger
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(d.into())));
             if timer.as_mut().poll(cx).is_ready() {
                 return Some(Exit::SocketClosed);
             }

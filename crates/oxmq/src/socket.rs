@@ -100,6 +100,7 @@ impl Socket {
                 next_pipe: AtomicU64::new(1),
                 closed: AtomicBool::new(false),
                 linger: AtomicI32::new(Options::default().linger),
+                closed_at: std::sync::OnceLock::new(),
                 close_notify: tokio::sync::Notify::new(),
             }),
             pattern,
@@ -128,7 +129,7 @@ impl Socket {
                 let local = listener.local_addr()?;
                 let resolved = tcp_endpoint_string(local);
                 let task = tcp::spawn_listener(
-                    &self.ctx,
+                    self.ctx.pool(),
                     listener,
                     self.engine_config(),
                     resolved.clone(),
@@ -173,7 +174,7 @@ impl Socket {
                     None
                 };
                 let pipe = ends.as_ref().map(|e| e.id);
-                let task = tcp::spawn_connecter(&self.ctx, t, cfg, ends, routing_id);
+                let task = tcp::spawn_connecter(self.ctx.pool(), t, cfg, ends, routing_id);
                 self.last_endpoint = endpoint.to_owned();
                 self.endpoints.push(EndpointEntry {
                     given: endpoint.to_owned(),
@@ -736,6 +737,7 @@ impl Socket {
 
 impl Drop for Socket {
     fn drop(&mut self) {
+        let _ = self.shared.closed_at.set(Instant::now());
         self.shared.closed.store(true, Ordering::SeqCst);
         self.shared.close_notify.notify_waiters();
         for e in self.endpoints.drain(..) {
@@ -768,6 +770,8 @@ pub(crate) struct SocketShared {
     pub(crate) closed: AtomicBool,
     /// The socket's LINGER at any time, for engines of a closed socket.
     pub(crate) linger: AtomicI32,
+    /// When the socket was closed.
+    closed_at: std::sync::OnceLock<Instant>,
     /// Woken when the socket closes, for connecters waiting to retry.
     pub(crate) close_notify: tokio::sync::Notify,
 }
@@ -779,6 +783,14 @@ impl SocketShared {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
+    }
+
+    /// What a closed socket's LINGER allows: `None` before close or with LINGER -1 (deliver
+    /// for ever), else the instant after which pending messages are dropped.
+    pub(crate) fn linger_deadline(&self) -> Option<Instant> {
+        let closed_at = *self.closed_at.get()?;
+        let linger = u64::try_from(self.linger.load(Ordering::Relaxed)).ok()?;
+        Some(closed_at + Duration::from_millis(linger))
     }
 }
 
@@ -1071,5 +1083,35 @@ mod tests {
             assert_eq!(m.data()[0], 1);
             assert_eq!(&m.data()[1..], t);
         }
+    }
+
+    #[test]
+    fn linger_bounds_reconnecting_after_close() {
+        // A closed socket with an undeliverable message and no peer keeps trying only for
+        // LINGER; then the context can terminate.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
+            l.local_addr().expect("addr").port()
+        };
+        let t = Instant::now();
+        {
+            let ctx = Context::new();
+            let mut push = ctx.socket(SocketType::Push).expect("socket");
+            push.set_linger(200).expect("linger");
+            push.set_reconnect_ivl(20).expect("ivl");
+            push.connect(&format!("tcp://127.0.0.1:{port}"))
+                .expect("connect");
+            push.send("never delivered").expect("queued");
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "took {:?}",
+            t.elapsed()
+        );
+        assert!(
+            t.elapsed() >= Duration::from_millis(200),
+            "took {:?}",
+            t.elapsed()
+        );
     }
 }

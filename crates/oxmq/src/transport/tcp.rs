@@ -8,7 +8,7 @@ use socket2::{Domain, Protocol, SockRef, Socket as RawSocket, Type};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::debug;
 
-use crate::context::ContextInner;
+use crate::context::IoPool;
 use crate::endpoint::TcpEndpoint;
 use crate::engine::{self, Exit};
 use crate::error::Result;
@@ -33,13 +33,13 @@ pub(crate) fn listen(addr: SocketAddr, options: &Options) -> Result<std::net::Tc
 /// Accepts connections on `listener` until the returned task is aborted; each connection
 /// gets its own engine on the next I/O thread.
 pub(crate) fn spawn_listener(
-    ctx: &Arc<ContextInner>,
+    pool: &Arc<IoPool>,
     listener: std::net::TcpListener,
     cfg: Arc<EngineConfig>,
     endpoint: String,
 ) -> tokio::task::JoinHandle<()> {
-    let ctx2 = Arc::clone(ctx);
-    ctx.io_handle().spawn(async move {
+    let pool2 = Arc::clone(pool);
+    pool.handle().spawn(async move {
         let listener = match TcpListener::from_std(listener) {
             Ok(l) => l,
             Err(e) => {
@@ -69,9 +69,7 @@ pub(crate) fn spawn_listener(
                 Ok(s) => s,
                 Err(_) => continue,
             };
-            let guard = ctx2.tasks().enter();
-            ctx2.next_handle().spawn(async move {
-                let _guard = guard;
+            pool2.spawn_counted(async move {
                 let Ok(stream) = TcpStream::from_std(stream) else {
                     return;
                 };
@@ -85,13 +83,13 @@ pub(crate) fn spawn_listener(
 /// Connects to `target` and keeps the connection up: reconnects after RECONNECT_IVL (with
 /// exponential back-off up to RECONNECT_IVL_MAX) until the socket disconnects or closes.
 pub(crate) fn spawn_connecter(
-    ctx: &Arc<ContextInner>,
+    pool: &Arc<IoPool>,
     target: TcpEndpoint,
     cfg: Arc<EngineConfig>,
     mut ends: Option<EngineEnds>,
     routing_id: Option<bytes::Bytes>,
 ) -> tokio::task::JoinHandle<()> {
-    ctx.spawn_counted(async move {
+    pool.spawn_counted(async move {
         let base = cfg.options.reconnect_ivl;
         let max = cfg.options.reconnect_ivl_max;
         let mut ivl = base;
@@ -99,6 +97,7 @@ pub(crate) fn spawn_connecter(
             if cfg.socket.is_closed() && !has_pending(&mut ends, &cfg) {
                 return;
             }
+            let linger_deadline = cfg.socket.linger_deadline();
             match connect(&target, cfg.options.ipv6).await {
                 Ok((stream, peer)) => {
                     ivl = base;
@@ -117,8 +116,12 @@ pub(crate) fn spawn_connecter(
                 return;
             }
             let delay = Duration::from_millis(ivl as u64 + jitter(ivl));
+            // A closed socket retries only until its LINGER runs out.
+            let wake = linger_deadline.map_or(tokio::time::Instant::now() + delay, |d| {
+                (tokio::time::Instant::now() + delay).min(d.into())
+            });
             tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
+                _ = tokio::time::sleep_until(wake) => {}
                 _ = cfg.socket.close_notify.notified() => {}
             }
             if max > ivl {
@@ -128,10 +131,14 @@ pub(crate) fn spawn_connecter(
     })
 }
 
-/// Whether a closed socket still has messages queued for this connection.
+/// Whether a closed socket still has messages queued for this connection that its LINGER
+/// allows delivering.
 fn has_pending(ends: &mut Option<EngineEnds>, cfg: &EngineConfig) -> bool {
-    let linger = cfg.socket.linger.load(std::sync::atomic::Ordering::Relaxed);
-    linger != 0 && ends.as_mut().is_some_and(|e| e.reader.has_data())
+    let expired = cfg
+        .socket
+        .linger_deadline()
+        .is_some_and(|d| d <= std::time::Instant::now());
+    !expired && ends.as_mut().is_some_and(|e| e.reader.has_data())
 }
 
 async fn connect(target: &TcpEndpoint, ipv6: bool) -> std::io::Result<(TcpStream, String)> {
