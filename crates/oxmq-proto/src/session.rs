@@ -1,4 +1,4 @@
-//! [`Session`]: one ZMTP 3.x connection as a sans-IO state machine.
+//! [`Session`]: one ZMTP connection as a sans-IO state machine.
 //!
 //! Call order, per engine wake-up:
 //!
