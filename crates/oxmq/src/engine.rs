@@ -17,7 +17,8 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::BytesMut;
-use oxmq_proto::{Event, Session, SessionConfig, WriteBuf};
+use oxmq_pattern::ReplyCheck;
+use oxmq_proto::{Event, Session, SocketType, WriteBuf};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 use tracing::debug;
@@ -45,9 +46,8 @@ pub(crate) async fn run(
     peer_addr: String,
 ) -> (Exit, Option<EngineEnds>) {
     let persistent = ends.is_some();
-    let mut session_cfg = SessionConfig::new(cfg.socket.socket_type);
-    session_cfg.routing_id = cfg.options.routing_id.clone();
-    session_cfg.max_msg_size = u64::try_from(cfg.options.maxmsgsize).ok();
+    let cfg_type = cfg.socket.socket_type;
+    let session_cfg = cfg.options.session_config(cfg.socket.socket_type);
     let mut engine = Engine {
         io: stream,
         session: Session::new(session_cfg, Instant::now()),
@@ -59,8 +59,11 @@ pub(crate) async fn run(
         routing_id,
         ready: false,
         linger: None,
+        timer: None,
+        timer_at: None,
         peer_addr,
         out_more: false,
+        reply_check: (cfg_type == SocketType::Req).then(ReplyCheck::new),
     };
     let exit = poll_fn(|cx| engine.poll_run(cx)).await;
     let ends = engine.finish();
@@ -79,9 +82,14 @@ struct Engine {
     ready: bool,
     /// Armed when the socket closed with a positive LINGER.
     linger: Option<Pin<Box<Sleep>>>,
+    /// The session's next timer (handshake limit, heartbeats), and when it is set for.
+    timer: Option<Pin<Box<Sleep>>>,
+    timer_at: Option<Instant>,
     peer_addr: String,
     /// The last frame taken from the out-pipe had MORE set.
     out_more: bool,
+    /// REQ only: libzmq's per-connection check that the peer sends well-formed replies.
+    reply_check: Option<ReplyCheck>,
 }
 
 impl Engine {
@@ -96,6 +104,10 @@ impl Engine {
                 Ok(p) => progress |= p,
                 Err(exit) => return Poll::Ready(exit),
             }
+            match self.poll_timer(cx) {
+                Ok(p) => progress |= p,
+                Err(exit) => return Poll::Ready(exit),
+            }
             match self.poll_output(cx) {
                 Ok(p) => progress |= p,
                 Err(exit) => return Poll::Ready(exit),
@@ -106,6 +118,33 @@ impl Engine {
         }
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+
+    /// Serves the session's timers: the handshake limit and heartbeats.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Result<bool, Exit> {
+        let Some(at) = self.session.poll_timeout() else {
+            self.timer_at = None;
+            return Ok(false);
+        };
+        if self.timer_at != Some(at) {
+            self.timer_at = Some(at);
+            match &mut self.timer {
+                Some(t) => t.as_mut().reset(at.into()),
+                None => self.timer = Some(Box::pin(tokio::time::sleep_until(at.into()))),
+            }
+        }
+        let Some(timer) = &mut self.timer else {
+            return Ok(false);
+        };
+        if timer.as_mut().poll(cx).is_pending() {
+            return Ok(false);
+        }
+        self.timer_at = None;
+        if let Err(e) = self.session.handle_timeout(Instant::now()) {
+            debug!(peer = %self.peer_addr, error = %e, "dropping connection");
+            return Err(Exit::Disconnected);
+        }
+        Ok(true)
     }
 
     /// Reads and decodes what the network has, unless the in-pipe is full.
@@ -155,6 +194,16 @@ impl Engine {
                     self.on_ready(rid);
                 }
                 Event::Message(msg) => {
+                    if let Some(check) = &mut self.reply_check {
+                        if !check.check(&msg) {
+                            debug!(peer = %self.peer_addr, "dropping connection: malformed reply to REQ");
+                            if let Some(ends) = &mut self.ends {
+                                ends.writer.rollback();
+                                ends.writer.flush();
+                            }
+                            return Err(Exit::Disconnected);
+                        }
+                    }
                     if let Some(ends) = &mut self.ends {
                         ends.writer.write_unchecked(msg);
                     }

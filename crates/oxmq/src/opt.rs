@@ -56,3 +56,35 @@ pub const XPUB_VERBOSE: i32 = 40;
 pub const IPV6: i32 = 42;
 /// The routing id to give the peer of the next `connect`.
 pub const CONNECT_ROUTING_ID: i32 = 61;
+/// ROUTER: a new peer with a routing id already in use takes it over.
+pub const ROUTER_HANDOVER: i32 = 56;
+/// ROUTER, DEALER, REQ: send an empty message to each new peer on connect.
+pub const PROBE_ROUTER: i32 = 51;
+/// REQ: prefix requests with a request id and match replies to it.
+pub const REQ_CORRELATE: i32 = 52;
+/// REQ: allow sending a new request without waiting for the reply.
+pub const REQ_RELAXED: i32 = 53;
+/// XPUB: pass every subscription and unsubscription to the application.
+pub const XPUB_VERBOSER: i32 = 78;
+/// XPUB: block (EAGAIN) instead of dropping when a subscriber is at its HWM.
+pub const XPUB_NODROP: i32 = 69;
+/// XPUB: subscriptions are managed by the application.
+pub const XPUB_MANUAL: i32 = 71;
+/// XPUB: a message sent to each new subscriber on connect.
+pub const XPUB_WELCOME_MSG: i32 = 72;
+/// XPUB (manual mode): send the last value of a topic to a new subscriber.
+pub const XPUB_MANUAL_LAST_VALUE: i32 = 98;
+/// XPUB/XSUB: only the first frame of a message can be a subscription.
+pub const ONLY_FIRST_SUBSCRIBE: i32 = 108;
+/// PUB, XPUB, SUB, XSUB: deliver messages that do *not* match the subscriptions.
+pub const INVERT_MATCHING: i32 = 74;
+/// PUB, XPUB, SUB, XSUB: the number of distinct topics subscribed (read only).
+pub const TOPICS_COUNT: i32 = 116;
+/// Maximum time for the ZMTP handshake, in ms (0: none).
+pub const HANDSHAKE_IVL: i32 = 66;
+/// Interval between ZMTP heartbeats (PING), in ms (0: no heartbeats).
+pub const HEARTBEAT_IVL: i32 = 75;
+/// Time-to-live announced in PINGs, in ms (sent in deciseconds).
+pub const HEARTBEAT_TTL: i32 = 76;
+/// How long to wait for traffic after a PING before dropping the peer, in ms (-1: the interval).
+pub const HEARTBEAT_TIMEOUT: i32 = 77;

@@ -1,5 +1,7 @@
 //! Socket options as the core stores them, with libzmq's defaults and units.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use crate::error::{ErrorKind, Result};
@@ -22,6 +24,10 @@ pub(crate) struct Options {
     pub(crate) immediate: bool,
     pub(crate) sndbuf: i32,
     pub(crate) rcvbuf: i32,
+    pub(crate) handshake_ivl: i32,
+    pub(crate) heartbeat_ivl: i32,
+    pub(crate) heartbeat_ttl: i32,
+    pub(crate) heartbeat_timeout: i32,
 }
 
 impl Default for Options {
@@ -42,6 +48,10 @@ impl Default for Options {
             immediate: false,
             sndbuf: -1,
             rcvbuf: -1,
+            handshake_ivl: 30_000,
+            heartbeat_ivl: 0,
+            heartbeat_ttl: 0,
+            heartbeat_timeout: -1,
         }
     }
 }
@@ -68,5 +78,32 @@ pub(crate) fn bool_value(value: &[u8]) -> Result<bool> {
         0 => Ok(false),
         1 => Ok(true),
         _ => Err(ErrorKind::InvalidInput.into()),
+    }
+}
+
+impl Options {
+    /// The protocol session's configuration for a connection of a `socket_type` socket.
+    pub(crate) fn session_config(
+        &self,
+        socket_type: oxmq_proto::SocketType,
+    ) -> oxmq_proto::SessionConfig {
+        let ms = |v: i32| {
+            u64::try_from(v)
+                .ok()
+                .filter(|&v| v > 0)
+                .map(Duration::from_millis)
+        };
+        let mut c = oxmq_proto::SessionConfig::new(socket_type);
+        c.routing_id = self.routing_id.clone();
+        c.max_msg_size = u64::try_from(self.maxmsgsize).ok();
+        c.handshake_ivl = ms(self.handshake_ivl);
+        c.heartbeat_ivl = ms(self.heartbeat_ivl);
+        // ZMQ_HEARTBEAT_TTL is in ms but travels in deciseconds; libzmq rounds down.
+        c.heartbeat_ttl = Duration::from_millis(u64::try_from(self.heartbeat_ttl).unwrap_or(0));
+        c.heartbeat_timeout = match self.heartbeat_timeout {
+            -1 => None,
+            v => Some(Duration::from_millis(u64::try_from(v).unwrap_or(0))),
+        };
+        c
     }
 }

@@ -513,6 +513,19 @@ impl Socket {
             opt::MAXMSGSIZE => o.maxmsgsize = options::i64_value(value)?.max(-1),
             opt::IPV6 => o.ipv6 = options::bool_value(value)?,
             opt::BACKLOG => o.backlog = non_negative(options::int_value(value)?)?,
+            opt::HANDSHAKE_IVL => o.handshake_ivl = non_negative(options::int_value(value)?)?,
+            opt::HEARTBEAT_IVL => o.heartbeat_ivl = non_negative(options::int_value(value)?)?,
+            opt::HEARTBEAT_TTL => {
+                // libzmq: 0 to 6553599 ms (the wire field is 16 bits of deciseconds).
+                let v = non_negative(options::int_value(value)?)?;
+                if v > 6_553_599 {
+                    return Err(ErrorKind::InvalidInput.into());
+                }
+                o.heartbeat_ttl = v;
+            }
+            opt::HEARTBEAT_TIMEOUT => {
+                o.heartbeat_timeout = at_least(options::int_value(value)?, -1)?;
+            }
             opt::SNDBUF => o.sndbuf = at_least(options::int_value(value)?, -1)?,
             opt::RCVBUF => o.rcvbuf = at_least(options::int_value(value)?, -1)?,
             opt::ROUTING_ID => {
@@ -539,9 +552,36 @@ impl Socket {
                     options::int_value(value)? != 0,
                 ))
             }
-            opt::XPUB_VERBOSE => {
+            opt::XPUB_VERBOSE
+            | opt::ROUTER_HANDOVER
+            | opt::PROBE_ROUTER
+            | opt::REQ_CORRELATE
+            | opt::REQ_RELAXED
+            | opt::XPUB_VERBOSER
+            | opt::XPUB_NODROP
+            | opt::XPUB_MANUAL
+            | opt::XPUB_MANUAL_LAST_VALUE
+            | opt::ONLY_FIRST_SUBSCRIBE
+            | opt::INVERT_MATCHING => {
+                let on = options::int_value(value)? != 0;
+                let o = match option {
+                    opt::XPUB_VERBOSE => PatternOption::XpubVerbose(on),
+                    opt::ROUTER_HANDOVER => PatternOption::RouterHandover(on),
+                    opt::PROBE_ROUTER => PatternOption::ProbeRouter(on),
+                    opt::REQ_CORRELATE => PatternOption::ReqCorrelate(on),
+                    opt::REQ_RELAXED => PatternOption::ReqRelaxed(on),
+                    opt::XPUB_VERBOSER => PatternOption::XpubVerboser(on),
+                    opt::XPUB_NODROP => PatternOption::XpubNoDrop(on),
+                    opt::XPUB_MANUAL => PatternOption::XpubManual(on),
+                    opt::XPUB_MANUAL_LAST_VALUE => PatternOption::XpubManualLastValue(on),
+                    opt::ONLY_FIRST_SUBSCRIBE => PatternOption::OnlyFirstSubscribe(on),
+                    _ => PatternOption::InvertMatching(on),
+                };
+                return self.pattern_option(o);
+            }
+            opt::XPUB_WELCOME_MSG => {
                 return self
-                    .pattern_option(PatternOption::XpubVerbose(options::int_value(value)? != 0))
+                    .pattern_option(PatternOption::XpubWelcomeMsg(Bytes::copy_from_slice(value)))
             }
             _ => {
                 return Err(Error::with_source(
@@ -568,12 +608,20 @@ impl Socket {
             opt::MAXMSGSIZE => Ok(o.maxmsgsize.to_ne_bytes().to_vec()),
             opt::IPV6 => int(i32::from(o.ipv6)),
             opt::BACKLOG => int(o.backlog),
+            opt::HANDSHAKE_IVL => int(o.handshake_ivl),
+            opt::HEARTBEAT_IVL => int(o.heartbeat_ivl),
+            opt::HEARTBEAT_TTL => int(o.heartbeat_ttl),
+            opt::HEARTBEAT_TIMEOUT => int(o.heartbeat_timeout),
             opt::SNDBUF => int(o.sndbuf),
             opt::RCVBUF => int(o.rcvbuf),
             opt::ROUTING_ID => Ok(o.routing_id.to_vec()),
             opt::TYPE => int(self.shared.socket_type.to_raw()),
             opt::RCVMORE => int(i32::from(self.rcvmore)),
             opt::EVENTS => int(self.events() as i32),
+            opt::TOPICS_COUNT => match self.pattern.topics_count() {
+                Some(n) => int(i32::try_from(n).unwrap_or(i32::MAX)),
+                None => Err(ErrorKind::InvalidInput.into()),
+            },
             opt::LAST_ENDPOINT => {
                 // libzmq returns the string with its terminating NUL.
                 let mut v = self.last_endpoint.clone().into_bytes();
@@ -1113,5 +1161,32 @@ mod tests {
             "took {:?}",
             t.elapsed()
         );
+    }
+
+    #[test]
+    fn silent_client_is_dropped_after_handshake_ivl() {
+        use std::io::Read;
+        let ctx = Context::new();
+        let mut rep = ctx.socket(SocketType::Rep).expect("socket");
+        rep.set_linger(0).expect("linger");
+        rep.set_sockopt(opt::HANDSHAKE_IVL, &100i32.to_ne_bytes())
+            .expect("handshake_ivl");
+        rep.bind("tcp://127.0.0.1:*").expect("bind");
+        let addr = rep.last_endpoint().trim_start_matches("tcp://").to_owned();
+        let mut raw = std::net::TcpStream::connect(addr).expect("connect");
+        raw.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        // The server sends its signature, then closes when the handshake limit passes.
+        let mut buf = [0u8; 64];
+        let mut total = 0;
+        loop {
+            match raw.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => total += n,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                Err(e) => panic!("connection still open after 5 s: {e}"),
+            }
+        }
+        assert_eq!(total, 10, "only the greeting signature was sent");
     }
 }
