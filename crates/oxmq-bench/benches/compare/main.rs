@@ -1,15 +1,16 @@
 //! `cargo bench -p oxmq-bench`: every default case against oxmq and libzmq in one run, with
 //! ratios.
 //!
-//! Arguments (after `--`): `--runs N` (default 5), and words that keep only the cases whose
-//! label contains one of them (`thr`, `lat`, `16 B`, ...). Without `--bench`, which
+//! Arguments (after `--`): `--runs N` (default 5), `--only oxmq|libzmq` (one library, for
+//! profiling), and words that keep only the cases whose label contains one of them (`thr`,
+//! `lat`, `16 B`, ...). Without `--bench`, which
 //! `cargo bench` passes, it runs each case once with a handful of messages, as a smoke test
 //! (that is what `cargo test --benches` does).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use oxmq_bench::{default_specs, machine_summary, run_suite, Contender, Oxmq, Progress};
+use oxmq_bench::{default_specs, machine_summary, run_suite, Backend, Contender, Oxmq, Progress};
 
 mod libzmq;
 
@@ -43,7 +44,10 @@ fn main() -> ExitCode {
     if !args.bench {
         println!("smoke run: {SMOKE_COUNT} messages per case; `cargo bench` measures");
     }
-    let contenders = [Contender::of::<Oxmq>(), Contender::of::<Libzmq>()];
+    let mut contenders = vec![Contender::of::<Oxmq>(), Contender::of::<Libzmq>()];
+    if let Some(only) = &args.only {
+        contenders.retain(|c| c.name == only.as_str());
+    }
     let mut progress = |p: &Progress<'_>| {
         eprintln!(
             "[{}/{}] {} run {}/{}: {}",
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
 struct Args {
     bench: bool,
     runs: usize,
+    only: Option<String>,
     filters: Vec<String>,
 }
 
@@ -78,6 +83,7 @@ impl Args {
         let mut parsed = Args {
             bench: false,
             runs: DEFAULT_RUNS,
+            only: None,
             filters: Vec::new(),
         };
         while let Some(arg) = args.next() {
@@ -88,6 +94,13 @@ impl Args {
                     parsed.runs = n
                         .parse()
                         .map_err(|_| format!("--runs: not a number: {n:?}"))?;
+                }
+                "--only" => {
+                    let name = args.next().ok_or("--only needs oxmq or libzmq")?;
+                    if name != Oxmq::NAME && name != Libzmq::NAME {
+                        return Err(format!("--only: expected oxmq or libzmq, got {name:?}"));
+                    }
+                    parsed.only = Some(name);
                 }
                 // Flags libtest would take (`cargo bench -- --nocapture`): nothing to do.
                 other if other.starts_with("--") => {}
