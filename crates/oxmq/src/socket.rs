@@ -243,10 +243,8 @@ impl Socket {
         I: IntoIterator<Item = M>,
         M: Into<Msg>,
     {
-        let mut parts = parts.into_iter().peekable();
-        while let Some(p) = parts.next() {
-            let more = parts.peek().is_some();
-            self.send(p.into().with_more(more))?;
+        for frame in frames(parts) {
+            self.send(frame)?;
         }
         Ok(())
     }
@@ -275,14 +273,8 @@ impl Socket {
     /// Receives a whole message.
     pub fn recv_multipart(&mut self) -> Result<Vec<Msg>> {
         let mut parts = Vec::new();
-        loop {
-            let m = self.recv()?;
-            let more = m.more();
-            parts.push(m);
-            if !more {
-                return Ok(parts);
-            }
-        }
+        while collect(&mut parts, self.recv()?) {}
+        Ok(parts)
     }
 
     /// Sends one frame, waiting asynchronously while the socket cannot send. Cancel-safe: if
@@ -304,10 +296,8 @@ impl Socket {
         I: IntoIterator<Item = M>,
         M: Into<Msg>,
     {
-        let mut parts = parts.into_iter().peekable();
-        while let Some(p) = parts.next() {
-            let more = parts.peek().is_some();
-            self.send_async(p.into().with_more(more)).await?;
+        for frame in frames(parts) {
+            self.send_async(frame).await?;
         }
         Ok(())
     }
@@ -315,14 +305,8 @@ impl Socket {
     /// Receives a whole message asynchronously.
     pub async fn recv_multipart_async(&mut self) -> Result<Vec<Msg>> {
         let mut parts = Vec::new();
-        loop {
-            let m = self.recv_async().await?;
-            let more = m.more();
-            parts.push(m);
-            if !more {
-                return Ok(parts);
-            }
-        }
+        while collect(&mut parts, self.recv_async().await?) {}
+        Ok(parts)
     }
 
     /// Tries to send `slot`'s frame; registers the task's waker when the socket cannot send.
@@ -1004,6 +988,26 @@ impl Hasher for IdHasher {
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
     }
+}
+
+/// The frames of a multipart message: MORE on every frame but the last.
+fn frames<I, M>(parts: I) -> impl Iterator<Item = Msg>
+where
+    I: IntoIterator<Item = M>,
+    M: Into<Msg>,
+{
+    let mut parts = parts.into_iter().peekable();
+    std::iter::from_fn(move || {
+        let part = parts.next()?;
+        Some(part.into().with_more(parts.peek().is_some()))
+    })
+}
+
+/// Adds a received frame to a multipart message; returns whether more frames follow.
+fn collect(parts: &mut Vec<Msg>, frame: Msg) -> bool {
+    let more = frame.more();
+    parts.push(frame);
+    more
 }
 
 fn hwm(v: i32) -> usize {
