@@ -1,0 +1,97 @@
+//! The README's quickstart programs, compiled and run, and checked to be the ones the README
+//! prints: each `mod` below holds one ```rust block of README.md verbatim (up to indentation).
+
+mod blocking {
+    use oxmq::{Context, SocketType};
+
+    fn main() -> oxmq::Result<()> {
+        let ctx = Context::new();
+
+        let mut rep = ctx.socket(SocketType::Rep)?;
+        rep.bind("tcp://127.0.0.1:*")?; // any free port; last_endpoint() says which
+        let endpoint = rep.last_endpoint();
+
+        let mut req = ctx.socket(SocketType::Req)?;
+        req.set_rcvtimeo(5000)?; // fail with ErrorKind::WouldBlock instead of waiting forever
+        req.connect(&endpoint)?;
+
+        req.send("hello")?;
+        let request = rep.recv()?;
+        assert_eq!(request.data(), b"hello");
+        rep.send_multipart(["world", "and more"])?;
+
+        let reply = req.recv_multipart()?;
+        assert_eq!(reply[0].data(), b"world");
+        assert_eq!(reply[1].data(), b"and more");
+        Ok(())
+    }
+
+    #[test]
+    fn runs() {
+        main().expect("the blocking quickstart");
+    }
+}
+
+mod r#async {
+    use oxmq::{Context, SocketType};
+
+    #[tokio::main]
+    async fn main() -> oxmq::Result<()> {
+        let ctx = Context::new();
+
+        let mut pull = ctx.socket(SocketType::Pull)?;
+        pull.bind("tcp://127.0.0.1:*")?;
+        let mut push = ctx.socket(SocketType::Push)?;
+        push.connect(&pull.last_endpoint())?;
+
+        let producer = tokio::spawn(async move {
+            for i in 0..3 {
+                let n = i.to_string();
+                push.send_multipart_async(["job", n.as_str()]).await?;
+            }
+            Ok::<_, oxmq::Error>(())
+        });
+
+        for i in 0..3 {
+            let job = pull.recv_multipart_async().await?;
+            assert_eq!(job[0].data(), b"job");
+            assert_eq!(job[1].data(), i.to_string().as_bytes());
+        }
+        producer.await.expect("producer task")?;
+        Ok(())
+    }
+
+    #[test]
+    fn runs() {
+        main().expect("the async quickstart");
+    }
+}
+
+/// Every ```rust block of the README appears in this file, line by line (indentation aside).
+#[test]
+fn readme_blocks_are_the_programs_tested_here() {
+    let readme = include_str!("../../../README.md");
+    let here: Vec<&str> = include_str!("readme.rs").lines().map(str::trim).collect();
+    let mut blocks = 0;
+    let mut rest = readme;
+    while let Some(start) = rest.find("```rust\n") {
+        let body = &rest[start + "```rust\n".len()..];
+        let end = body
+            .find("```")
+            .expect("unterminated ```rust block in README.md");
+        let block: Vec<&str> = body[..end].lines().map(str::trim).collect();
+        let found = here.windows(block.len()).any(|w| w == block.as_slice());
+        assert!(
+            found,
+            "README.md's rust block #{} is not in tests/readme.rs:\n{}",
+            blocks + 1,
+            &body[..end]
+        );
+        blocks += 1;
+        rest = &body[end + 3..];
+    }
+    assert_eq!(
+        blocks, 2,
+        "README.md has a blocking and an async quickstart"
+    );
+}
