@@ -508,6 +508,58 @@ fn connect_before_bind() {
 }
 
 #[test]
+fn connect_by_host_name() {
+    let ctx = Context::new();
+    let mut pull = socket(&ctx, Pull);
+    let ep = bind_any(&mut pull, Family::V4);
+    let port = tcp_addr(&ep).port();
+    let mut push = socket(&ctx, Push);
+    push.connect(&format!("tcp://localhost:{port}"))
+        .expect("connect by name");
+    push.send("by name").expect("send");
+    assert_msg(
+        &recv(&mut pull, "by name"),
+        &msg(&["by name"]),
+        "via localhost",
+    );
+}
+
+#[test]
+fn xpub_verbose_passes_duplicate_subscriptions() {
+    let ctx = Context::new();
+    for verbose in [false, true] {
+        let mut xpub = socket(&ctx, XPub);
+        xpub.set_xpub_verbose(verbose).expect("xpub_verbose");
+        let ep = bind_any(&mut xpub, Family::V4);
+        let mut first = socket(&ctx, Sub);
+        first.subscribe(b"t").expect("subscribe");
+        first.connect(&ep).expect("connect");
+        assert_msg(
+            &recv(&mut xpub, "first subscription"),
+            &msg(&["\x01t"]),
+            "first",
+        );
+        let mut second = socket(&ctx, Sub);
+        second.subscribe(b"t").expect("subscribe");
+        second.subscribe(b"u").expect("subscribe");
+        second.connect(&ep).expect("connect");
+        // The second subscriber's "t" is a duplicate: only XPUB_VERBOSE passes it on. Its "u"
+        // is new either way and shows where the second subscriber's subscriptions end.
+        let mut got = Vec::new();
+        loop {
+            let m = recv(&mut xpub, "the second subscriber's subscriptions");
+            let end = m == msg(&["\x01u"]);
+            got.push(m);
+            if end {
+                break;
+            }
+        }
+        let dup = got.contains(&msg(&["\x01t"]));
+        assert_eq!(dup, verbose, "XPUB_VERBOSE={verbose}: got {got:?}");
+    }
+}
+
+#[test]
 fn unbind_releases_the_endpoint() {
     let ctx = Context::new();
     let mut pull = socket(&ctx, Pull);
@@ -648,6 +700,11 @@ fn options_have_libzmq_defaults_and_round_trip() {
     assert_eq!(int_opt(&mut s, opt::RCVHWM), 88);
     s.set_linger(0).expect("linger");
     assert_eq!(int_opt(&mut s, opt::LINGER), 0);
+    for option in [opt::SNDBUF, opt::RCVBUF, opt::BACKLOG] {
+        s.set_sockopt(option, &65536i32.to_ne_bytes())
+            .unwrap_or_else(|e| panic!("set option {option}: {e:?}"));
+        assert_eq!(int_opt(&mut s, option), 65536, "option {option}");
+    }
     s.set_routing_id(b"me").expect("routing id");
     assert_eq!(s.sockopt(opt::ROUTING_ID).expect("ROUTING_ID"), b"me");
 
