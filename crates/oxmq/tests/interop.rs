@@ -60,6 +60,7 @@ both_ways! {
     xpub_pyzmq_to_xsub_oxmq => super::xpub_pyzmq_to_xsub_oxmq;
     xpub_pyzmq_to_sub_oxmq => super::xpub_pyzmq_to_sub_oxmq;
     reconnect_after_pyzmq_restarts => super::reconnect_after_pyzmq_restarts;
+    incompatible_pyzmq_peer_is_refused => super::incompatible_pyzmq_peer_is_refused;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -648,6 +649,39 @@ fn reconnect_after_pyzmq_restarts(dir: Dir) {
         lines.contains(&format!("ID {}", hex(b"ox-dealer"))),
         "the restarted ROUTER saw {lines:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Socket-type compatibility
+
+/// A pyzmq PUSH cannot talk to an oxmq REP: the handshake fails (the socket-type matrix), none
+/// of its messages reach the application, and the REP goes on serving a REQ afterwards.
+fn incompatible_pyzmq_peer_is_refused(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Rep);
+    let mut pusher = link(&mut s, dir, &["source", "--type", "PUSH", "--count", "5"]);
+    s.set_rcvtimeo(500).expect("set_rcvtimeo");
+    match s.recv_multipart() {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+        other => panic!("a REP received from a PUSH peer: {other:?}"),
+    }
+    pusher.kill();
+    s.set_rcvtimeo(IO_TIMEOUT_MS).expect("set_rcvtimeo");
+    let args = ["client", "--type", "REQ"];
+    let client = match dir {
+        Dir::OxmqBinds => {
+            let mut args: Vec<&str> = args.to_vec();
+            let ep = s.last_endpoint();
+            args.extend(["--connect", &ep]);
+            let mut p = Peer::spawn(&args);
+            p.expect("READY ");
+            p
+        }
+        Dir::PyzmqBinds => link(&mut s, dir, &args),
+    };
+    let seen = echo_until_end(&mut s);
+    assert_eq!(seen, standard_messages(None), "what the pyzmq REQ sent");
+    client.finish();
 }
 
 // ---------------------------------------------------------------------------------------------
