@@ -9,8 +9,9 @@
 //!   `size` bytes; the receiver starts the clock when the first message arrives and stops it
 //!   after the last, so connection setup is not timed. The rate is `(count - 1) / elapsed`.
 //! - **Latency** ([`Kind::Latency`]) follows `local_lat`/`remote_lat`: a REP socket on another
-//!   thread echoes, a REQ socket sends and waits `count` times. It reports the time of one
-//!   whole round trip (libzmq's tools print half of it). A few untimed round trips come first.
+//!   thread echoes, a REQ socket sends and waits `count` times. It reports the mean time of
+//!   one whole round trip (libzmq's tools print half of it) and the median round trip. A few
+//!   untimed round trips come first.
 //!
 //! Over tcp and ipc each side has its own context, as the two processes of libzmq's tools
 //! have; inproc needs the two sockets in one context. The library itself never links libzmq:
@@ -222,6 +223,10 @@ pub struct Measurement {
     pub size: usize,
     /// The timed span.
     pub elapsed: Duration,
+    /// Latency cases: the median of the round trips, each timed on its own. Unlike the mean
+    /// (`elapsed / count`, what libzmq's tools print), it shrugs off the few round trips that
+    /// another process preempted, which matters on a small shared machine.
+    pub median_each: Option<Duration>,
 }
 
 impl Measurement {
@@ -246,6 +251,11 @@ impl Measurement {
             return 0.0;
         }
         self.elapsed.as_secs_f64() * 1e6 / self.count as f64
+    }
+
+    /// Microseconds of the median round trip, for latency cases.
+    pub fn median_micros_each(&self) -> Option<f64> {
+        self.median_each.map(|d| d.as_secs_f64() * 1e6)
     }
 }
 
@@ -508,6 +518,7 @@ fn throughput<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error
         count: count - 1,
         size,
         elapsed,
+        median_each: None,
     })
 }
 
@@ -593,7 +604,7 @@ fn latency<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error>> 
     let measured = ping_pong::<B>(&ctx, &endpoint, size, warmup, count, timeout);
     let _ = done_tx.send(());
     // On a local failure the server may wait for a request for good: leave it, do not join.
-    let (elapsed, req) = measured?;
+    let (elapsed, median_each, req) = measured?;
     match server.join() {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(be(e)),
@@ -605,6 +616,7 @@ fn latency<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error>> 
         count,
         size,
         elapsed,
+        median_each: Some(median_each),
     })
 }
 
@@ -615,7 +627,7 @@ fn ping_pong<B: Backend>(
     warmup: u64,
     count: u64,
     timeout: Option<Duration>,
-) -> Result<(Duration, B::Socket), CaseError<B::Error>> {
+) -> Result<(Duration, Duration, B::Socket), CaseError<B::Error>> {
     let be = |source| CaseError::Backend {
         backend: B::NAME,
         source,
@@ -639,11 +651,19 @@ fn ping_pong<B: Backend>(
     for _ in 0..warmup {
         round_trip(&mut req)?;
     }
+    // Reading the clock is a vDSO call of some 20 ns, the same for both libraries.
+    let mut each = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     let start = Instant::now();
+    let mut last = start;
     for _ in 0..count {
         round_trip(&mut req)?;
+        let now = Instant::now();
+        each.push(now - last);
+        last = now;
     }
-    Ok((start.elapsed(), req))
+    let mid = each.len() / 2;
+    let median = each.select_nth_unstable(mid).1;
+    Ok((last - start, *median, req))
 }
 
 /// Untimed round trips before a latency case starts the clock: they take the connection
@@ -660,6 +680,7 @@ mod tests {
             count: 1_000,
             size: 1_000,
             elapsed: Duration::from_millis(10),
+            median_each: None,
         };
         assert!((m.per_sec() - 100_000.0).abs() < 1e-6);
         assert!((m.mb_per_sec() - 100.0).abs() < 1e-9);

@@ -67,9 +67,20 @@ impl Row {
         self.summary(i, Measurement::mb_per_sec)
     }
 
-    /// Microseconds per message or round trip for contender `i`.
+    /// Microseconds per message or round trip (the mean of each run) for contender `i`.
     pub fn micros_each(&self, i: usize) -> Option<Summary> {
         self.summary(i, Measurement::micros_each)
+    }
+
+    /// Microseconds of the median round trip of each run, for contender `i` (latency cases).
+    pub fn median_micros_each(&self, i: usize) -> Option<Summary> {
+        let values: Option<Vec<f64>> = self
+            .samples
+            .get(i)?
+            .iter()
+            .map(Measurement::median_micros_each)
+            .collect();
+        Summary::of(&values?)
     }
 
     fn summary(&self, i: usize, f: fn(&Measurement) -> f64) -> Option<Summary> {
@@ -182,22 +193,25 @@ impl Report {
     fn latency_table(&self, rows: &[&Row]) -> Table {
         let mut header = vec!["latency".to_owned(), "round trips".to_owned()];
         for name in &self.contenders {
-            header.push(format!("{name} µs/round trip"));
+            header.push(format!("{name} µs/rt mean"));
+            header.push(format!("{name} µs/rt p50"));
         }
         if let Some(ratio) = self.ratio_header() {
-            header.push(ratio);
+            header.push(format!("{ratio} mean"));
+            header.push(format!("{ratio} p50"));
         }
+        let micros = |s: Summary| format!("{:.1} [{:.1}-{:.1}]", s.median, s.min, s.max);
         let body = rows
             .iter()
             .map(|row| {
                 let mut cells = vec![row.spec.label(), format_count(row.spec.count)];
                 for i in 0..self.contenders.len() {
-                    cells.push(row.micros_each(i).map_or_else(dash, |s| {
-                        format!("{:.1} [{:.1}-{:.1}]", s.median, s.min, s.max)
-                    }));
+                    cells.push(row.micros_each(i).map_or_else(dash, micros));
+                    cells.push(row.median_micros_each(i).map_or_else(dash, micros));
                 }
                 if self.contenders.len() >= 2 {
                     cells.push(ratio(row.micros_each(0), row.micros_each(1)));
+                    cells.push(ratio(row.median_micros_each(0), row.median_micros_each(1)));
                 }
                 cells
             })
@@ -302,6 +316,7 @@ mod tests {
             count,
             size,
             elapsed: Duration::from_millis(millis),
+            median_each: Some(Duration::from_micros(2 * millis)),
         }
     }
 
@@ -330,6 +345,7 @@ mod tests {
         assert!(text.contains("2.00x"), "{text}");
         assert!(text.contains("30.0 [30.0-30.0]"), "{text}");
         assert!(text.contains("1.50x"), "{text}");
+        assert!(text.contains("60.0 [60.0-60.0]"), "{text}");
     }
 
     #[test]
