@@ -10,6 +10,7 @@ peer, and talk to it through lines:
   GOT <frames>       a message the peer received (SUB/XSUB scenarios)
   SUBMSG <frames>    a subscription message an XPUB received
   UNREACHABLE        ROUTER_MANDATORY refused an unknown routing id, as it must
+  DISCONNECTS <n>    with --heartbeat: how often the connection dropped (must be 0)
   OK                 scenario passed (exit status 0)
   FAIL <reason>      scenario failed (exit status 1)
 
@@ -285,6 +286,10 @@ def make_socket(ctx, args):
         sock.ipv6 = 1
     if args.maxmsgsize is not None:
         sock.maxmsgsize = args.maxmsgsize
+    if args.heartbeat is not None:
+        sock.heartbeat_ivl = args.heartbeat
+        sock.heartbeat_timeout = 3 * args.heartbeat
+        sock.heartbeat_ttl = 3 * args.heartbeat
     if args.hwm is not None:
         sock.sndhwm = args.hwm
         sock.rcvhwm = args.hwm
@@ -314,12 +319,22 @@ def parse_args(argv):
     ap.add_argument("--maxmsgsize", type=int)
     ap.add_argument("--hwm", type=int, help="SNDHWM and RCVHWM")
     ap.add_argument("--ipv6", action="store_true")
+    ap.add_argument("--heartbeat", type=int, metavar="MS",
+                    help="HEARTBEAT_IVL (timeout 3x) and fail if the connection ever drops")
     ap.add_argument("--io-timeout", type=int, default=10000, help="ms for any one blocking call")
     ap.add_argument("--timeout", type=float, default=30, help="s before the watchdog kills us")
     args = ap.parse_args(argv)
     if args.type not in SCENARIOS[args.scenario][1]:
         ap.error("scenario %s does not support %s" % (args.scenario, args.type))
     return args
+
+
+def count_events(monitor):
+    n = 0
+    while monitor.poll(0):
+        monitor.recv_multipart()
+        n += 1
+    return n
 
 
 def watchdog(seconds):
@@ -338,6 +353,9 @@ def main(argv):
     ctx = zmq.Context()
     try:
         sock = make_socket(ctx, args)
+        monitor = None
+        if args.heartbeat is not None:
+            monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         if args.bind:
             sock.bind(args.bind)
             say("READY", sock.getsockopt(zmq.LAST_ENDPOINT).decode())
@@ -345,6 +363,13 @@ def main(argv):
             sock.connect(args.connect)
             say("READY", args.connect)
         SCENARIOS[args.scenario][0](sock, args)
+        if monitor is not None:
+            drops = count_events(monitor)
+            say("DISCONNECTS", str(drops))
+            if drops:
+                raise Fail("the connection dropped %d time(s) with heartbeats on" % drops)
+            sock.disable_monitor()
+            monitor.close(linger=0)
         # Close with linger so that what we sent last reaches the peer before we say OK. A pure
         # receiver has nothing to deliver; a SUB may hold subscriptions re-queued for a publisher
         # that went away, which would hold up its close for the whole linger.

@@ -61,6 +61,7 @@ both_ways! {
     xpub_pyzmq_to_sub_oxmq => super::xpub_pyzmq_to_sub_oxmq;
     reconnect_after_pyzmq_restarts => super::reconnect_after_pyzmq_restarts;
     incompatible_pyzmq_peer_is_refused => super::incompatible_pyzmq_peer_is_refused;
+    heartbeats_keep_an_idle_connection => super::heartbeats_keep_an_idle_connection;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -440,22 +441,7 @@ fn subscriber_oxmq_from_pub_pyzmq(dir: Dir, ty: SocketType) {
         subscribe(&mut s, topic.as_bytes());
     }
     let mut peer = link(&mut s, dir, &["pub", "--type", "PUB"]);
-    // The publisher sends [sync] until we have seen one: then our subscriptions are in place.
-    assert_msg(&recv(&mut s, "the first sync"), &msg(&["sync"]), "first");
-    peer.send_line("GO");
-    let mut got = Vec::new();
-    loop {
-        let m = recv(&mut s, "a published message");
-        if m == msg(&["sync"]) {
-            continue;
-        }
-        let end = m == msg(&["END"]);
-        got.push(m);
-        if end {
-            break;
-        }
-    }
-    assert_eq!(got, expected_for_subscriber(), "what the {ty:?} received");
+    receive_from_publisher(&mut s, &mut peer);
     peer.finish();
 }
 
@@ -650,6 +636,78 @@ fn reconnect_after_pyzmq_restarts(dir: Dir) {
         lines.contains(&format!("ID {}", hex(b"ox-dealer"))),
         "the restarted ROUTER saw {lines:?}"
     );
+}
+
+/// oxmq's SUB connects to a pyzmq PUB that exits and is started again on
+/// the same endpoint; after reconnecting, the SUB sends its subscriptions again (libzmq's
+/// "hiccup") and receives from the new publisher.
+#[test]
+fn sub_resubscribes_after_pyzmq_pub_restarts() {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Sub);
+    for topic in SUBSCRIBER_TOPICS {
+        subscribe(&mut s, topic.as_bytes());
+    }
+    let mut first = link(&mut s, Dir::PyzmqBinds, &["pub", "--type", "PUB"]);
+    let endpoint = first.lines_with("READY ").remove(0);
+    receive_from_publisher(&mut s, &mut first);
+    first.finish();
+
+    let mut second = Peer::spawn(&["pub", "--type", "PUB", "--bind", &endpoint]);
+    second.expect("READY ");
+    receive_from_publisher(&mut s, &mut second);
+    second.finish();
+}
+
+fn receive_from_publisher(s: &mut oxmq::Socket, peer: &mut Peer) {
+    // The publisher sends [sync] until we have seen one: then our subscriptions are in place.
+    assert_msg(&recv(s, "the first sync"), &msg(&["sync"]), "first");
+    peer.send_line("GO");
+    let mut got = Vec::new();
+    loop {
+        let m = recv(s, "a published message");
+        if m == msg(&["sync"]) {
+            continue;
+        }
+        let end = m == msg(&["END"]);
+        got.push(m);
+        if end {
+            break;
+        }
+    }
+    assert_eq!(
+        got,
+        expected_for_subscriber(),
+        "what the subscriber received"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Heartbeats
+
+/// Both sides send ZMTP PINGs every 100 ms and give up after 300 ms without traffic; a
+/// connection left idle for a second must survive (each side answers the other's PINGs with
+/// PONGs), which the pyzmq peer checks with a socket monitor.
+fn heartbeats_keep_an_idle_connection(dir: Dir) {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Pair);
+    s.set_sockopt(oxmq::opt::HEARTBEAT_IVL, &100i32.to_ne_bytes())
+        .expect("HEARTBEAT_IVL");
+    s.set_sockopt(oxmq::opt::HEARTBEAT_TIMEOUT, &300i32.to_ne_bytes())
+        .expect("HEARTBEAT_TIMEOUT");
+    let peer = link(
+        &mut s,
+        dir,
+        &["echo", "--type", "PAIR", "--heartbeat", "100"],
+    );
+    send(&mut s, &msg(&["before"]), "before the idle second");
+    assert_msg(&recv(&mut s, "echo"), &msg(&["before"]), "echo");
+    // Not synchronisation: the idle time is what this test is about.
+    std::thread::sleep(Duration::from_secs(1));
+    send(&mut s, &msg(&["END"]), "END");
+    assert_msg(&recv(&mut s, "echo of END"), &msg(&["END"]), "echo");
+    let lines = peer.finish();
+    assert!(lines.contains(&"DISCONNECTS 0".to_string()), "{lines:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
