@@ -922,3 +922,74 @@ fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     l.local_addr().expect("local_addr").port()
 }
+
+#[test]
+fn hostile_clients_do_not_disturb_a_concurrent_stream() {
+    let ctx = Context::new();
+    let mut pull = socket(&ctx, Pull);
+    pull.set_maxmsgsize(1024).expect("maxmsgsize");
+    let ep = bind_any(&mut pull, Family::V4);
+    let addr = tcp_addr(&ep);
+    let mut push = socket(&ctx, Push);
+    push.connect(&ep).expect("connect");
+    const COUNT: usize = 5000;
+    let sender = thread::spawn(move || {
+        for i in 0..COUNT {
+            send(&mut push, &[payload(i, None)], "a streamed message");
+            if i % 100 == 0 {
+                // Spread the stream over the hostile rounds instead of queueing it at once.
+                thread::sleep(Duration::from_millis(1));
+            }
+        }
+        push
+    });
+    for _round in 0..3 {
+        for how in [
+            Hostile::UnknownMechanism,
+            Hostile::GarbageGreeting,
+            Hostile::TruncatedFrame,
+            Hostile::OversizedFrame(1 << 20),
+            Hostile::IncompatibleSocketType,
+        ] {
+            assert_dropped(addr, how, Duration::from_secs(5));
+        }
+    }
+    for i in 0..COUNT {
+        let m = recv(&mut pull, &format!("streamed message {i}"));
+        assert_msg(&m, &[payload(i, None)], "the stream, in order");
+    }
+    drop(sender.join().expect("sender thread"));
+}
+
+#[test]
+fn a_stalled_handshake_is_dropped_after_handshake_ivl() {
+    let ctx = Context::new();
+    let mut pull = socket(&ctx, Pull);
+    pull.set_sockopt(opt::HANDSHAKE_IVL, &300i32.to_ne_bytes())
+        .expect("HANDSHAKE_IVL");
+    let ep = bind_any(&mut pull, Family::V4);
+    let mut stalled = TcpStream::connect(tcp_addr(&ep)).expect("connect");
+    stalled
+        .write_all(&greeting(b"NULL", false)[..5])
+        .expect("write");
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    let start = Instant::now();
+    let mut buf = [0u8; 256];
+    loop {
+        match std::io::Read::read(&mut stalled, &mut buf) {
+            Ok(0) => break,
+            Ok(_) => continue, // the server's greeting
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!(
+                "a client stalled in the handshake was not dropped after {:?}: {e}",
+                start.elapsed()
+            ),
+        }
+    }
+    assert!(
+        start.elapsed() >= Duration::from_millis(200),
+        "dropped too early"
+    );
+}
