@@ -3,12 +3,15 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::transport::ipc::IpcEndpoint;
 
 /// A parsed endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Endpoint {
     /// `tcp://host:port`.
     Tcp(TcpEndpoint),
+    /// `ipc://path`, `ipc://@name` or `ipc://*`.
+    Ipc(IpcEndpoint),
 }
 
 /// The address part of a `tcp://` endpoint.
@@ -28,7 +31,8 @@ impl Endpoint {
             .ok_or_else(|| invalid(format!("endpoint {s:?} has no transport")))?;
         match transport {
             "tcp" => Ok(Endpoint::Tcp(TcpEndpoint::parse(address)?)),
-            "ipc" | "inproc" | "pgm" | "epgm" | "tipc" | "vmci" | "udp" | "ws" | "wss" => {
+            "ipc" => Ok(Endpoint::Ipc(IpcEndpoint::parse(address)?)),
+            "inproc" | "pgm" | "epgm" | "tipc" | "vmci" | "udp" | "ws" | "wss" => {
                 Err(Error::with_source(
                     ErrorKind::ProtocolNotSupported,
                     format!("transport {transport:?} is not implemented yet"),
@@ -115,6 +119,7 @@ mod tests {
     fn tcp(s: &str) -> TcpEndpoint {
         match Endpoint::parse(s) {
             Ok(Endpoint::Tcp(t)) => t,
+            Ok(other) => panic!("{s}: {other:?}"),
             Err(e) => panic!("{s}: {e}"),
         }
     }
@@ -135,6 +140,8 @@ mod tests {
         assert_eq!(kind("tcp://h:99999"), Err(ErrorKind::InvalidInput));
         assert_eq!(kind("nope"), Err(ErrorKind::InvalidInput));
         assert_eq!(kind("foo://x"), Err(ErrorKind::ProtocolNotSupported));
+        assert_eq!(kind("ipc://"), Err(ErrorKind::InvalidInput));
+        assert_eq!(kind("ipc://@x"), Ok(()));
     }
 
     #[test]

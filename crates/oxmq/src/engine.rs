@@ -19,12 +19,12 @@ use std::time::Instant;
 use bytes::BytesMut;
 use oxmq_pattern::ReplyCheck;
 use oxmq_proto::{Event, Session, SocketType, WriteBuf};
-use tokio::net::TcpStream;
 use tokio::time::Sleep;
 use tracing::debug;
 
 use crate::signal::{Attachment, Command};
 use crate::socket::{new_pipe_pair, EngineConfig, EngineEnds};
+use crate::transport::Stream;
 
 /// Why an engine stopped.
 #[derive(Debug)]
@@ -38,8 +38,8 @@ pub(crate) enum Exit {
 /// Runs one connection until it ends. `ends` are the pipes of a connecter that queues before
 /// connecting (kept across reconnects and handed back); without them the engine creates the
 /// pipes when the handshake completes and tears them down when it ends.
-pub(crate) async fn run(
-    stream: TcpStream,
+pub(crate) async fn run<S: Stream>(
+    stream: S,
     cfg: Arc<EngineConfig>,
     ends: Option<EngineEnds>,
     routing_id: Option<bytes::Bytes>,
@@ -70,8 +70,8 @@ pub(crate) async fn run(
     (exit, ends)
 }
 
-struct Engine {
-    io: TcpStream,
+struct Engine<S> {
+    io: S,
     session: Session,
     rbuf: BytesMut,
     wbuf: WriteBuf,
@@ -92,7 +92,7 @@ struct Engine {
     reply_check: Option<ReplyCheck>,
 }
 
-impl Engine {
+impl<S: Stream> Engine<S> {
     fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<Exit> {
         self.cfg.waker.register(cx.waker());
         for _ in 0..ROUNDS {

@@ -25,13 +25,15 @@ use oxmq_pattern::{
 use oxmq_proto::{Msg, SocketType};
 
 use crate::context::ContextInner;
+use crate::endpoint::TcpEndpoint;
 use crate::endpoint::{tcp_endpoint_string, Endpoint};
 use crate::error::{Error, ErrorKind, Result};
 use crate::opt;
 use crate::options::{self, Options};
 use crate::pipe::{pipe, Notifier, PipeReader, PipeWriter, TaskWaker};
 use crate::signal::{thread_waker, Attachment, Command, SocketSignal};
-use crate::transport::tcp;
+use crate::transport::ipc::{IpcCleanup, IpcEndpoint};
+use crate::transport::{self, tcp, Transport};
 
 /// `ZMQ_POLLIN`: a message can be received without blocking.
 pub const POLLIN: u32 = 1;
@@ -119,32 +121,46 @@ impl Socket {
         self.shared.socket_type
     }
 
-    /// Accepts connections on `endpoint` (`tcp://interface:port`; `*` for every interface or
-    /// for an ephemeral port, which [`Socket::last_endpoint`] then reports).
+    /// Accepts connections on `endpoint`: `tcp://interface:port` (`*` for every interface or
+    /// for an ephemeral port, which [`Socket::last_endpoint`] then reports), `ipc://path`,
+    /// `ipc://@abstract-name` or `ipc://*` (a new private path).
     pub fn bind(&mut self, endpoint: &str) -> Result<()> {
-        match Endpoint::parse(endpoint)? {
+        let cfg = self.engine_config();
+        let pool = Arc::clone(self.ctx.pool());
+        let (resolved, task, cleanup) = match Endpoint::parse(endpoint)? {
             Endpoint::Tcp(t) => {
                 let addr = t.bind_addr(self.options.ipv6)?;
                 let listener = tcp::listen(addr, &self.options)?;
-                let local = listener.local_addr()?;
-                let resolved = tcp_endpoint_string(local);
-                let task = tcp::spawn_listener(
-                    self.ctx.pool(),
+                let resolved = tcp_endpoint_string(listener.local_addr()?);
+                let task = transport::spawn_listener::<TcpEndpoint>(
+                    &pool,
                     listener,
-                    self.engine_config(),
+                    cfg,
                     resolved.clone(),
                 );
-                self.last_endpoint.clone_from(&resolved);
-                self.endpoints.push(EndpointEntry {
-                    given: endpoint.to_owned(),
-                    resolved,
-                    task,
-                    pipe: None,
-                    bound: true,
-                });
-                Ok(())
+                (resolved, task, None)
             }
-        }
+            Endpoint::Ipc(i) => {
+                let (listener, resolved, cleanup) = i.listen()?;
+                let task = transport::spawn_listener::<IpcEndpoint>(
+                    &pool,
+                    listener,
+                    cfg,
+                    resolved.clone(),
+                );
+                (resolved, task, Some(cleanup))
+            }
+        };
+        self.last_endpoint.clone_from(&resolved);
+        self.endpoints.push(EndpointEntry {
+            given: endpoint.to_owned(),
+            resolved,
+            task,
+            pipe: None,
+            bound: true,
+            _cleanup: cleanup,
+        });
+        Ok(())
     }
 
     /// Connects to `endpoint`. Returns at once; the connection is made (and remade after a
@@ -159,33 +175,19 @@ impl Socket {
                         "connect needs a host and a port",
                     ));
                 }
-                let cfg = self.engine_config();
-                let routing_id = self.options.connect_routing_id.take();
-                let ends = if self.queues_before_connect() {
-                    let (id, socket_ends, engine_ends) = self.new_pipe_pair(&cfg.waker);
-                    self.attach(Attachment {
-                        id,
-                        reader: socket_ends.0,
-                        writer: socket_ends.1,
-                        routing_id: routing_id.clone(),
-                    });
-                    Some(engine_ends)
-                } else {
-                    None
-                };
-                let pipe = ends.as_ref().map(|e| e.id);
-                let task = tcp::spawn_connecter(self.ctx.pool(), t, cfg, ends, routing_id);
-                self.last_endpoint = endpoint.to_owned();
-                self.endpoints.push(EndpointEntry {
-                    given: endpoint.to_owned(),
-                    resolved: endpoint.to_owned(),
-                    task,
-                    pipe,
-                    bound: false,
-                });
-                Ok(())
+                self.start_connecter(endpoint, t);
+            }
+            Endpoint::Ipc(i) => {
+                if i.address == "*" {
+                    return Err(Error::with_source(
+                        ErrorKind::InvalidInput,
+                        "cannot connect to a wildcard",
+                    ));
+                }
+                self.start_connecter(endpoint, i);
             }
         }
+        Ok(())
     }
 
     /// Stops accepting connections on an endpoint given to [`Socket::bind`] (by the string
@@ -736,6 +738,34 @@ impl Socket {
             )
     }
 
+    fn start_connecter<T: Transport>(&mut self, endpoint: &str, target: T) {
+        let cfg = self.engine_config();
+        let routing_id = self.options.connect_routing_id.take();
+        let ends = if self.queues_before_connect() {
+            let (id, socket_ends, engine_ends) = self.new_pipe_pair(&cfg.waker);
+            self.attach(Attachment {
+                id,
+                reader: socket_ends.0,
+                writer: socket_ends.1,
+                routing_id: routing_id.clone(),
+            });
+            Some(engine_ends)
+        } else {
+            None
+        };
+        let pipe = ends.as_ref().map(|e| e.id);
+        let task = transport::spawn_connecter(self.ctx.pool(), target, cfg, ends, routing_id);
+        self.last_endpoint = endpoint.to_owned();
+        self.endpoints.push(EndpointEntry {
+            given: endpoint.to_owned(),
+            resolved: endpoint.to_owned(),
+            task,
+            pipe,
+            bound: false,
+            _cleanup: None,
+        });
+    }
+
     fn new_pipe_pair(&self, waker: &Arc<TaskWaker>) -> (PipeId, SocketEnds, EngineEnds) {
         new_pipe_pair(&self.shared, &self.options, waker)
     }
@@ -882,6 +912,8 @@ struct EndpointEntry {
     pipe: Option<PipeId>,
     /// Made by `bind` (else by `connect`).
     bound: bool,
+    /// Removes an ipc socket file when the endpoint goes away.
+    _cleanup: Option<IpcCleanup>,
 }
 
 impl EndpointEntry {
@@ -1192,5 +1224,61 @@ mod tests {
             }
         }
         assert_eq!(total, 10, "only the greeting signature was sent");
+    }
+
+    fn ipc_round_trip(ctx: &Context, endpoint: &str) -> String {
+        let mut rep = ctx.socket(SocketType::Rep).expect("socket");
+        rep.set_linger(0).expect("linger");
+        rep.set_rcvtimeo(5000).expect("rcvtimeo");
+        rep.bind(endpoint).expect("bind");
+        let bound = rep.last_endpoint();
+        let mut req = ctx.socket(SocketType::Req).expect("socket");
+        req.set_linger(0).expect("linger");
+        req.set_rcvtimeo(5000).expect("rcvtimeo");
+        req.connect(&bound).expect("connect");
+        req.send("over ipc").expect("send");
+        let m = rep.recv().expect("recv");
+        rep.send(m).expect("reply");
+        assert_eq!(req.recv().expect("reply").data(), b"over ipc");
+        bound
+    }
+
+    #[test]
+    fn ipc_wildcard_reports_its_path_and_removes_it_on_close() {
+        let ctx = Context::new();
+        let bound = ipc_round_trip(&ctx, "ipc://*");
+        let path = bound
+            .strip_prefix("ipc://")
+            .expect("ipc endpoint")
+            .to_owned();
+        assert!(path.ends_with("/socket"), "{bound}");
+        // Both sockets of the round trip are closed: the file and its directory are gone.
+        assert!(!std::path::Path::new(&path).exists(), "{path} left behind");
+        let dir = std::path::Path::new(&path).parent().expect("dir");
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+
+    #[test]
+    fn ipc_unbind_removes_the_file_and_rebinding_replaces_a_stale_one() {
+        let ctx = Context::new();
+        let dir = std::env::temp_dir().join(format!("oxmq-ipc-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("stale.sock");
+        std::fs::write(&path, b"stale").expect("stale file");
+        let endpoint = format!("ipc://{}", path.display());
+        assert_eq!(ipc_round_trip(&ctx, &endpoint), endpoint);
+        let mut pull = ctx.socket(SocketType::Pull).expect("socket");
+        pull.bind(&endpoint).expect("bind");
+        assert!(path.exists());
+        pull.unbind(&endpoint).expect("unbind");
+        assert!(!path.exists());
+        let _ = std::fs::remove_dir(&dir);
+    }
+
+    #[test]
+    fn ipc_abstract_names_work() {
+        let ctx = Context::new();
+        let name = format!("ipc://@oxmq-test-{}", std::process::id());
+        assert_eq!(ipc_round_trip(&ctx, &name), name);
     }
 }

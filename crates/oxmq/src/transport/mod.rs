@@ -1,3 +1,209 @@
-//! Transports: the only code that touches operating-system sockets, with the engine.
+//! Transports: the only code, with the engine, that touches operating-system sockets.
+//!
+//! A transport says how to listen, accept, connect and configure a stream; the loops that
+//! accept connections and keep a connection up (reconnecting after RECONNECT_IVL, with back-off
+//! up to RECONNECT_IVL_MAX, until the socket disconnects or closes within LINGER) are written
+//! once here for every stream transport.
 
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tracing::debug;
+
+use crate::context::IoPool;
+use crate::engine::{self, Exit};
+use crate::options::Options;
+use crate::socket::{EngineConfig, EngineEnds};
+
+pub(crate) mod ipc;
 pub(crate) mod tcp;
+
+/// A connected, non-blocking byte stream an engine can drive.
+pub(crate) trait Stream: Send + 'static {
+    /// Registers for, or reports, read readiness.
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    /// Reads what is available into `buf`'s spare capacity.
+    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize>;
+    /// Registers for, or reports, write readiness.
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    /// Writes as much of `bufs` as the kernel takes.
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+}
+
+macro_rules! impl_stream {
+    ($t:ty) => {
+        impl Stream for $t {
+            fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                <$t>::poll_read_ready(self, cx)
+            }
+            fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+                <$t>::try_read_buf(self, buf)
+            }
+            fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                <$t>::poll_write_ready(self, cx)
+            }
+            fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+                <$t>::try_write_vectored(self, bufs)
+            }
+        }
+    };
+}
+
+impl_stream!(tokio::net::TcpStream);
+impl_stream!(tokio::net::UnixStream);
+
+/// How one stream transport listens, accepts, connects and configures connections.
+pub(crate) trait Transport: Send + Sync + 'static {
+    /// The runtime's stream type.
+    type Stream: Stream;
+    /// The stream as the standard library has it, to move between I/O threads.
+    type StdStream: Send + 'static;
+    /// The runtime's listener type.
+    type Listener: Send + 'static;
+    /// The listener as the standard library has it (bound on the caller's thread).
+    type StdListener: Send + 'static;
+
+    /// Registers a bound listener with the current I/O runtime.
+    fn listener_from_std(l: Self::StdListener) -> io::Result<Self::Listener>;
+    /// Waits for the next connection; returns it with a printable peer address.
+    fn accept(
+        l: &Self::Listener,
+    ) -> impl Future<Output = io::Result<(Self::Stream, String)>> + Send;
+    /// Connects to this endpoint; returns the stream with a printable peer address.
+    fn connect(
+        &self,
+        options: &Options,
+    ) -> impl Future<Output = io::Result<(Self::Stream, String)>> + Send;
+    /// Detaches a stream from its runtime.
+    fn stream_to_std(s: Self::Stream) -> io::Result<Self::StdStream>;
+    /// Registers a stream with the current runtime.
+    fn stream_from_std(s: Self::StdStream) -> io::Result<Self::Stream>;
+    /// Applies per-connection socket options.
+    fn configure(s: &Self::Stream, options: &Options);
+}
+
+/// Accepts connections on `listener` until the returned task is aborted; each connection
+/// gets its own engine on the next I/O thread.
+pub(crate) fn spawn_listener<T: Transport>(
+    pool: &Arc<IoPool>,
+    listener: T::StdListener,
+    cfg: Arc<EngineConfig>,
+    endpoint: String,
+) -> tokio::task::JoinHandle<()> {
+    let engines = Arc::clone(pool);
+    pool.handle().spawn(async move {
+        let listener = match T::listener_from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                debug!(%endpoint, error = %e, "cannot register listener");
+                return;
+            }
+        };
+        loop {
+            let (stream, peer) = match T::accept(&listener).await {
+                Ok(s) => s,
+                Err(e) => {
+                    // Usually EMFILE or ECONNABORTED: keep serving the others.
+                    debug!(%endpoint, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            if cfg.socket.is_closed() {
+                return;
+            }
+            let engine_cfg = Arc::new(EngineConfig {
+                socket: Arc::clone(&cfg.socket),
+                options: cfg.options.clone(),
+                waker: Arc::default(),
+            });
+            let Ok(stream) = T::stream_to_std(stream) else {
+                continue;
+            };
+            engines.spawn_counted(async move {
+                let Ok(stream) = T::stream_from_std(stream) else {
+                    return;
+                };
+                T::configure(&stream, &engine_cfg.options);
+                engine::run(stream, engine_cfg, None, None, peer).await;
+            });
+        }
+    })
+}
+
+/// Connects to `target` and keeps the connection up: reconnects after RECONNECT_IVL (with
+/// exponential back-off up to RECONNECT_IVL_MAX) until the socket disconnects or closes.
+pub(crate) fn spawn_connecter<T: Transport>(
+    pool: &Arc<IoPool>,
+    target: T,
+    cfg: Arc<EngineConfig>,
+    mut ends: Option<EngineEnds>,
+    routing_id: Option<bytes::Bytes>,
+) -> tokio::task::JoinHandle<()> {
+    pool.spawn_counted(async move {
+        let base = cfg.options.reconnect_ivl;
+        let max = cfg.options.reconnect_ivl_max;
+        let mut ivl = base;
+        loop {
+            if cfg.socket.is_closed() && !has_pending(&mut ends, &cfg) {
+                return;
+            }
+            let linger_deadline = cfg.socket.linger_deadline();
+            match target.connect(&cfg.options).await {
+                Ok((stream, peer)) => {
+                    ivl = base;
+                    T::configure(&stream, &cfg.options);
+                    let (exit, back) =
+                        engine::run(stream, Arc::clone(&cfg), ends, routing_id.clone(), peer).await;
+                    ends = back;
+                    if matches!(exit, Exit::SocketClosed) {
+                        return;
+                    }
+                }
+                Err(e) => debug!(error = %e, "connect failed"),
+            }
+            if ivl < 0 {
+                // RECONNECT_IVL -1: never reconnect.
+                return;
+            }
+            let delay = Duration::from_millis(ivl as u64 + jitter(ivl));
+            // A closed socket retries only until its LINGER runs out.
+            let wake = linger_deadline.map_or(tokio::time::Instant::now() + delay, |d| {
+                (tokio::time::Instant::now() + delay).min(d.into())
+            });
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake) => {}
+                _ = cfg.socket.close_notify.notified() => {}
+            }
+            if max > ivl {
+                ivl = (ivl.saturating_mul(2)).min(max);
+            }
+        }
+    })
+}
+
+/// Whether a closed socket still has messages queued for this connection that its LINGER
+/// allows delivering.
+fn has_pending(ends: &mut Option<EngineEnds>, cfg: &EngineConfig) -> bool {
+    let expired = cfg
+        .socket
+        .linger_deadline()
+        .is_some_and(|d| d <= std::time::Instant::now());
+    !expired && ends.as_mut().is_some_and(|e| e.reader.has_data())
+}
+
+/// libzmq spreads reconnects of many sockets with a random part of up to one interval.
+fn jitter(ivl: i32) -> u64 {
+    if ivl <= 0 {
+        return 0;
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    u64::from(nanos) % (ivl as u64)
+}
