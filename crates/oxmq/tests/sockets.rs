@@ -993,3 +993,144 @@ fn a_stalled_handshake_is_dropped_after_handshake_ivl() {
         "dropped too early"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Bytes on the wire, against what libzmq 4.3.5 sends (captured with pyzmq 27.3 and a raw
+// listener): the greeting, READY, and subscriptions as commands to a ZMTP 3.1 peer and as
+// messages to a 3.0 peer.
+
+/// libzmq's greeting: signature, version 3.1, NULL, not a server, zero filler.
+fn libzmq_greeting() -> Vec<u8> {
+    let mut g = greeting(b"NULL", false);
+    g[11] = 1;
+    g
+}
+
+fn greeting_with_minor(minor: u8) -> Vec<u8> {
+    let mut g = greeting(b"NULL", false);
+    g[11] = minor;
+    g
+}
+
+/// Reads one whole frame (flags byte, size, body) and returns its bytes as sent.
+fn read_frame(s: &mut TcpStream) -> Vec<u8> {
+    use std::io::Read;
+    let mut flags = [0u8; 1];
+    s.read_exact(&mut flags).expect("frame flags");
+    let mut frame = flags.to_vec();
+    let size = if flags[0] & 0x02 != 0 {
+        let mut n = [0u8; 8];
+        s.read_exact(&mut n).expect("long size");
+        frame.extend_from_slice(&n);
+        u64::from_be_bytes(n) as usize
+    } else {
+        let mut n = [0u8; 1];
+        s.read_exact(&mut n).expect("short size");
+        frame.push(n[0]);
+        n[0] as usize
+    };
+    assert!(size <= 1 << 20, "a {size}-byte frame in a handshake test");
+    let mut body = vec![0u8; size];
+    s.read_exact(&mut body).expect("frame body");
+    frame.extend(body);
+    frame
+}
+
+fn read_exact_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    std::io::Read::read_exact(s, &mut buf).expect("read");
+    buf
+}
+
+#[test]
+fn sub_speaks_as_libzmq_to_zmtp_3_1_and_3_0_publishers() {
+    for minor in [1u8, 0] {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
+        let port = listener.local_addr().expect("addr").port();
+        let ctx = Context::new();
+        let mut sub = socket(&ctx, Sub);
+        sub.subscribe(b"topic").expect("subscribe");
+        sub.connect(&format!("tcp://127.0.0.1:{port}"))
+            .expect("connect");
+        let (mut peer, _) = listener.accept().expect("accept");
+        peer.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        peer.write_all(&greeting_with_minor(minor))
+            .expect("greeting");
+        peer.write_all(&ready("PUB")).expect("READY");
+
+        assert_eq!(read_exact_n(&mut peer, 64), libzmq_greeting(), "greeting");
+        assert_eq!(read_frame(&mut peer), ready("SUB"), "READY");
+        let want: &[u8] = if minor == 1 {
+            b"\x04\x0f\x09SUBSCRIBEtopic" // a SUBSCRIBE command
+        } else {
+            b"\x00\x06\x01topic" // a message, ZMTP 3.0 style
+        };
+        assert_eq!(
+            read_frame(&mut peer),
+            want,
+            "subscription to a ZMTP 3.{minor} peer"
+        );
+
+        peer.write_all(b"\x00\x07topic.1").expect("publish");
+        assert_msg(
+            &recv(&mut sub, "topic.1"),
+            &msg(&["topic.1"]),
+            "from raw PUB",
+        );
+    }
+}
+
+#[test]
+fn pub_filters_for_zmtp_3_1_and_3_0_subscribers() {
+    for minor in [1u8, 0] {
+        let ctx = Context::new();
+        let mut publisher = socket(&ctx, Pub);
+        let ep = bind_any(&mut publisher, Family::V4);
+        let mut peer = TcpStream::connect(tcp_addr(&ep)).expect("connect");
+        peer.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        peer.write_all(&greeting_with_minor(minor))
+            .expect("greeting");
+        peer.write_all(&ready("SUB")).expect("READY");
+        let subscription: &[u8] = if minor == 1 {
+            b"\x04\x0f\x09SUBSCRIBEtopic"
+        } else {
+            b"\x00\x06\x01topic"
+        };
+        peer.write_all(subscription).expect("subscribe");
+        assert_eq!(read_exact_n(&mut peer, 64), libzmq_greeting(), "greeting");
+        assert_eq!(read_frame(&mut peer), ready("PUB"), "READY");
+
+        // Until the subscription is processed the PUB drops everything (slow joiner), so
+        // publish a filtered message and a matching one in turns until a frame arrives.
+        peer.set_read_timeout(Some(Duration::from_millis(20)))
+            .expect("timeout");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let frame = loop {
+            send(&mut publisher, &msg(&["other"]), "filtered");
+            send(&mut publisher, &msg(&["topic.1"]), "matching");
+            let mut first = [0u8; 1];
+            match std::io::Read::read(&mut peer, &mut first) {
+                Ok(1) => {
+                    peer.set_read_timeout(Some(Duration::from_secs(5)))
+                        .expect("timeout");
+                    let rest = read_exact_n(&mut peer, 8);
+                    break [first.to_vec(), rest].concat();
+                }
+                Ok(_) => panic!("the PUB closed the connection"),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("read: {e}"),
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nothing published to a ZMTP 3.{minor} SUB"
+            );
+        };
+        assert_eq!(frame, b"\x00\x07topic.1", "ZMTP 3.{minor} subscriber");
+    }
+}
