@@ -30,7 +30,8 @@ Scenarios (the other side's role in brackets):
           then prefixes --peer-id, retrying until the peer is routable. --delim prefixes an empty
           frame (DEALER talking to REP).                                           [echo]
   source  PUSH PAIR DEALER: send --count messages payload(i, --size), then END.    [sink]
-  sink    PULL PAIR DEALER: receive --count messages, check each is payload(i, --size), then END.
+  sink    PULL PAIR DEALER: receive --count messages, check each is payload(i, --size) for
+          i = --offset, --offset + --step, ..., then END.
                                                                                   [source]
   pub     PUB XPUB: publish [sync] every 20 ms until GO arrives on stdin, then TOPIC_SET.
                                                                                   [SUB/XSUB]
@@ -199,8 +200,9 @@ def scenario_source(sock, args):
 
 
 def scenario_sink(sock, args):
-    for i in range(args.count):
-        frames = recv(sock, "message %d of %d" % (i, args.count))
+    for k in range(args.count):
+        i = args.offset + k * args.step
+        frames = recv(sock, "message %d (%d of %d)" % (i, k, args.count))
         want = payload(i, args.size)
         if frames != [want]:
             raise Fail("message %d: expected %s, got %s" % (i, show([want]), show(frames)))
@@ -310,6 +312,8 @@ def parse_args(argv):
     where.add_argument("--bind", help="endpoint to bind, e.g. tcp://127.0.0.1:*")
     where.add_argument("--connect", help="endpoint to connect to")
     ap.add_argument("--count", type=int, default=10, help="messages for source/sink")
+    ap.add_argument("--offset", type=int, default=0, help="sink: number of the first message")
+    ap.add_argument("--step", type=int, default=1, help="sink: expect every STEP-th message")
     ap.add_argument("--size", type=int, help="message size for source/sink/client (default: "
                     "short numbered messages)")
     ap.add_argument("--routing-id", help="ROUTING_ID of this socket")

@@ -387,6 +387,33 @@ fn push_pyzmq_16mib_to_pull_oxmq(dir: Dir) {
     peer.finish();
 }
 
+/// oxmq's PUSH connected to two pyzmq PULLs alternates between them from the first message
+/// (the per-peer queues exist from `connect` on, as in libzmq), so each sink sees every other
+/// message, in order. oxmq connects here: with oxmq binding, which peer attaches first is a
+/// race in libzmq too.
+#[test]
+fn push_oxmq_round_robins_over_two_pyzmq_pulls() {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Push);
+    let count = 500;
+    let half = (count / 2).to_string();
+    let mut sinks = Vec::new();
+    for offset in ["0", "1"] {
+        let args = [
+            "sink", "--type", "PULL", "--count", &half, "--offset", offset, "--step", "2",
+        ];
+        sinks.push(link(&mut s, Dir::PyzmqBinds, &args));
+    }
+    for i in 0..count {
+        send(&mut s, &[payload(i, None)], &format!("message {i}"));
+    }
+    send(&mut s, &msg(&["END"]), "END for the first sink");
+    send(&mut s, &msg(&["END"]), "END for the second sink");
+    for sink in sinks {
+        sink.finish();
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // PUB / SUB / XPUB / XSUB
 
