@@ -18,6 +18,7 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::socket::Socket;
+use crate::transport::inproc::Registry;
 
 /// A ZeroMQ context: owns the I/O threads that run every connection of its sockets.
 ///
@@ -68,6 +69,7 @@ impl Context {
                     next: AtomicUsize::new(0),
                     tasks,
                 }),
+                inproc: Registry::default(),
             }),
         })
     }
@@ -98,9 +100,15 @@ impl std::fmt::Debug for Context {
 pub(crate) struct ContextInner {
     io: Vec<IoThread>,
     pool: Arc<IoPool>,
+    inproc: Registry,
 }
 
 impl ContextInner {
+    /// The context's inproc names.
+    pub(crate) fn inproc(&self) -> &Registry {
+        &self.inproc
+    }
+
     /// The I/O runtimes, for spawning work on them.
     pub(crate) fn pool(&self) -> &Arc<IoPool> {
         &self.pool

@@ -12,6 +12,8 @@ pub(crate) enum Endpoint {
     Tcp(TcpEndpoint),
     /// `ipc://path`, `ipc://@name` or `ipc://*`.
     Ipc(IpcEndpoint),
+    /// `inproc://name`.
+    Inproc(String),
 }
 
 /// The address part of a `tcp://` endpoint.
@@ -32,12 +34,16 @@ impl Endpoint {
         match transport {
             "tcp" => Ok(Endpoint::Tcp(TcpEndpoint::parse(address)?)),
             "ipc" => Ok(Endpoint::Ipc(IpcEndpoint::parse(address)?)),
-            "inproc" | "pgm" | "epgm" | "tipc" | "vmci" | "udp" | "ws" | "wss" => {
-                Err(Error::with_source(
-                    ErrorKind::ProtocolNotSupported,
-                    format!("transport {transport:?} is not implemented yet"),
-                ))
+            "inproc" => {
+                if address.is_empty() {
+                    return Err(invalid("empty inproc name"));
+                }
+                Ok(Endpoint::Inproc(address.to_owned()))
             }
+            "pgm" | "epgm" | "tipc" | "vmci" | "udp" | "ws" | "wss" => Err(Error::with_source(
+                ErrorKind::ProtocolNotSupported,
+                format!("transport {transport:?} is not implemented yet"),
+            )),
             _ => Err(Error::with_source(
                 ErrorKind::ProtocolNotSupported,
                 format!("unknown transport {transport:?}"),

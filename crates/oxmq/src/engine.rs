@@ -247,6 +247,7 @@ impl<S: Stream> Engine<S> {
                 reader,
                 writer,
                 routing_id,
+                peer: None,
             })));
     }
 

@@ -15,7 +15,7 @@
 //!   writable through its command queue; an engine task is simply woken.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Waker;
 
 use oxmq_pattern::PipeId;
@@ -67,6 +67,9 @@ pub(crate) enum Notifier {
     Socket(Arc<SocketSignal>, PipeId),
     /// An engine task: wake it; it re-examines all its pipes.
     Task(Arc<TaskWaker>),
+    /// A socket not known yet (an inproc connect before the bind): notifications before it is
+    /// set are dropped, as the socket reads everything when it attaches the pipe.
+    Late(Arc<OnceLock<(Arc<SocketSignal>, PipeId)>>),
 }
 
 impl Notifier {
@@ -74,6 +77,11 @@ impl Notifier {
         match self {
             Notifier::Socket(sig, id) => sig.push(Command::ReadActivated(*id)),
             Notifier::Task(w) => w.wake(),
+            Notifier::Late(l) => {
+                if let Some((sig, id)) = l.get() {
+                    sig.push(Command::ReadActivated(*id));
+                }
+            }
         }
     }
 
@@ -81,6 +89,11 @@ impl Notifier {
         match self {
             Notifier::Socket(sig, id) => sig.push(Command::WriteActivated(*id)),
             Notifier::Task(w) => w.wake(),
+            Notifier::Late(l) => {
+                if let Some((sig, id)) = l.get() {
+                    sig.push(Command::WriteActivated(*id));
+                }
+            }
         }
     }
 }

@@ -37,6 +37,15 @@ pub(crate) struct Attachment {
     pub(crate) reader: PipeReader,
     pub(crate) writer: PipeWriter,
     pub(crate) routing_id: Option<bytes::Bytes>,
+    /// For inproc: the socket at the other end, told when this end goes away.
+    pub(crate) peer: Option<PeerLink>,
+}
+
+/// The other socket of an inproc connection and its id for the shared pipes.
+#[derive(Clone)]
+pub(crate) struct PeerLink {
+    pub(crate) signal: Arc<SocketSignal>,
+    pub(crate) id: PipeId,
 }
 
 /// Command queue and wake-up slot of one socket.

@@ -31,9 +31,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::opt;
 use crate::options::{self, Options};
 use crate::pipe::{pipe, Notifier, PipeReader, PipeWriter, TaskWaker};
-use crate::signal::{thread_waker, Attachment, Command, SocketSignal};
+use crate::signal::{thread_waker, Attachment, Command, PeerLink, SocketSignal};
 use crate::transport::ipc::{IpcCleanup, IpcEndpoint};
-use crate::transport::{self, tcp, Transport};
+use crate::transport::{self, inproc, tcp, Transport};
 
 /// `ZMQ_POLLIN`: a message can be received without blocking.
 pub const POLLIN: u32 = 1;
@@ -138,7 +138,7 @@ impl Socket {
                     cfg,
                     resolved.clone(),
                 );
-                (resolved, task, None)
+                (resolved, Some(task), None)
             }
             Endpoint::Ipc(i) => {
                 let (listener, resolved, cleanup) = i.listen()?;
@@ -148,7 +148,14 @@ impl Socket {
                     cfg,
                     resolved.clone(),
                 );
-                (resolved, task, Some(cleanup))
+                (resolved, Some(task), Some(cleanup))
+            }
+            Endpoint::Inproc(name) => {
+                let side = inproc::Side::new(&self.shared, &self.options);
+                for waiting in self.ctx.inproc().bind(&name, side)? {
+                    self.attach(waiting);
+                }
+                (endpoint.to_owned(), None, None)
             }
         };
         self.last_endpoint.clone_from(&resolved);
@@ -185,6 +192,22 @@ impl Socket {
                     ));
                 }
                 self.start_connecter(endpoint, i);
+            }
+            Endpoint::Inproc(name) => {
+                let side = inproc::Side::new(&self.shared, &self.options);
+                let routing_id = self.options.connect_routing_id.take();
+                let ends = self.ctx.inproc().connect(&name, &side, routing_id);
+                let pipe = Some(ends.id);
+                self.attach(ends);
+                self.last_endpoint = endpoint.to_owned();
+                self.endpoints.push(EndpointEntry {
+                    given: endpoint.to_owned(),
+                    resolved: endpoint.to_owned(),
+                    task: None,
+                    pipe,
+                    bound: false,
+                    _cleanup: None,
+                });
             }
         }
         Ok(())
@@ -711,6 +734,7 @@ impl Socket {
                 in_active: true,
                 out_active: true,
                 terminating: false,
+                peer: a.peer,
             },
         );
         let peer = match a.routing_id {
@@ -748,6 +772,7 @@ impl Socket {
                 reader: socket_ends.0,
                 writer: socket_ends.1,
                 routing_id: routing_id.clone(),
+                peer: None,
             });
             Some(engine_ends)
         } else {
@@ -759,7 +784,7 @@ impl Socket {
         self.endpoints.push(EndpointEntry {
             given: endpoint.to_owned(),
             resolved: endpoint.to_owned(),
-            task,
+            task: Some(task),
             pipe,
             bound: false,
             _cleanup: None,
@@ -787,7 +812,7 @@ impl Socket {
             return Err(ErrorKind::NotFound.into());
         };
         let e = self.endpoints.remove(pos);
-        e.task.abort();
+        e.close(&self.ctx, &self.shared);
         if let Some(id) = e.pipe {
             if self.pipes.map.remove(&id).is_some() {
                 self.pattern.pipe_terminated(id);
@@ -802,9 +827,9 @@ impl Drop for Socket {
         let _ = self.shared.closed_at.set(Instant::now());
         self.shared.closed.store(true, Ordering::SeqCst);
         self.shared.close_notify.notify_waiters();
-        for e in self.endpoints.drain(..) {
+        for e in std::mem::take(&mut self.endpoints) {
             if e.is_bound() || self.options.linger == 0 {
-                e.task.abort();
+                e.close(&self.ctx, &self.shared);
             }
         }
         // Dropping the pipe ends tells each engine that the socket is gone: it delivers what
@@ -907,7 +932,8 @@ pub(crate) fn new_pipe_pair(
 struct EndpointEntry {
     given: String,
     resolved: String,
-    task: tokio::task::JoinHandle<()>,
+    /// The listener or connecter task (none for inproc).
+    task: Option<tokio::task::JoinHandle<()>>,
     /// The queue created at connect time, if any.
     pipe: Option<PipeId>,
     /// Made by `bind` (else by `connect`).
@@ -919,6 +945,18 @@ struct EndpointEntry {
 impl EndpointEntry {
     fn is_bound(&self) -> bool {
         self.bound
+    }
+
+    /// Stops the endpoint's listener or connecter, or releases its inproc name.
+    fn close(&self, ctx: &ContextInner, socket: &Arc<SocketShared>) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+        if self.bound {
+            if let Some(name) = self.given.strip_prefix("inproc://") {
+                ctx.inproc().unbind(name, socket);
+            }
+        }
     }
 }
 
@@ -935,6 +973,16 @@ struct PipeEntry {
     in_active: bool,
     out_active: bool,
     terminating: bool,
+    /// inproc: the socket at the other end, told when this end goes away.
+    peer: Option<PeerLink>,
+}
+
+impl Drop for PipeEntry {
+    fn drop(&mut self) {
+        if let Some(p) = &self.peer {
+            p.signal.push(Command::Terminated(p.id));
+        }
+    }
 }
 
 impl PipeTable {
@@ -986,9 +1034,15 @@ impl Pipes for PipeTable {
     fn read(&mut self, pipe: PipeId) -> Option<Msg> {
         let e = self.map.get_mut(&pipe)?;
         let m = e.reader.read();
-        if m.is_none() {
+        if let Some(msg) = &m {
+            // A pipe whose peer left dies with its last message, as libzmq's does when it reads
+            // the delimiter behind it; only such pipes pay for the check.
+            if e.terminating && !msg.more() && !e.reader.has_data() && !self.dead.contains(&pipe) {
+                self.dead.push(pipe);
+            }
+        } else {
             e.in_active = false;
-            if e.terminating && !self.dead.contains(&pipe) {
+            if (e.terminating || e.reader.is_writer_closed()) && !self.dead.contains(&pipe) {
                 self.dead.push(pipe);
             }
         }
@@ -1280,5 +1334,102 @@ mod tests {
         let ctx = Context::new();
         let name = format!("ipc://@oxmq-test-{}", std::process::id());
         assert_eq!(ipc_round_trip(&ctx, &name), name);
+    }
+
+    fn inproc_socket(ctx: &Context, t: SocketType) -> Socket {
+        let mut s = ctx.socket(t).expect("socket");
+        s.set_linger(0).expect("linger");
+        s.set_rcvtimeo(5000).expect("rcvtimeo");
+        s.set_sndtimeo(5000).expect("sndtimeo");
+        s
+    }
+
+    #[test]
+    fn inproc_works_bound_first_and_connected_first() {
+        let ctx = Context::new();
+        let mut pull = inproc_socket(&ctx, SocketType::Pull);
+        pull.bind("inproc://first").expect("bind");
+        let mut push = inproc_socket(&ctx, SocketType::Push);
+        push.connect("inproc://first").expect("connect");
+        push.send_multipart(["a", "", "b"]).expect("send");
+        let parts = pull.recv_multipart().expect("recv");
+        assert_eq!(parts.len(), 3);
+
+        // Connect before bind: messages queue and arrive once the name is bound.
+        let mut early = inproc_socket(&ctx, SocketType::Push);
+        early.connect("inproc://later").expect("connect");
+        early.send("queued").expect("queued before bind");
+        let mut late = inproc_socket(&ctx, SocketType::Pull);
+        late.bind("inproc://later").expect("bind");
+        assert_eq!(late.recv().expect("recv").data(), b"queued");
+
+        let mut dup = inproc_socket(&ctx, SocketType::Pull);
+        assert_eq!(
+            dup.bind("inproc://later").map_err(|e| e.kind()),
+            Err(ErrorKind::AddrInUse)
+        );
+    }
+
+    #[test]
+    fn inproc_carries_routing_ids_and_subscriptions() {
+        let ctx = Context::new();
+        let mut router = inproc_socket(&ctx, SocketType::Router);
+        router.bind("inproc://router").expect("bind");
+        let mut dealer = inproc_socket(&ctx, SocketType::Dealer);
+        dealer.set_routing_id(b"dealer-1").expect("routing id");
+        dealer.connect("inproc://router").expect("connect");
+        dealer.send("hi").expect("send");
+        let parts = router.recv_multipart().expect("recv");
+        assert_eq!(parts[0].data(), b"dealer-1");
+        router.send_multipart(["dealer-1", "back"]).expect("reply");
+        assert_eq!(dealer.recv().expect("reply").data(), b"back");
+
+        let mut xpub = inproc_socket(&ctx, SocketType::XPub);
+        xpub.bind("inproc://pub").expect("bind");
+        let mut sub = inproc_socket(&ctx, SocketType::Sub);
+        sub.connect("inproc://pub").expect("connect");
+        sub.subscribe(b"t").expect("subscribe");
+        assert_eq!(xpub.recv().expect("subscription").data(), b"\x01t");
+        xpub.send("nope").expect("send");
+        xpub.send("t1").expect("send");
+        assert_eq!(sub.recv().expect("recv").data(), b"t1");
+    }
+
+    #[test]
+    fn inproc_hwm_is_the_sum_of_both_sides() {
+        let ctx = Context::new();
+        let mut pull = inproc_socket(&ctx, SocketType::Pull);
+        pull.set_rcvhwm(3).expect("rcvhwm");
+        pull.bind("inproc://hwm").expect("bind");
+        let mut push = inproc_socket(&ctx, SocketType::Push);
+        push.set_sndhwm(2).expect("sndhwm");
+        push.connect("inproc://hwm").expect("connect");
+        for i in 0..5 {
+            push.try_send(format!("m{i}"))
+                .expect("within the summed HWM");
+        }
+        assert_eq!(
+            push.try_send("one too many").map_err(|e| e.kind()),
+            Err(ErrorKind::WouldBlock)
+        );
+        assert_eq!(pull.recv().expect("recv").data(), b"m0");
+    }
+
+    #[test]
+    fn inproc_peer_close_delivers_then_terminates() {
+        let ctx = Context::new();
+        let mut pair = inproc_socket(&ctx, SocketType::Pair);
+        pair.bind("inproc://pair").expect("bind");
+        {
+            let mut other = inproc_socket(&ctx, SocketType::Pair);
+            other.connect("inproc://pair").expect("connect");
+            other.send("last words").expect("send");
+        }
+        assert_eq!(pair.recv().expect("recv").data(), b"last words");
+        // The first peer is gone: PAIR accepts a new one.
+        let mut next = inproc_socket(&ctx, SocketType::Pair);
+        next.connect("inproc://pair").expect("connect");
+        next.send("again").expect("send");
+        assert_eq!(pair.recv().expect("recv").data(), b"again");
     }
 }

@@ -19,6 +19,7 @@ use crate::engine::{self, Exit};
 use crate::options::Options;
 use crate::socket::{EngineConfig, EngineEnds};
 
+pub(crate) mod inproc;
 pub(crate) mod ipc;
 pub(crate) mod tcp;
 

@@ -1,0 +1,194 @@
+//! The inproc transport (`inproc://name`): two sockets of one context share a pipe pair.
+//!
+//! No engine, no codec: `Msg` values cross from one socket's pipe to the other's directly. The
+//! context keeps a registry of bound names. Connecting to a bound name creates the pipes at
+//! once and hands the binder its ends through its command queue; connecting first (libzmq
+//! allows it) creates the pipes too, so sends can queue, and parks the binder's ends in the
+//! registry until the name is bound. Each direction's high-water mark is the sender's SNDHWM
+//! plus the receiver's RCVHWM, as libzmq sums them (0 on either side: no limit).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bytes::Bytes;
+use oxmq_pattern::PipeId;
+
+use crate::error::{ErrorKind, Result};
+use crate::options::Options;
+use crate::pipe::{pipe, Notifier};
+use crate::signal::{Attachment, Command, PeerLink, SocketSignal};
+use crate::socket::SocketShared;
+
+/// The inproc names of one context.
+#[derive(Default)]
+pub(crate) struct Registry {
+    names: Mutex<HashMap<String, Slot>>,
+}
+
+/// One side of an inproc connection, as the registry knows it.
+#[derive(Clone)]
+pub(crate) struct Side {
+    pub(crate) socket: Arc<SocketShared>,
+    pub(crate) sndhwm: i32,
+    pub(crate) rcvhwm: i32,
+    pub(crate) routing_id: Option<Bytes>,
+}
+
+impl Side {
+    /// The socket's side as its options describe it.
+    pub(crate) fn new(socket: &Arc<SocketShared>, options: &Options) -> Side {
+        Side {
+            socket: Arc::clone(socket),
+            sndhwm: options.sndhwm,
+            rcvhwm: options.rcvhwm,
+            routing_id: (!options.routing_id.is_empty()).then(|| options.routing_id.clone()),
+        }
+    }
+}
+
+enum Slot {
+    Bound(Side),
+    /// Connections made before the bind: the binder's ends, waiting.
+    Pending(Vec<Pending>),
+}
+
+struct Pending {
+    ends: Attachment,
+    late: Arc<OnceLock<(Arc<SocketSignal>, PipeId)>>,
+}
+
+impl Registry {
+    /// Binds `name` to `binder`; returns the connections that were waiting for it, ready to be
+    /// attached by the binder (which owns the returned ends). `EADDRINUSE` if already bound.
+    pub(crate) fn bind(&self, name: &str, binder: Side) -> Result<Vec<Attachment>> {
+        let mut names = self.lock();
+        let waiting = match names.remove(name) {
+            Some(Slot::Bound(existing)) => {
+                names.insert(name.to_owned(), Slot::Bound(existing));
+                return Err(ErrorKind::AddrInUse.into());
+            }
+            Some(Slot::Pending(p)) => p,
+            None => Vec::new(),
+        };
+        let signal = Arc::clone(&binder.socket.signal);
+        let mut ready = Vec::with_capacity(waiting.len());
+        for mut p in waiting {
+            let id = binder.socket.next_pipe_id();
+            let _ = p.late.set((Arc::clone(&signal), id));
+            p.ends.id = id;
+            ready.push(p.ends);
+        }
+        names.insert(name.to_owned(), Slot::Bound(binder));
+        Ok(ready)
+    }
+
+    /// Removes `name` if `socket` bound it. Returns whether it did.
+    pub(crate) fn unbind(&self, name: &str, socket: &Arc<SocketShared>) -> bool {
+        let mut names = self.lock();
+        match names.get(name) {
+            Some(Slot::Bound(side)) if Arc::ptr_eq(&side.socket, socket) => {
+                names.remove(name);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Connects `connecter` to `name`; returns the connecter's own ends to attach.
+    pub(crate) fn connect(
+        &self,
+        name: &str,
+        connecter: &Side,
+        connect_routing_id: Option<Bytes>,
+    ) -> Attachment {
+        let mut names = self.lock();
+        let my_id = connecter.socket.next_pipe_id();
+        let mine = Notifier::Socket(Arc::clone(&connecter.socket.signal), my_id);
+        match names.get_mut(name) {
+            Some(Slot::Bound(binder)) => {
+                let their_id = binder.socket.next_pipe_id();
+                let theirs = Notifier::Socket(Arc::clone(&binder.socket.signal), their_id);
+                let (my_ends, their_ends) = pipes(connecter, Some(binder), mine, theirs);
+                binder
+                    .socket
+                    .signal
+                    .push(Command::Attach(Box::new(Attachment {
+                        id: their_id,
+                        reader: their_ends.0,
+                        writer: their_ends.1,
+                        routing_id: connecter.routing_id.clone(),
+                        peer: Some(PeerLink {
+                            signal: Arc::clone(&connecter.socket.signal),
+                            id: my_id,
+                        }),
+                    })));
+                Attachment {
+                    id: my_id,
+                    reader: my_ends.0,
+                    writer: my_ends.1,
+                    routing_id: connect_routing_id.or_else(|| binder.routing_id.clone()),
+                    peer: Some(PeerLink {
+                        signal: Arc::clone(&binder.socket.signal),
+                        id: their_id,
+                    }),
+                }
+            }
+            slot => {
+                let late = Arc::new(OnceLock::new());
+                let (my_ends, their_ends) =
+                    pipes(connecter, None, mine, Notifier::Late(Arc::clone(&late)));
+                let pending = Pending {
+                    ends: Attachment {
+                        id: PipeId(0),
+                        reader: their_ends.0,
+                        writer: their_ends.1,
+                        routing_id: connecter.routing_id.clone(),
+                        peer: Some(PeerLink {
+                            signal: Arc::clone(&connecter.socket.signal),
+                            id: my_id,
+                        }),
+                    },
+                    late,
+                };
+                match slot {
+                    Some(Slot::Pending(list)) => list.push(pending),
+                    _ => {
+                        names.insert(name.to_owned(), Slot::Pending(vec![pending]));
+                    }
+                }
+                // The binder is not known yet: it learns who we are when it binds. Until then
+                // we cannot tell it we left; it will find the pipes closed.
+                Attachment {
+                    id: my_id,
+                    reader: my_ends.0,
+                    writer: my_ends.1,
+                    routing_id: connect_routing_id,
+                    peer: None,
+                }
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
+        self.names.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+type Ends = (crate::pipe::PipeReader, crate::pipe::PipeWriter);
+
+/// The two pipes between `a` and `b` (`b` unknown for a pending connect: libzmq's default
+/// HWM of 1000 stands in for its side). Returns (a's reader and writer, b's reader and writer).
+fn pipes(a: &Side, b: Option<&Side>, a_notify: Notifier, b_notify: Notifier) -> (Ends, Ends) {
+    let (b_snd, b_rcv) = b.map_or((1000, 1000), |b| (b.sndhwm, b.rcvhwm));
+    let (ab_w, ab_r) = pipe(sum_hwm(a.sndhwm, b_rcv), b_notify.clone(), a_notify.clone());
+    let (ba_w, ba_r) = pipe(sum_hwm(b_snd, a.rcvhwm), a_notify, b_notify);
+    ((ba_r, ab_w), (ab_r, ba_w))
+}
+
+fn sum_hwm(snd: i32, rcv: i32) -> usize {
+    if snd <= 0 || rcv <= 0 {
+        0
+    } else {
+        usize::try_from(snd).unwrap_or(0) + usize::try_from(rcv).unwrap_or(0)
+    }
+}
