@@ -367,19 +367,25 @@ pub struct Progress<'a> {
 ///
 /// The contenders alternate run by run, so a drift of the machine (another process, thermal
 /// throttling) spreads over all of them instead of biasing one. `progress` is called before
-/// each run.
+/// each run. A contender that fails a case skips that case's remaining runs; the failure is
+/// kept in the report ([`Report::failures`]) and the other results stand.
 pub fn run_suite(
     specs: &[Spec],
     contenders: &[Contender],
     runs: usize,
     progress: &mut dyn FnMut(&Progress<'_>),
-) -> Result<Report, BoxError> {
+) -> Report {
     let runs = runs.max(1);
     let mut rows = Vec::with_capacity(specs.len());
+    let mut failures = Vec::new();
     for (case, spec) in specs.iter().enumerate() {
         let mut samples: Vec<Vec<Measurement>> = vec![Vec::with_capacity(runs); contenders.len()];
+        let mut failed = vec![false; contenders.len()];
         for run in 0..runs {
             for (c, contender) in contenders.iter().enumerate() {
+                if failed[c] {
+                    continue;
+                }
                 progress(&Progress {
                     spec,
                     case,
@@ -388,15 +394,33 @@ pub fn run_suite(
                     runs,
                     contender: contender.name,
                 });
-                samples[c].push((contender.run)(spec)?);
+                match (contender.run)(spec) {
+                    Ok(m) => samples[c].push(m),
+                    Err(error) => {
+                        failed[c] = true;
+                        failures.push(Failure {
+                            spec: spec.clone(),
+                            contender: contender.name,
+                            error,
+                        });
+                    }
+                }
             }
         }
         rows.push(Row::new(spec.clone(), &samples));
     }
-    Ok(Report::new(
-        contenders.iter().map(|c| c.name).collect(),
-        rows,
-    ))
+    Report::new(contenders.iter().map(|c| c.name).collect(), rows, failures)
+}
+
+/// A case a contender could not run.
+#[derive(Debug)]
+pub struct Failure {
+    /// The case.
+    pub spec: Spec,
+    /// Who failed it.
+    pub contender: &'static str,
+    /// Why.
+    pub error: BoxError,
 }
 
 /// The cases `cargo bench` and `oxmq bench` run by default: tcp throughput at 16 B, 256 B,
@@ -698,6 +722,38 @@ mod tests {
         );
         assert_eq!("ipc".parse::<Transport>().ok(), Some(Transport::Ipc));
         assert!("udp".parse::<Transport>().is_err());
+    }
+
+    #[test]
+    fn a_failing_contender_does_not_sink_the_suite() {
+        fn works(spec: &Spec) -> Result<Measurement, BoxError> {
+            Ok(Measurement {
+                count: spec.count,
+                size: spec.size,
+                elapsed: Duration::from_millis(1),
+                median_each: None,
+            })
+        }
+        fn fails(_: &Spec) -> Result<Measurement, BoxError> {
+            Err("transport not implemented".into())
+        }
+        let contenders = [
+            Contender {
+                name: "a",
+                run: fails,
+            },
+            Contender {
+                name: "b",
+                run: works,
+            },
+        ];
+        let specs = [Spec::throughput(Transport::Inproc, 16, 10)];
+        let mut calls = 0;
+        let report = run_suite(&specs, &contenders, 3, &mut |_| calls += 1);
+        assert_eq!(calls, 4, "a runs once, b three times");
+        assert_eq!(report.failures().len(), 1);
+        assert_eq!(report.rows()[0].samples()[1].len(), 3);
+        assert!(report.to_string().contains("FAILED a thr inproc 16 B"));
     }
 
     #[test]

@@ -5,19 +5,29 @@
 
 use std::fmt;
 
-use crate::{Kind, Measurement, Spec};
+use crate::{Failure, Kind, Measurement, Spec};
 
-/// All runs of all cases, by contender.
-#[derive(Debug, Clone)]
+/// All runs of all cases, by contender, and the cases that failed.
+#[derive(Debug)]
 pub struct Report {
     contenders: Vec<&'static str>,
     rows: Vec<Row>,
+    failures: Vec<Failure>,
 }
 
 impl Report {
     /// A report over `rows`, whose samples are in the order of `contenders`.
-    pub fn new(contenders: Vec<&'static str>, rows: Vec<Row>) -> Report {
-        Report { contenders, rows }
+    pub fn new(contenders: Vec<&'static str>, rows: Vec<Row>, failures: Vec<Failure>) -> Report {
+        Report {
+            contenders,
+            rows,
+            failures,
+        }
+    }
+
+    /// The cases a contender could not run (their cells show `-`).
+    pub fn failures(&self) -> &[Failure] {
+        &self.failures
     }
 
     /// The contenders' names, in column order.
@@ -148,6 +158,18 @@ impl fmt::Display for Report {
         if !lat.is_empty() {
             writeln!(f)?;
             self.latency_table(&lat).fmt(f)?;
+        }
+        if !self.failures.is_empty() {
+            writeln!(f)?;
+            for failure in &self.failures {
+                writeln!(
+                    f,
+                    "FAILED {} {}: {}",
+                    failure.contender,
+                    failure.spec.label(),
+                    failure.error
+                )?;
+            }
         }
         Ok(())
     }
@@ -339,7 +361,7 @@ mod tests {
             Spec::latency(Transport::Tcp, 16, 1_000),
             &[vec![m(1_000, 16, 30)], vec![m(1_000, 16, 20)]],
         );
-        let text = Report::new(vec!["oxmq", "libzmq"], vec![thr, lat]).to_string();
+        let text = Report::new(vec!["oxmq", "libzmq"], vec![thr, lat], Vec::new()).to_string();
         assert!(text.contains("| thr tcp 16 B"), "{text}");
         assert!(text.contains("1.00M [1.00M-1.00M]"), "{text}");
         assert!(text.contains("2.00x"), "{text}");
@@ -354,7 +376,7 @@ mod tests {
             Spec::throughput(Transport::Tcp, 16, 1_000),
             &[vec![m(1_000, 16, 1)]],
         );
-        let text = Report::new(vec!["oxmq"], vec![thr]).to_string();
+        let text = Report::new(vec!["oxmq"], vec![thr], Vec::new()).to_string();
         assert!(!text.contains("oxmq/"), "{text}");
     }
 }

@@ -73,8 +73,12 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
     };
     let report = run_suite(&specs, &[Contender::of::<Oxmq>()], args.runs, &mut progress);
     spinner.stop();
-    println!("\n{}", report?);
-    Ok(())
+    println!("\n{report}");
+    match report.failures() {
+        [] => Ok(()),
+        [only] if specs.len() == 1 => Err(format!("{}", only.error).into()),
+        failures => Err(format!("{} case(s) failed", failures.len()).into()),
+    }
 }
 
 fn specs(args: &BenchArgs) -> Vec<Spec> {
@@ -226,8 +230,8 @@ mod tests {
             &[Contender::of::<Oxmq>()],
             1,
             &mut |_| {},
-        )
-        .expect("the cases run");
+        );
+        assert!(report.failures().is_empty(), "{report}");
         assert_eq!(report.rows().len(), 2);
     }
 }

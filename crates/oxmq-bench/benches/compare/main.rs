@@ -59,15 +59,12 @@ fn main() -> ExitCode {
             p.contender
         );
     };
-    match run_suite(&specs, &contenders, runs, &mut progress) {
-        Ok(report) => {
-            println!("\n{report}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("compare: {e}");
-            ExitCode::FAILURE
-        }
+    let report = run_suite(&specs, &contenders, runs, &mut progress);
+    println!("\n{report}");
+    if report.failures().is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
