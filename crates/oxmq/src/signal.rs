@@ -7,13 +7,14 @@
 //! queue only when something arrived, so the per-message path takes no lock.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::Instant;
 
 use oxmq_pattern::PipeId;
 
+use crate::eventfd::EventFd;
 use crate::pipe::{PipeReader, PipeWriter};
 
 /// What an engine tells its socket.
@@ -54,6 +55,8 @@ pub(crate) struct SocketSignal {
     pending: AtomicBool,
     commands: Mutex<Vec<Command>>,
     waker: Mutex<Option<Waker>>,
+    /// Created on first use of `ZMQ_FD` / poll; signalled by every command from then on.
+    fd: OnceLock<EventFd>,
 }
 
 impl SocketSignal {
@@ -64,6 +67,29 @@ impl SocketSignal {
         let waker = self.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(w) = waker {
             w.wake();
+        }
+        if let Some(fd) = self.fd.get() {
+            fd.signal();
+        }
+    }
+
+    /// The socket's readiness descriptor (`ZMQ_FD`), created on first use. It becomes readable
+    /// whenever the socket's state may have changed; [`SocketSignal::clear_fd`] makes it
+    /// unreadable again (edge-triggered, as libzmq's).
+    pub(crate) fn fd(&self) -> std::io::Result<&EventFd> {
+        if let Some(fd) = self.fd.get() {
+            return Ok(fd);
+        }
+        let fd = EventFd::new()?;
+        // Commands that arrived before the descriptor existed count as a change.
+        fd.signal();
+        Ok(self.fd.get_or_init(|| fd))
+    }
+
+    /// Drains the readiness descriptor, if it exists.
+    pub(crate) fn clear_fd(&self) {
+        if let Some(fd) = self.fd.get() {
+            fd.drain();
         }
     }
 

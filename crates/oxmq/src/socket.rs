@@ -372,6 +372,17 @@ impl Socket {
         }
     }
 
+    /// `ZMQ_FD`: a file descriptor that becomes readable whenever the socket's [`events`]
+    /// may have changed. Edge-triggered, as libzmq's: after it fires, call
+    /// [`Socket::events`] (which re-arms it) and handle every event it reports before waiting
+    /// on the descriptor again. Owned by the socket; valid until the socket is dropped.
+    ///
+    /// [`events`]: Socket::events
+    pub fn fd(&self) -> Result<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        Ok(self.shared.signal.fd()?.as_raw_fd())
+    }
+
     /// Whether the last frame received had MORE set (`ZMQ_RCVMORE`).
     pub fn rcvmore(&self) -> bool {
         self.rcvmore
@@ -380,6 +391,8 @@ impl Socket {
     /// `ZMQ_EVENTS`: [`POLLIN`] if a message can be received now, [`POLLOUT`] if one can be
     /// sent now.
     pub fn events(&mut self) -> u32 {
+        // Drain first: a command arriving after this signals the descriptor again.
+        self.shared.signal.clear_fd();
         self.process_commands();
         let mut ev = 0;
         if self.pattern.has_in(&mut self.pipes) {

@@ -1,0 +1,292 @@
+//! [`poll`]: wait on several sockets and raw file descriptors at once, as `zmq_poll` does.
+//!
+//! Each socket contributes its readiness descriptor ([`Socket::fd`]), each raw descriptor
+//! itself, to one `poll(2)`. A socket's descriptor only says "look again": the socket's events
+//! are read with [`Socket::events`] before each wait, so a socket that is ready already makes
+//! `poll` return at once, and one that is not is waited for without a lost wake-up.
+
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::socket::{Socket, POLLIN, POLLOUT};
+
+/// `ZMQ_POLLERR`: an error condition on a raw file descriptor.
+pub const POLLERR: u32 = 4;
+/// `ZMQ_POLLPRI`: urgent data on a raw file descriptor.
+pub const POLLPRI: u32 = 8;
+
+/// One thing to wait on: a socket or a raw file descriptor, with the events of interest.
+pub struct PollItem<'a> {
+    target: Target<'a>,
+    events: u32,
+    revents: u32,
+}
+
+enum Target<'a> {
+    Socket(&'a mut Socket),
+    Fd(RawFd),
+}
+
+impl<'a> PollItem<'a> {
+    /// Waits for `events` ([`POLLIN`], [`POLLOUT`]) on `socket`.
+    pub fn socket(socket: &'a mut Socket, events: u32) -> PollItem<'a> {
+        PollItem {
+            target: Target::Socket(socket),
+            events,
+            revents: 0,
+        }
+    }
+
+    /// Waits for `events` ([`POLLIN`], [`POLLOUT`], [`POLLERR`], [`POLLPRI`]) on a raw file
+    /// descriptor.
+    pub fn fd(fd: RawFd, events: u32) -> PollItem<'a> {
+        PollItem {
+            target: Target::Fd(fd),
+            events,
+            revents: 0,
+        }
+    }
+
+    /// The events that occurred, after [`poll`] returned.
+    pub fn revents(&self) -> u32 {
+        self.revents
+    }
+
+    /// Whether [`POLLIN`] occurred.
+    pub fn is_readable(&self) -> bool {
+        self.revents & POLLIN != 0
+    }
+
+    /// Whether [`POLLOUT`] occurred.
+    pub fn is_writable(&self) -> bool {
+        self.revents & POLLOUT != 0
+    }
+
+    /// The socket of this item, if it is one (to send or receive after a poll).
+    pub fn as_socket(&mut self) -> Option<&mut Socket> {
+        match &mut self.target {
+            Target::Socket(s) => Some(s),
+            Target::Fd(_) => None,
+        }
+    }
+}
+
+/// Waits until at least one item has one of its events, or `timeout_ms` passes (-1: wait
+/// for ever, 0: just look). Returns how many items have events; see [`PollItem::revents`].
+///
+/// ```
+/// use oxmq::{poll, Context, PollItem, SocketType, POLLIN};
+/// let ctx = Context::new();
+/// let mut a = ctx.socket(SocketType::Pull)?;
+/// a.bind("inproc://poll-doc")?;
+/// let mut b = ctx.socket(SocketType::Push)?;
+/// b.connect("inproc://poll-doc")?;
+/// b.send("hello")?;
+/// let mut items = [PollItem::socket(&mut a, POLLIN)];
+/// assert_eq!(poll(&mut items, 1000)?, 1);
+/// assert!(items[0].is_readable());
+/// # Ok::<(), oxmq::Error>(())
+/// ```
+pub fn poll(items: &mut [PollItem<'_>], timeout_ms: i64) -> Result<usize> {
+    let deadline = u64::try_from(timeout_ms)
+        .ok()
+        .map(|ms| Instant::now() + Duration::from_millis(ms));
+    let mut fds: Vec<libc::pollfd> = Vec::with_capacity(items.len());
+    loop {
+        fds.clear();
+        let mut ready = 0;
+        for item in items.iter_mut() {
+            item.revents = 0;
+            match &mut item.target {
+                Target::Socket(s) => {
+                    item.revents = s.events() & item.events & (POLLIN | POLLOUT);
+                    if item.revents != 0 {
+                        ready += 1;
+                    }
+                    fds.push(libc::pollfd {
+                        fd: s.fd()?,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    });
+                }
+                Target::Fd(fd) => fds.push(libc::pollfd {
+                    fd: *fd,
+                    events: to_os(item.events),
+                    revents: 0,
+                }),
+            }
+        }
+        let wait = if ready > 0 {
+            0
+        } else {
+            match deadline {
+                None => -1,
+                Some(d) => {
+                    // Round up: waking a little late is fine, returning early is not.
+                    let left = d.saturating_duration_since(Instant::now());
+                    i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
+                }
+            }
+        };
+        // SAFETY: `fds` is a live, initialised array of `fds.len()` pollfd structures.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(if e.kind() == std::io::ErrorKind::Interrupted {
+                Error::with_source(ErrorKind::Interrupted, e)
+            } else {
+                e.into()
+            });
+        }
+        for (item, pfd) in items.iter_mut().zip(&fds) {
+            if let Target::Fd(_) = item.target {
+                item.revents = from_os(pfd.revents) & (item.events | POLLERR);
+                if item.revents != 0 {
+                    ready += 1;
+                }
+            }
+        }
+        let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
+        if ready > 0 || timed_out || timeout_ms == 0 {
+            return Ok(ready);
+        }
+    }
+}
+
+fn to_os(events: u32) -> libc::c_short {
+    let mut e = 0;
+    if events & POLLIN != 0 {
+        e |= libc::POLLIN;
+    }
+    if events & POLLOUT != 0 {
+        e |= libc::POLLOUT;
+    }
+    if events & POLLPRI != 0 {
+        e |= libc::POLLPRI;
+    }
+    e
+}
+
+fn from_os(revents: libc::c_short) -> u32 {
+    let mut e = 0;
+    if revents & (libc::POLLIN | libc::POLLHUP) != 0 {
+        e |= POLLIN;
+    }
+    if revents & libc::POLLOUT != 0 {
+        e |= POLLOUT;
+    }
+    if revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
+        e |= POLLERR;
+    }
+    if revents & libc::POLLPRI != 0 {
+        e |= POLLPRI;
+    }
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Context, SocketType};
+    use std::os::fd::AsRawFd;
+
+    fn pair(ctx: &Context, name: &str) -> (Socket, Socket) {
+        let mut pull = ctx.socket(SocketType::Pull).expect("socket");
+        pull.set_linger(0).expect("linger");
+        pull.bind(name).expect("bind");
+        let mut push = ctx.socket(SocketType::Push).expect("socket");
+        push.set_linger(0).expect("linger");
+        push.connect(&pull.last_endpoint()).expect("connect");
+        (pull, push)
+    }
+
+    #[test]
+    fn poll_times_out_then_sees_sockets_and_raw_fds() {
+        let ctx = Context::new();
+        let (mut a, _pa) = pair(&ctx, "inproc://poll-a");
+        let (mut b, mut pb) = pair(&ctx, "tcp://127.0.0.1:*");
+        let (raw_r, mut raw_w) = std::os::unix::net::UnixStream::pair().expect("pair");
+        {
+            let mut items = [
+                PollItem::socket(&mut a, POLLIN),
+                PollItem::socket(&mut b, POLLIN),
+                PollItem::fd(raw_r.as_raw_fd(), POLLIN),
+            ];
+            let t = Instant::now();
+            assert_eq!(poll(&mut items, 50).expect("poll"), 0);
+            assert!(t.elapsed() >= Duration::from_millis(50));
+        }
+        pb.send("over tcp").expect("send");
+        {
+            let mut items = [
+                PollItem::socket(&mut a, POLLIN),
+                PollItem::socket(&mut b, POLLIN),
+                PollItem::fd(raw_r.as_raw_fd(), POLLIN),
+            ];
+            assert_eq!(poll(&mut items, 5000).expect("poll"), 1);
+            assert!(!items[0].is_readable());
+            assert!(items[1].is_readable());
+            assert!(!items[2].is_readable());
+        }
+        assert_eq!(b.recv().expect("recv").data(), b"over tcp");
+        std::io::Write::write_all(&mut raw_w, b"x").expect("write");
+        let mut items = [
+            PollItem::socket(&mut a, POLLIN),
+            PollItem::fd(raw_r.as_raw_fd(), POLLIN),
+        ];
+        assert_eq!(poll(&mut items, 5000).expect("poll"), 1);
+        assert!(items[1].is_readable());
+    }
+
+    #[test]
+    fn edge_triggered_epoll_on_zmq_fd_loses_no_wakeup() {
+        const N: u32 = 20_000;
+        let ctx = Context::new();
+        let (mut pull, mut push) = pair(&ctx, "tcp://127.0.0.1:*");
+        let sender = std::thread::spawn(move || {
+            for i in 0..N {
+                push.send(i.to_be_bytes().to_vec()).expect("send");
+                if i % 1000 == 0 {
+                    std::thread::yield_now();
+                }
+            }
+            push
+        });
+        // SAFETY: plain epoll calls on descriptors this test owns; results are checked.
+        let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        assert!(ep >= 0);
+        let fd = pull.fd().expect("ZMQ_FD");
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+            u64: 0,
+        };
+        // SAFETY: see above.
+        assert_eq!(
+            unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) },
+            0
+        );
+        let mut next = 0u32;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while next < N {
+            // As pyzmq's integrations do: drain everything ZMQ_EVENTS reports, then wait.
+            while pull.events() & POLLIN != 0 {
+                let m = pull.try_recv().expect("POLLIN means a message");
+                assert_eq!(m.data(), next.to_be_bytes());
+                next += 1;
+            }
+            if next == N {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "stalled at message {next}: lost wake-up");
+            let mut out = [libc::epoll_event { events: 0, u64: 0 }];
+            // SAFETY: see above; `out` has room for one event.
+            let n = unsafe { libc::epoll_wait(ep, out.as_mut_ptr(), 1, left.as_millis() as i32) };
+            assert!(n >= 0);
+        }
+        // SAFETY: closing the epoll descriptor this test created.
+        unsafe { libc::close(ep) };
+        drop(sender.join().expect("sender"));
+    }
+}
