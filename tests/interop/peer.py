@@ -82,6 +82,7 @@ def standard_messages(size):
         [b""],
         [b"multi", b"part", b"message"],
         [bytes(range(256))],
+        [bytes([i % 256]) * (i * 7 % 300) for i in range(300)],
     ]
     if size is not None:
         msgs.append([payload(0, size)])

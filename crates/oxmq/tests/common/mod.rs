@@ -106,6 +106,10 @@ pub(crate) fn standard_messages(size: Option<usize>) -> Vec<Frames> {
         msg(&[""]),
         msg(&["multi", "part", "message"]),
         vec![(0..=255u8).collect()],
+        // 300 frames of 0 to 299 bytes: short and long frame headers, empty frames, mixed.
+        (0..300usize)
+            .map(|i| vec![(i % 256) as u8; i * 7 % 300])
+            .collect(),
     ];
     if let Some(size) = size {
         msgs.push(vec![payload(0, Some(size))]);
