@@ -22,6 +22,7 @@ use oxmq_proto::{Event, Session, SocketType, WriteBuf};
 use tokio::time::Sleep;
 use tracing::debug;
 
+use crate::monitor::events;
 use crate::signal::{Attachment, Command};
 use crate::socket::{new_pipe_pair, EngineConfig, EngineEnds};
 use crate::transport::Stream;
@@ -43,8 +44,10 @@ pub(crate) async fn run<S: Stream>(
     cfg: Arc<EngineConfig>,
     ends: Option<EngineEnds>,
     routing_id: Option<bytes::Bytes>,
-    peer_addr: String,
+    endpoint: String,
 ) -> (Exit, Option<EngineEnds>) {
+    let fd = stream.raw_fd() as u32;
+    cfg.socket.register_engine(&cfg.waker);
     let persistent = ends.is_some();
     let cfg_type = cfg.socket.socket_type;
     let session_cfg = cfg.options.session_config(cfg.socket.socket_type);
@@ -61,11 +64,15 @@ pub(crate) async fn run<S: Stream>(
         linger: None,
         timer: None,
         timer_at: None,
-        peer_addr,
+        peer_addr: endpoint,
         out_more: false,
+        failure: None,
         reply_check: (cfg_type == SocketType::Req).then(ReplyCheck::new),
     };
     let exit = poll_fn(|cx| engine.poll_run(cx)).await;
+    if matches!(exit, Exit::Disconnected) {
+        engine.report_failure(fd);
+    }
     let ends = engine.finish();
     (exit, ends)
 }
@@ -90,6 +97,8 @@ struct Engine<S> {
     out_more: bool,
     /// REQ only: libzmq's per-connection check that the peer sends well-formed replies.
     reply_check: Option<ReplyCheck>,
+    /// The protocol error that ended the connection, for the monitor.
+    failure: Option<oxmq_proto::ProtocolError>,
 }
 
 impl<S: Stream> Engine<S> {
@@ -142,6 +151,7 @@ impl<S: Stream> Engine<S> {
         self.timer_at = None;
         if let Err(e) = self.session.handle_timeout(Instant::now()) {
             debug!(peer = %self.peer_addr, error = %e, "dropping connection");
+            self.failure = Some(e);
             return Err(Exit::Disconnected);
         }
         Ok(true)
@@ -190,6 +200,10 @@ impl<S: Stream> Engine<S> {
             match ev {
                 Event::HandshakeDone(peer) => {
                     self.ready = true;
+                    self.cfg
+                        .socket
+                        .monitor
+                        .emit(events::HANDSHAKE_SUCCEEDED, 0, &self.peer_addr);
                     let rid = self.routing_id.clone().or(peer.routing_id);
                     self.on_ready(rid);
                 }
@@ -216,6 +230,7 @@ impl<S: Stream> Engine<S> {
         }
         if let Err(e) = result {
             debug!(peer = %self.peer_addr, error = %e, "dropping connection: protocol error");
+            self.failure = Some(e);
             // Give an ERROR command the session queued a chance to reach the peer.
             self.session.poll_transmit(&mut self.wbuf);
             self.try_write_once();
@@ -332,6 +347,32 @@ impl<S: Stream> Engine<S> {
         None
     }
 
+    /// Tells the monitor why the connection ended, as libzmq's engine does: a handshake that
+    /// failed on a protocol or authentication error says so, one cut short otherwise says
+    /// "no detail", and every ended connection is DISCONNECTED.
+    fn report_failure(&self, fd: u32) {
+        let monitor = &self.cfg.socket.monitor;
+        let endpoint = &self.peer_addr;
+        match &self.failure {
+            Some(e) if e.zap_status_code().is_some() => {
+                let code = e.zap_status_code().map_or(0, u32::from);
+                monitor.emit(events::HANDSHAKE_FAILED_AUTH, code, endpoint);
+            }
+            Some(e) if reports_protocol_failure(e) => {
+                monitor.emit(
+                    events::HANDSHAKE_FAILED_PROTOCOL,
+                    e.zmq_protocol_error_code(),
+                    endpoint,
+                );
+            }
+            Some(oxmq_proto::ProtocolError::HandshakeTimeout) | None if !self.ready => {
+                monitor.emit(events::HANDSHAKE_FAILED_NO_DETAIL, 0, endpoint);
+            }
+            _ => {}
+        }
+        monitor.emit(events::DISCONNECTED, fd, endpoint);
+    }
+
     fn try_write_once(&mut self) {
         let mut slices = [IoSlice::new(&[]); MAX_IOV];
         let n = self.wbuf.io_slices(&mut slices);
@@ -358,6 +399,22 @@ impl<S: Stream> Engine<S> {
             None
         }
     }
+}
+
+/// The protocol errors libzmq reports as HANDSHAKE_FAILED_PROTOCOL (others only disconnect).
+fn reports_protocol_failure(e: &oxmq_proto::ProtocolError) -> bool {
+    use oxmq_proto::ProtocolError as P;
+    matches!(
+        e,
+        P::MechanismMismatch { .. }
+            | P::CommandTooLarge { .. }
+            | P::MalformedCommand { .. }
+            | P::UnexpectedCommand { .. }
+            | P::MalformedMetadata { .. }
+            | P::MissingSocketType
+            | P::InvalidSocketType { .. }
+            | P::IncompatibleSocketType { .. }
+    )
 }
 
 /// Read buffer growth step. 64 KiB lets one read pick up thousands of small messages.

@@ -28,6 +28,7 @@ use crate::context::ContextInner;
 use crate::endpoint::TcpEndpoint;
 use crate::endpoint::{tcp_endpoint_string, Endpoint};
 use crate::error::{Error, ErrorKind, Result};
+use crate::monitor::{events, MonitorSlot};
 use crate::opt;
 use crate::options::{self, Options};
 use crate::pipe::{pipe, Notifier, PipeReader, PipeWriter, TaskWaker};
@@ -104,6 +105,8 @@ impl Socket {
                 linger: AtomicI32::new(Options::default().linger),
                 closed_at: std::sync::OnceLock::new(),
                 close_notify: tokio::sync::Notify::new(),
+                monitor: MonitorSlot::default(),
+                engines: std::sync::Mutex::default(),
             }),
             pattern,
             pipes: PipeTable::default(),
@@ -125,12 +128,33 @@ impl Socket {
     /// for an ephemeral port, which [`Socket::last_endpoint`] then reports), `ipc://path`,
     /// `ipc://@abstract-name` or `ipc://*` (a new private path).
     pub fn bind(&mut self, endpoint: &str) -> Result<()> {
+        let r = self.bind_inner(endpoint);
+        match &r {
+            Ok(()) => {
+                if let Some(e) = self.endpoints.last() {
+                    let fd = e.fd.map_or(0, |fd| fd as u32);
+                    if e.task.is_some() {
+                        self.shared.monitor.emit(events::LISTENING, fd, &e.resolved);
+                    }
+                }
+            }
+            Err(e) => {
+                self.shared
+                    .monitor
+                    .emit(events::BIND_FAILED, e.errno() as u32, endpoint);
+            }
+        }
+        r
+    }
+
+    fn bind_inner(&mut self, endpoint: &str) -> Result<()> {
         let cfg = self.engine_config();
         let pool = Arc::clone(self.ctx.pool());
-        let (resolved, task, cleanup) = match Endpoint::parse(endpoint)? {
+        let (resolved, task, cleanup, fd) = match Endpoint::parse(endpoint)? {
             Endpoint::Tcp(t) => {
                 let addr = t.bind_addr(self.options.ipv6)?;
                 let listener = tcp::listen(addr, &self.options)?;
+                let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
                 let resolved = tcp_endpoint_string(listener.local_addr()?);
                 let task = transport::spawn_listener::<TcpEndpoint>(
                     &pool,
@@ -138,24 +162,25 @@ impl Socket {
                     cfg,
                     resolved.clone(),
                 );
-                (resolved, Some(task), None)
+                (resolved, Some(task), None, Some(fd))
             }
             Endpoint::Ipc(i) => {
                 let (listener, resolved, cleanup) = i.listen()?;
+                let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
                 let task = transport::spawn_listener::<IpcEndpoint>(
                     &pool,
                     listener,
                     cfg,
                     resolved.clone(),
                 );
-                (resolved, Some(task), Some(cleanup))
+                (resolved, Some(task), Some(cleanup), Some(fd))
             }
             Endpoint::Inproc(name) => {
                 let side = inproc::Side::new(&self.shared, &self.options);
                 for waiting in self.ctx.inproc().bind(&name, side)? {
                     self.attach(waiting);
                 }
-                (endpoint.to_owned(), None, None)
+                (endpoint.to_owned(), None, None, None)
             }
         };
         self.last_endpoint.clone_from(&resolved);
@@ -166,6 +191,7 @@ impl Socket {
             pipe: None,
             bound: true,
             _cleanup: cleanup,
+            fd,
         });
         Ok(())
     }
@@ -207,6 +233,7 @@ impl Socket {
                     pipe,
                     bound: false,
                     _cleanup: None,
+                    fd: None,
                 });
             }
         }
@@ -381,6 +408,28 @@ impl Socket {
     pub fn fd(&self) -> Result<std::os::fd::RawFd> {
         use std::os::fd::AsRawFd;
         Ok(self.shared.signal.fd()?.as_raw_fd())
+    }
+
+    /// `zmq_socket_monitor`: publishes this socket's connection events matching `events`
+    /// (see [`crate::monitor::events`]) on a PAIR socket bound to `endpoint`, which must be
+    /// `inproc://`; `None` stops monitoring (the monitor gets MONITOR_STOPPED). Read them with
+    /// [`crate::Monitor`] or any PAIR connected to the endpoint.
+    pub fn monitor(&mut self, endpoint: Option<&str>, events: u32) -> Result<()> {
+        let Some(endpoint) = endpoint else {
+            drop(self.shared.monitor.stop());
+            return Ok(());
+        };
+        if !endpoint.starts_with("inproc://") {
+            return Err(Error::with_source(
+                ErrorKind::ProtocolNotSupported,
+                "monitor endpoints are inproc",
+            ));
+        }
+        let mut pair = Socket::new(Arc::clone(&self.ctx), SocketType::Pair)?;
+        pair.set_linger(0)?;
+        pair.bind(endpoint)?;
+        drop(self.shared.monitor.start(pair, events));
+        Ok(())
     }
 
     /// Whether the last frame received had MORE set (`ZMQ_RCVMORE`).
@@ -792,7 +841,14 @@ impl Socket {
             None
         };
         let pipe = ends.as_ref().map(|e| e.id);
-        let task = transport::spawn_connecter(self.ctx.pool(), target, cfg, ends, routing_id);
+        let task = transport::spawn_connecter(
+            self.ctx.pool(),
+            target,
+            endpoint.to_owned(),
+            cfg,
+            ends,
+            routing_id,
+        );
         self.last_endpoint = endpoint.to_owned();
         self.endpoints.push(EndpointEntry {
             given: endpoint.to_owned(),
@@ -801,6 +857,7 @@ impl Socket {
             pipe,
             bound: false,
             _cleanup: None,
+            fd: None,
         });
     }
 
@@ -845,9 +902,16 @@ impl Drop for Socket {
                 e.close(&self.ctx, &self.shared);
             }
         }
+        // The monitor's PAIR is dropped here, on the application's thread, after the
+        // listeners' CLOSED events.
+        drop(self.shared.monitor.stop());
         // Dropping the pipe ends tells each engine that the socket is gone: it delivers what
-        // is queued within LINGER, then closes the connection.
+        // is queued within LINGER, then closes the connection. Peers that attached but were
+        // never processed are in the command queue: their ends go too.
         self.pipes.map.clear();
+        self.shared.signal.drain_into(&mut self.commands);
+        self.commands.clear();
+        self.shared.wake_engines();
     }
 }
 
@@ -874,6 +938,11 @@ pub(crate) struct SocketShared {
     closed_at: std::sync::OnceLock<Instant>,
     /// Woken when the socket closes, for connecters waiting to retry.
     pub(crate) close_notify: tokio::sync::Notify,
+    /// Where connection events go (`zmq_socket_monitor`).
+    pub(crate) monitor: MonitorSlot,
+    /// The engines serving this socket, woken when it closes (even those whose pipes the
+    /// socket never saw, such as one still in its handshake).
+    engines: std::sync::Mutex<Vec<std::sync::Weak<TaskWaker>>>,
 }
 
 impl SocketShared {
@@ -883,6 +952,27 @@ impl SocketShared {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Registers an engine's waker, to be woken when the socket closes.
+    pub(crate) fn register_engine(&self, waker: &Arc<TaskWaker>) {
+        let mut engines = self.engines.lock().unwrap_or_else(|e| e.into_inner());
+        engines.retain(|w| w.strong_count() > 0);
+        // A connecter registers the same waker at every reconnect.
+        if !engines
+            .iter()
+            .any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(waker)))
+        {
+            engines.push(Arc::downgrade(waker));
+        }
+    }
+
+    /// Wakes every engine (the socket closed).
+    fn wake_engines(&self) {
+        let engines = std::mem::take(&mut *self.engines.lock().unwrap_or_else(|e| e.into_inner()));
+        for w in engines.iter().filter_map(std::sync::Weak::upgrade) {
+            w.wake();
+        }
     }
 
     /// What a closed socket's LINGER allows: `None` before close or with LINGER -1 (deliver
@@ -953,6 +1043,8 @@ struct EndpointEntry {
     bound: bool,
     /// Removes an ipc socket file when the endpoint goes away.
     _cleanup: Option<IpcCleanup>,
+    /// The listening descriptor, for monitor events.
+    fd: Option<std::os::fd::RawFd>,
 }
 
 impl EndpointEntry {
@@ -964,6 +1056,10 @@ impl EndpointEntry {
     fn close(&self, ctx: &ContextInner, socket: &Arc<SocketShared>) {
         if let Some(t) = &self.task {
             t.abort();
+            if self.bound {
+                let fd = self.fd.map_or(0, |fd| fd as u32);
+                socket.monitor.emit(events::CLOSED, fd, &self.resolved);
+            }
         }
         if self.bound {
             if let Some(name) = self.given.strip_prefix("inproc://") {

@@ -110,6 +110,7 @@ impl Transport for IpcEndpoint {
     type StdStream = std::os::unix::net::UnixStream;
     type Listener = UnixListener;
     type StdListener = StdUnixListener;
+    const CONNECT_IS_DELAYED: bool = false;
 
     fn listener_from_std(l: StdUnixListener) -> io::Result<UnixListener> {
         UnixListener::from_std(l)

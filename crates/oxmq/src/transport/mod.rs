@@ -16,6 +16,7 @@ use tracing::debug;
 
 use crate::context::IoPool;
 use crate::engine::{self, Exit};
+use crate::monitor::events;
 use crate::options::Options;
 use crate::socket::{EngineConfig, EngineEnds};
 
@@ -33,6 +34,8 @@ pub(crate) trait Stream: Send + 'static {
     fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// Writes as much of `bufs` as the kernel takes.
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+    /// The descriptor, for monitor events.
+    fn raw_fd(&self) -> std::os::fd::RawFd;
 }
 
 macro_rules! impl_stream {
@@ -49,6 +52,9 @@ macro_rules! impl_stream {
             }
             fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
                 <$t>::try_write_vectored(self, bufs)
+            }
+            fn raw_fd(&self) -> std::os::fd::RawFd {
+                std::os::fd::AsRawFd::as_raw_fd(self)
             }
         }
     };
@@ -85,6 +91,8 @@ pub(crate) trait Transport: Send + Sync + 'static {
     fn stream_from_std(s: Self::StdStream) -> io::Result<Self::Stream>;
     /// Applies per-connection socket options.
     fn configure(s: &Self::Stream, options: &Options);
+    /// Whether a connect completes asynchronously (libzmq then reports CONNECT_DELAYED).
+    const CONNECT_IS_DELAYED: bool;
 }
 
 /// Accepts connections on `listener` until the returned task is aborted; each connection
@@ -110,6 +118,11 @@ pub(crate) fn spawn_listener<T: Transport>(
                 Err(e) => {
                     // Usually EMFILE or ECONNABORTED: keep serving the others.
                     debug!(%endpoint, error = %e, "accept failed");
+                    cfg.socket.monitor.emit(
+                        events::ACCEPT_FAILED,
+                        e.raw_os_error().unwrap_or(0) as u32,
+                        &endpoint,
+                    );
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
@@ -117,6 +130,9 @@ pub(crate) fn spawn_listener<T: Transport>(
             if cfg.socket.is_closed() {
                 return;
             }
+            cfg.socket
+                .monitor
+                .emit(events::ACCEPTED, stream.raw_fd() as u32, &endpoint);
             let engine_cfg = Arc::new(EngineConfig {
                 socket: Arc::clone(&cfg.socket),
                 options: cfg.options.clone(),
@@ -125,12 +141,14 @@ pub(crate) fn spawn_listener<T: Transport>(
             let Ok(stream) = T::stream_to_std(stream) else {
                 continue;
             };
+            let endpoint = endpoint.clone();
             engines.spawn_counted(async move {
                 let Ok(stream) = T::stream_from_std(stream) else {
                     return;
                 };
                 T::configure(&stream, &engine_cfg.options);
-                engine::run(stream, engine_cfg, None, None, peer).await;
+                debug!(%endpoint, %peer, "accepted");
+                engine::run(stream, engine_cfg, None, None, endpoint).await;
             });
         }
     })
@@ -141,6 +159,7 @@ pub(crate) fn spawn_listener<T: Transport>(
 pub(crate) fn spawn_connecter<T: Transport>(
     pool: &Arc<IoPool>,
     target: T,
+    endpoint: String,
     cfg: Arc<EngineConfig>,
     mut ends: Option<EngineEnds>,
     routing_id: Option<bytes::Bytes>,
@@ -154,23 +173,41 @@ pub(crate) fn spawn_connecter<T: Transport>(
                 return;
             }
             let linger_deadline = cfg.socket.linger_deadline();
+            let monitor = &cfg.socket.monitor;
+            if T::CONNECT_IS_DELAYED {
+                monitor.emit(events::CONNECT_DELAYED, EINPROGRESS, &endpoint);
+            }
             match target.connect(&cfg.options).await {
                 Ok((stream, peer)) => {
                     ivl = base;
                     T::configure(&stream, &cfg.options);
-                    let (exit, back) =
-                        engine::run(stream, Arc::clone(&cfg), ends, routing_id.clone(), peer).await;
+                    monitor.emit(events::CONNECTED, stream.raw_fd() as u32, &endpoint);
+                    debug!(%endpoint, %peer, "connected");
+                    let (exit, back) = engine::run(
+                        stream,
+                        Arc::clone(&cfg),
+                        ends,
+                        routing_id.clone(),
+                        endpoint.clone(),
+                    )
+                    .await;
                     ends = back;
                     if matches!(exit, Exit::SocketClosed) {
                         return;
                     }
                 }
-                Err(e) => debug!(error = %e, "connect failed"),
+                Err(e) => {
+                    debug!(%endpoint, error = %e, "connect failed");
+                    // libzmq closes the failed descriptor and says so; tokio has already
+                    // closed ours, so there is no number to give.
+                    monitor.emit(events::CLOSED, u32::MAX, &endpoint);
+                }
             }
             if ivl < 0 {
                 // RECONNECT_IVL -1: never reconnect.
                 return;
             }
+            monitor.emit(events::CONNECT_RETRIED, ivl as u32, &endpoint);
             let delay = Duration::from_millis(ivl as u64 + jitter(ivl));
             // A closed socket retries only until its LINGER runs out.
             let wake = linger_deadline.map_or(tokio::time::Instant::now() + delay, |d| {
@@ -196,6 +233,9 @@ fn has_pending(ends: &mut Option<EngineEnds>, cfg: &EngineConfig) -> bool {
         .is_some_and(|d| d <= std::time::Instant::now());
     !expired && ends.as_mut().is_some_and(|e| e.reader.has_data())
 }
+
+/// The errno libzmq reports with CONNECT_DELAYED.
+const EINPROGRESS: u32 = 115;
 
 /// libzmq spreads reconnects of many sockets with a random part of up to one interval.
 fn jitter(ivl: i32) -> u64 {

@@ -31,6 +31,7 @@ impl Transport for TcpEndpoint {
     type StdStream = std::net::TcpStream;
     type Listener = TcpListener;
     type StdListener = std::net::TcpListener;
+    const CONNECT_IS_DELAYED: bool = true;
 
     fn listener_from_std(l: std::net::TcpListener) -> io::Result<TcpListener> {
         TcpListener::from_std(l)
