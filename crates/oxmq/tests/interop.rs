@@ -13,53 +13,66 @@ use std::time::{Duration, Instant};
 use common::*;
 use oxmq::{Context, ErrorKind, Msg, SocketType};
 
-/// One test per binding direction for each case.
+/// One test per binding direction for each case, over tcp (127.0.0.1); `, ipc` adds the same
+/// two over ipc.
 macro_rules! both_ways {
-    ($($name:ident => $case:path;)*) => {$(
+    ($($name:ident => $case:path $(, $extra:ident)*;)*) => {$(
         mod $name {
+            use super::{Dir, Family};
             #[test]
             fn oxmq_binds() {
-                $case(super::Dir::OxmqBinds)
+                $case(Dir::OxmqBinds, Family::V4)
             }
             #[test]
             fn pyzmq_binds() {
-                $case(super::Dir::PyzmqBinds)
+                $case(Dir::PyzmqBinds, Family::V4)
             }
+            $(both_ways!(@$extra $case);)*
         }
     )*};
+    (@ipc $case:path) => {
+        #[test]
+        fn ipc_oxmq_binds() {
+            $case(Dir::OxmqBinds, Family::Ipc)
+        }
+        #[test]
+        fn ipc_pyzmq_binds() {
+            $case(Dir::PyzmqBinds, Family::Ipc)
+        }
+    };
 }
 
 both_ways! {
-    pair_oxmq_client => super::pair_oxmq_client;
-    pair_pyzmq_client => super::pair_pyzmq_client;
+    pair_oxmq_client => super::pair_oxmq_client, ipc;
+    pair_pyzmq_client => super::pair_pyzmq_client, ipc;
     pair_ipv6 => super::pair_ipv6;
-    pair_16mib_echo => super::pair_16mib_echo;
-    req_oxmq_to_rep_pyzmq => super::req_oxmq_to_rep_pyzmq;
+    pair_16mib_echo => super::pair_16mib_echo, ipc;
+    req_oxmq_to_rep_pyzmq => super::req_oxmq_to_rep_pyzmq, ipc;
     req_pyzmq_to_rep_oxmq => super::req_pyzmq_to_rep_oxmq;
     req_oxmq_to_router_pyzmq => super::req_oxmq_to_router_pyzmq;
-    req_pyzmq_to_router_oxmq => super::req_pyzmq_to_router_oxmq;
+    req_pyzmq_to_router_oxmq => super::req_pyzmq_to_router_oxmq, ipc;
     dealer_oxmq_to_rep_pyzmq => super::dealer_oxmq_to_rep_pyzmq;
     dealer_pyzmq_to_rep_oxmq => super::dealer_pyzmq_to_rep_oxmq;
     dealer_oxmq_to_dealer_pyzmq => super::dealer_oxmq_to_dealer_pyzmq;
     dealer_pyzmq_to_dealer_oxmq => super::dealer_pyzmq_to_dealer_oxmq;
-    dealer_oxmq_to_router_pyzmq => super::dealer_oxmq_to_router_pyzmq;
+    dealer_oxmq_to_router_pyzmq => super::dealer_oxmq_to_router_pyzmq, ipc;
     dealer_pyzmq_to_router_oxmq => super::dealer_pyzmq_to_router_oxmq;
     router_oxmq_to_router_pyzmq => super::router_oxmq_to_router_pyzmq;
     router_pyzmq_to_router_oxmq => super::router_pyzmq_to_router_oxmq;
-    router_mandatory_oxmq_to_dealer_pyzmq => super::router_mandatory_oxmq_to_dealer_pyzmq;
+    router_mandatory_oxmq_to_dealer_pyzmq => super::router_mandatory_oxmq_to_dealer_pyzmq, ipc;
     router_mandatory_pyzmq_to_dealer_oxmq => super::router_mandatory_pyzmq_to_dealer_oxmq;
-    push_oxmq_100k_to_pull_pyzmq => super::push_oxmq_100k_to_pull_pyzmq;
-    push_pyzmq_100k_to_pull_oxmq => super::push_pyzmq_100k_to_pull_oxmq;
+    push_oxmq_100k_to_pull_pyzmq => super::push_oxmq_100k_to_pull_pyzmq, ipc;
+    push_pyzmq_100k_to_pull_oxmq => super::push_pyzmq_100k_to_pull_oxmq, ipc;
     push_oxmq_16mib_to_pull_pyzmq => super::push_oxmq_16mib_to_pull_pyzmq;
     push_pyzmq_16mib_to_pull_oxmq => super::push_pyzmq_16mib_to_pull_oxmq;
-    pub_oxmq_to_sub_pyzmq => super::pub_oxmq_to_sub_pyzmq;
-    pub_pyzmq_to_sub_oxmq => super::pub_pyzmq_to_sub_oxmq;
+    pub_oxmq_to_sub_pyzmq => super::pub_oxmq_to_sub_pyzmq, ipc;
+    pub_pyzmq_to_sub_oxmq => super::pub_pyzmq_to_sub_oxmq, ipc;
     pub_pyzmq_to_xsub_oxmq => super::pub_pyzmq_to_xsub_oxmq;
     xpub_oxmq_to_sub_pyzmq => super::xpub_oxmq_to_sub_pyzmq;
-    xpub_oxmq_to_xsub_pyzmq => super::xpub_oxmq_to_xsub_pyzmq;
-    xpub_pyzmq_to_xsub_oxmq => super::xpub_pyzmq_to_xsub_oxmq;
+    xpub_oxmq_to_xsub_pyzmq => super::xpub_oxmq_to_xsub_pyzmq, ipc;
+    xpub_pyzmq_to_xsub_oxmq => super::xpub_pyzmq_to_xsub_oxmq, ipc;
     xpub_pyzmq_to_sub_oxmq => super::xpub_pyzmq_to_sub_oxmq;
-    reconnect_after_pyzmq_restarts => super::reconnect_after_pyzmq_restarts;
+    reconnect_after_pyzmq_restarts => super::reconnect_after_pyzmq_restarts, ipc;
     incompatible_pyzmq_peer_is_refused => super::incompatible_pyzmq_peer_is_refused;
     heartbeats_keep_an_idle_connection => super::heartbeats_keep_an_idle_connection;
 }
@@ -67,24 +80,24 @@ both_ways! {
 // ---------------------------------------------------------------------------------------------
 // PAIR
 
-fn pair_oxmq_client(dir: Dir) {
+fn pair_oxmq_client(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Pair);
-    let peer = link(&mut s, dir, &["echo", "--type", "PAIR"]);
+    let peer = link_on(&mut s, dir, family, &["echo", "--type", "PAIR"]);
     client(&mut s, &[], None);
     peer.finish();
 }
 
-fn pair_pyzmq_client(dir: Dir) {
+fn pair_pyzmq_client(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Pair);
-    let peer = link(&mut s, dir, &["client", "--type", "PAIR"]);
+    let peer = link_on(&mut s, dir, family, &["client", "--type", "PAIR"]);
     let seen = echo_until_end(&mut s);
     assert_eq!(seen, standard_messages(None), "what the pyzmq client sent");
     peer.finish();
 }
 
-fn pair_ipv6(dir: Dir) {
+fn pair_ipv6(dir: Dir, _tcp: Family) {
     if !have_ipv6_loopback() {
         // The one skip in this suite, and a loud one: some containers have no [::1].
         eprintln!("NOTE: no [::1] on this machine; IPv6 interop not tested");
@@ -104,10 +117,10 @@ fn pair_ipv6(dir: Dir) {
     peer.finish();
 }
 
-fn pair_16mib_echo(dir: Dir) {
+fn pair_16mib_echo(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Pair);
-    let peer = link(&mut s, dir, &["echo", "--type", "PAIR"]);
+    let peer = link_on(&mut s, dir, family, &["echo", "--type", "PAIR"]);
     client(&mut s, &[], Some(BIG));
     peer.finish();
 }
@@ -115,28 +128,28 @@ fn pair_16mib_echo(dir: Dir) {
 // ---------------------------------------------------------------------------------------------
 // REQ / REP / ROUTER / DEALER
 
-fn req_oxmq_to_rep_pyzmq(dir: Dir) {
+fn req_oxmq_to_rep_pyzmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Req);
-    let peer = link(&mut s, dir, &["echo", "--type", "REP"]);
+    let peer = link_on(&mut s, dir, family, &["echo", "--type", "REP"]);
     client(&mut s, &[], None);
     peer.finish();
 }
 
-fn req_pyzmq_to_rep_oxmq(dir: Dir) {
+fn req_pyzmq_to_rep_oxmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Rep);
-    let peer = link(&mut s, dir, &["client", "--type", "REQ"]);
+    let peer = link_on(&mut s, dir, family, &["client", "--type", "REQ"]);
     let seen = echo_until_end(&mut s);
     assert_eq!(seen, standard_messages(None), "what the pyzmq REQ sent");
     peer.finish();
 }
 
-fn req_oxmq_to_router_pyzmq(dir: Dir) {
+fn req_oxmq_to_router_pyzmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Req);
     s.set_routing_id(b"ox-req").expect("set_routing_id");
-    let peer = link(&mut s, dir, &["echo", "--type", "ROUTER"]);
+    let peer = link_on(&mut s, dir, family, &["echo", "--type", "ROUTER"]);
     client(&mut s, &[], None);
     let ids = peer.finish();
     assert!(
@@ -145,12 +158,13 @@ fn req_oxmq_to_router_pyzmq(dir: Dir) {
     );
 }
 
-fn req_pyzmq_to_router_oxmq(dir: Dir) {
+fn req_pyzmq_to_router_oxmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Router);
-    let peer = link(
+    let peer = link_on(
         &mut s,
         dir,
+        family,
         &["client", "--type", "REQ", "--routing-id", "py-req"],
     );
     let seen = echo_until_end(&mut s);
@@ -164,57 +178,63 @@ fn req_pyzmq_to_router_oxmq(dir: Dir) {
     peer.finish();
 }
 
-fn dealer_oxmq_to_rep_pyzmq(dir: Dir) {
+fn dealer_oxmq_to_rep_pyzmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Dealer);
-    let peer = link(&mut s, dir, &["echo", "--type", "REP"]);
+    let peer = link_on(&mut s, dir, family, &["echo", "--type", "REP"]);
     client(&mut s, &msg(&[""]), None);
     peer.finish();
 }
 
-fn dealer_pyzmq_to_rep_oxmq(dir: Dir) {
+fn dealer_pyzmq_to_rep_oxmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Rep);
-    let peer = link(&mut s, dir, &["client", "--type", "DEALER", "--delim"]);
+    let peer = link_on(
+        &mut s,
+        dir,
+        family,
+        &["client", "--type", "DEALER", "--delim"],
+    );
     let seen = echo_until_end(&mut s);
     assert_eq!(seen, standard_messages(None), "what REP delivered");
     peer.finish();
 }
 
-fn dealer_oxmq_to_dealer_pyzmq(dir: Dir) {
+fn dealer_oxmq_to_dealer_pyzmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Dealer);
-    let peer = link(&mut s, dir, &["echo", "--type", "DEALER"]);
+    let peer = link_on(&mut s, dir, family, &["echo", "--type", "DEALER"]);
     client(&mut s, &[], None);
     peer.finish();
 }
 
-fn dealer_pyzmq_to_dealer_oxmq(dir: Dir) {
+fn dealer_pyzmq_to_dealer_oxmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Dealer);
-    let peer = link(&mut s, dir, &["client", "--type", "DEALER"]);
+    let peer = link_on(&mut s, dir, family, &["client", "--type", "DEALER"]);
     let seen = echo_until_end(&mut s);
     assert_eq!(seen, standard_messages(None), "what the pyzmq DEALER sent");
     peer.finish();
 }
 
-fn dealer_oxmq_to_router_pyzmq(dir: Dir) {
+fn dealer_oxmq_to_router_pyzmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Dealer);
     s.set_routing_id(b"ox-dealer").expect("set_routing_id");
-    let peer = link(&mut s, dir, &["echo", "--type", "ROUTER"]);
+    let peer = link_on(&mut s, dir, family, &["echo", "--type", "ROUTER"]);
     client(&mut s, &[], None);
     let lines = peer.finish();
     let ids: Vec<&String> = lines.iter().filter(|l| l.starts_with("ID ")).collect();
     assert_eq!(ids, [&format!("ID {}", hex(b"ox-dealer"))], "ROUTER saw");
 }
 
-fn dealer_pyzmq_to_router_oxmq(dir: Dir) {
+fn dealer_pyzmq_to_router_oxmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Router);
-    let peer = link(
+    let peer = link_on(
         &mut s,
         dir,
+        family,
         &["client", "--type", "DEALER", "--routing-id", "py-dealer"],
     );
     let seen = echo_until_end(&mut s);
@@ -226,13 +246,14 @@ fn dealer_pyzmq_to_router_oxmq(dir: Dir) {
     peer.finish();
 }
 
-fn router_oxmq_to_router_pyzmq(dir: Dir) {
+fn router_oxmq_to_router_pyzmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Router);
     s.set_routing_id(b"ox-router").expect("set_routing_id");
-    let peer = link(
+    let peer = link_on(
         &mut s,
         dir,
+        family,
         &["echo", "--type", "ROUTER", "--routing-id", "py-router"],
     );
     router_client(&mut s, b"py-router");
@@ -243,13 +264,14 @@ fn router_oxmq_to_router_pyzmq(dir: Dir) {
     );
 }
 
-fn router_pyzmq_to_router_oxmq(dir: Dir) {
+fn router_pyzmq_to_router_oxmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Router);
     s.set_routing_id(b"ox-router").expect("set_routing_id");
-    let peer = link(
+    let peer = link_on(
         &mut s,
         dir,
+        family,
         &[
             "client",
             "--type",
@@ -268,25 +290,27 @@ fn router_pyzmq_to_router_oxmq(dir: Dir) {
     peer.finish();
 }
 
-fn router_mandatory_oxmq_to_dealer_pyzmq(dir: Dir) {
+fn router_mandatory_oxmq_to_dealer_pyzmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Router);
-    let peer = link(
+    let peer = link_on(
         &mut s,
         dir,
+        family,
         &["echo", "--type", "DEALER", "--routing-id", "py-dealer"],
     );
     router_client(&mut s, b"py-dealer");
     peer.finish();
 }
 
-fn router_mandatory_pyzmq_to_dealer_oxmq(dir: Dir) {
+fn router_mandatory_pyzmq_to_dealer_oxmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Dealer);
     s.set_routing_id(b"ox-dealer").expect("set_routing_id");
-    let mut peer = link(
+    let mut peer = link_on(
         &mut s,
         dir,
+        family,
         &["client", "--type", "ROUTER", "--peer-id", "ox-dealer"],
     );
     peer.expect("UNREACHABLE");
@@ -343,46 +367,48 @@ fn router_connect_routing_id_names_the_pyzmq_peer() {
 // ---------------------------------------------------------------------------------------------
 // PUSH / PULL
 
-fn push_oxmq_100k_to_pull_pyzmq(dir: Dir) {
+fn push_oxmq_100k_to_pull_pyzmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Push);
-    let peer = link(
+    let peer = link_on(
         &mut s,
         dir,
+        family,
         &["sink", "--type", "PULL", "--count", "100000"],
     );
     source(&mut s, 100_000, None);
     peer.finish();
 }
 
-fn push_pyzmq_100k_to_pull_oxmq(dir: Dir) {
+fn push_pyzmq_100k_to_pull_oxmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Pull);
-    let peer = link(
+    let peer = link_on(
         &mut s,
         dir,
+        family,
         &["source", "--type", "PUSH", "--count", "100000"],
     );
     sink(&mut s, 100_000, None);
     peer.finish();
 }
 
-fn push_oxmq_16mib_to_pull_pyzmq(dir: Dir) {
+fn push_oxmq_16mib_to_pull_pyzmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Push);
     let big = BIG.to_string();
     let args = ["sink", "--type", "PULL", "--count", "2", "--size", &big];
-    let peer = link(&mut s, dir, &args);
+    let peer = link_on(&mut s, dir, family, &args);
     source(&mut s, 2, Some(BIG));
     peer.finish();
 }
 
-fn push_pyzmq_16mib_to_pull_oxmq(dir: Dir) {
+fn push_pyzmq_16mib_to_pull_oxmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Pull);
     let big = BIG.to_string();
     let args = ["source", "--type", "PUSH", "--count", "2", "--size", &big];
-    let peer = link(&mut s, dir, &args);
+    let peer = link_on(&mut s, dir, family, &args);
     sink(&mut s, 2, Some(BIG));
     peer.finish();
 }
@@ -419,10 +445,10 @@ fn push_oxmq_round_robins_over_two_pyzmq_pulls() {
 
 /// oxmq publishes to a pyzmq SUB subscribed to A., B, sync and END; prefix filtering happens at
 /// the publisher, so the subscriber must see exactly `expected_for_subscriber()`.
-fn pub_oxmq_to_sub_pyzmq(dir: Dir) {
+fn pub_oxmq_to_sub_pyzmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Pub);
-    let mut peer = link(&mut s, dir, &["sub", "--type", "SUB"]);
+    let mut peer = link_on(&mut s, dir, family, &["sub", "--type", "SUB"]);
     publish_until_subscribed(&mut s, &mut peer);
     for m in topic_set() {
         send(&mut s, &m, "a topic message");
@@ -430,10 +456,10 @@ fn pub_oxmq_to_sub_pyzmq(dir: Dir) {
     check_subscriber_lines(peer.finish());
 }
 
-fn xpub_oxmq_to_sub_pyzmq(dir: Dir) {
+fn xpub_oxmq_to_sub_pyzmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::XPub);
-    let peer = link(&mut s, dir, &["sub", "--type", "SUB"]);
+    let peer = link_on(&mut s, dir, family, &["sub", "--type", "SUB"]);
     // The SUB's subscriptions reach the XPUB application as messages (libzmq sends them from
     // its trie, so in byte order, not in the order they were made); once they are all here the
     // subscriber is attached and nothing published from now on can be lost.
@@ -453,32 +479,33 @@ fn xpub_oxmq_to_sub_pyzmq(dir: Dir) {
     check_subscriber_lines(peer.finish());
 }
 
-fn pub_pyzmq_to_sub_oxmq(dir: Dir) {
-    subscriber_oxmq_from_pub_pyzmq(dir, SocketType::Sub);
+fn pub_pyzmq_to_sub_oxmq(dir: Dir, family: Family) {
+    subscriber_oxmq_from_pub_pyzmq(dir, family, SocketType::Sub);
 }
 
-fn pub_pyzmq_to_xsub_oxmq(dir: Dir) {
-    subscriber_oxmq_from_pub_pyzmq(dir, SocketType::XSub);
+fn pub_pyzmq_to_xsub_oxmq(dir: Dir, family: Family) {
+    subscriber_oxmq_from_pub_pyzmq(dir, family, SocketType::XSub);
 }
 
-fn subscriber_oxmq_from_pub_pyzmq(dir: Dir, ty: SocketType) {
+fn subscriber_oxmq_from_pub_pyzmq(dir: Dir, family: Family, ty: SocketType) {
     let ctx = Context::new();
     let mut s = socket(&ctx, ty);
     for topic in SUBSCRIBER_TOPICS {
         subscribe(&mut s, topic.as_bytes());
     }
-    let mut peer = link(&mut s, dir, &["pub", "--type", "PUB"]);
+    let mut peer = link_on(&mut s, dir, family, &["pub", "--type", "PUB"]);
     receive_from_publisher(&mut s, &mut peer);
     peer.finish();
 }
 
 /// oxmq's XPUB gets the pyzmq XSUB's subscribe and unsubscribe messages, and filters for it.
-fn xpub_oxmq_to_xsub_pyzmq(dir: Dir) {
+fn xpub_oxmq_to_xsub_pyzmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::XPub);
-    let peer = link(
+    let peer = link_on(
         &mut s,
         dir,
+        family,
         &["xsub", "--type", "XSUB", "--subscribe", "weather"],
     );
     assert_msg(
@@ -514,10 +541,10 @@ fn xpub_oxmq_to_xsub_pyzmq(dir: Dir) {
 }
 
 /// A pyzmq XPUB application sees oxmq's XSUB subscription messages, sent as plain messages.
-fn xpub_pyzmq_to_xsub_oxmq(dir: Dir) {
+fn xpub_pyzmq_to_xsub_oxmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::XSub);
-    let peer = link(&mut s, dir, &["xpub", "--type", "XPUB"]);
+    let peer = link_on(&mut s, dir, family, &["xpub", "--type", "XPUB"]);
     send(&mut s, &msg(&["\x01topic"]), "the subscription");
     receive_topic_messages(&mut s);
     send(&mut s, &msg(&["\x00topic"]), "the unsubscription");
@@ -525,11 +552,11 @@ fn xpub_pyzmq_to_xsub_oxmq(dir: Dir) {
 }
 
 /// A pyzmq XPUB application sees oxmq's SUB subscribe()/unsubscribe() as \x01/\x00 messages.
-fn xpub_pyzmq_to_sub_oxmq(dir: Dir) {
+fn xpub_pyzmq_to_sub_oxmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Sub);
     s.subscribe(b"topic").expect("subscribe");
-    let peer = link(&mut s, dir, &["xpub", "--type", "XPUB"]);
+    let peer = link_on(&mut s, dir, family, &["xpub", "--type", "XPUB"]);
     receive_topic_messages(&mut s);
     s.unsubscribe(b"topic").expect("unsubscribe");
     check_xpub_lines(peer.finish());
@@ -606,13 +633,13 @@ fn subscribe(s: &mut oxmq::Socket, topic: &[u8]) {
 /// The pyzmq peer is killed (SIGKILL, no goodbye) and restarted on the same endpoint; traffic
 /// resumes without the oxmq socket being touched. With `PyzmqBinds` oxmq is the one reconnecting
 /// (RECONNECT_IVL); with `OxmqBinds` oxmq must drop the dead connection and serve the new one.
-fn reconnect_after_pyzmq_restarts(dir: Dir) {
+fn reconnect_after_pyzmq_restarts(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Dealer);
     s.set_routing_id(b"ox-dealer").expect("set_routing_id");
     s.set_reconnect_ivl_max(200).expect("set_reconnect_ivl_max");
     let args = ["echo", "--type", "ROUTER"];
-    let mut first = link(&mut s, dir, &args);
+    let mut first = link_on(&mut s, dir, family, &args);
     let endpoint = match dir {
         Dir::OxmqBinds => s.last_endpoint(),
         Dir::PyzmqBinds => first.lines_with("READY ").remove(0),
@@ -715,16 +742,17 @@ fn receive_from_publisher(s: &mut oxmq::Socket, peer: &mut Peer) {
 /// Both sides send ZMTP PINGs every 100 ms and give up after 300 ms without traffic; a
 /// connection left idle for a second must survive (each side answers the other's PINGs with
 /// PONGs), which the pyzmq peer checks with a socket monitor.
-fn heartbeats_keep_an_idle_connection(dir: Dir) {
+fn heartbeats_keep_an_idle_connection(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Pair);
     s.set_sockopt(oxmq::opt::HEARTBEAT_IVL, &100i32.to_ne_bytes())
         .expect("HEARTBEAT_IVL");
     s.set_sockopt(oxmq::opt::HEARTBEAT_TIMEOUT, &300i32.to_ne_bytes())
         .expect("HEARTBEAT_TIMEOUT");
-    let peer = link(
+    let peer = link_on(
         &mut s,
         dir,
+        family,
         &["echo", "--type", "PAIR", "--heartbeat", "100"],
     );
     send(&mut s, &msg(&["before"]), "before the idle second");
@@ -742,10 +770,15 @@ fn heartbeats_keep_an_idle_connection(dir: Dir) {
 
 /// A pyzmq PUSH cannot talk to an oxmq REP: the handshake fails (the socket-type matrix), none
 /// of its messages reach the application, and the REP goes on serving a REQ afterwards.
-fn incompatible_pyzmq_peer_is_refused(dir: Dir) {
+fn incompatible_pyzmq_peer_is_refused(dir: Dir, family: Family) {
     let ctx = Context::new();
     let mut s = socket(&ctx, SocketType::Rep);
-    let mut pusher = link(&mut s, dir, &["source", "--type", "PUSH", "--count", "5"]);
+    let mut pusher = link_on(
+        &mut s,
+        dir,
+        family,
+        &["source", "--type", "PUSH", "--count", "5"],
+    );
     s.set_rcvtimeo(500).expect("set_rcvtimeo");
     match s.recv_multipart() {
         Err(e) if e.kind() == ErrorKind::WouldBlock => {}
@@ -763,7 +796,7 @@ fn incompatible_pyzmq_peer_is_refused(dir: Dir) {
             p.expect("READY ");
             p
         }
-        Dir::PyzmqBinds => link(&mut s, dir, &args),
+        Dir::PyzmqBinds => link_on(&mut s, dir, family, &args),
     };
     let seen = echo_until_end(&mut s);
     assert_eq!(seen, standard_messages(None), "what the pyzmq REQ sent");

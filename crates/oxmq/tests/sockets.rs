@@ -72,14 +72,14 @@ fn xpub_xsub() {
 }
 
 /// Runs one exchange between a socket of type `a` and one of type `b` for each of: `a` binds
-/// or `b` binds, over 127.0.0.1 and over [::1] (skipped, loudly, only if this machine has no
-/// IPv6 loopback).
+/// or `b` binds, over tcp on 127.0.0.1 and on [::1] (skipped, loudly, only if this machine has
+/// no IPv6 loopback), over ipc and over inproc.
 fn pairing(a: SocketType, b: SocketType) {
-    let mut families = vec![Family::V4];
+    let mut families = vec![Family::V4, Family::Ipc, Family::Inproc];
     if have_ipv6_loopback() {
         families.push(Family::V6);
     } else {
-        eprintln!("NOTE: no [::1] on this machine; {a:?}-{b:?} tested over IPv4 only");
+        eprintln!("NOTE: no [::1] on this machine; {a:?}-{b:?} not tested over IPv6");
     }
     for family in families {
         for a_binds in [true, false] {
@@ -115,8 +115,9 @@ fn bind_any(s: &mut Socket, family: Family) -> String {
     if family == Family::V6 {
         s.set_ipv6(true).expect("ipv6");
     }
-    s.bind(family.wildcard())
-        .unwrap_or_else(|e| panic!("bind {}: {e:?}", family.wildcard()));
+    let endpoint = family.wildcard();
+    s.bind(&endpoint)
+        .unwrap_or_else(|e| panic!("bind {endpoint}: {e:?}"));
     s.last_endpoint()
 }
 

@@ -11,6 +11,7 @@ use std::io::{BufRead, BufReader, ErrorKind as IoErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
@@ -217,21 +218,31 @@ pub(crate) enum Dir {
     PyzmqBinds,
 }
 
-/// The loopback address to test on.
+/// The transport (and, for tcp, the loopback address) to test on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Family {
-    /// 127.0.0.1
+    /// tcp on 127.0.0.1
     V4,
-    /// [::1]
+    /// tcp on [::1]
     V6,
+    /// ipc (Unix domain sockets)
+    Ipc,
+    /// inproc (oxmq to oxmq only, same context)
+    Inproc,
 }
 
 impl Family {
-    /// The wildcard-port endpoint on this family's loopback address.
-    pub(crate) fn wildcard(self) -> &'static str {
+    /// An endpoint to bind: the wildcard-port or wildcard-path form, or a fresh inproc name.
+    pub(crate) fn wildcard(self) -> String {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
         match self {
-            Family::V4 => "tcp://127.0.0.1:*",
-            Family::V6 => "tcp://[::1]:*",
+            Family::V4 => "tcp://127.0.0.1:*".into(),
+            Family::V6 => "tcp://[::1]:*".into(),
+            Family::Ipc => "ipc://*".into(),
+            Family::Inproc => format!(
+                "inproc://oxmq-test-{}",
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ),
         }
     }
 }
@@ -249,10 +260,15 @@ pub(crate) fn link_on(sock: &mut Socket, dir: Dir, family: Family, args: &[&str]
         args.push("--ipv6".into());
         sock.set_ipv6(true).expect("set_ipv6");
     }
+    assert!(
+        family != Family::Inproc,
+        "pyzmq cannot join an oxmq inproc endpoint"
+    );
+    let wildcard = family.wildcard();
     match dir {
         Dir::OxmqBinds => {
-            sock.bind(family.wildcard())
-                .unwrap_or_else(|e| panic!("bind {}: {e:?}", family.wildcard()));
+            sock.bind(&wildcard)
+                .unwrap_or_else(|e| panic!("bind {wildcard}: {e:?}"));
             let ep = sock.last_endpoint();
             args.extend(["--connect".to_string(), ep]);
             let mut peer = Peer::spawn(&args);
@@ -260,7 +276,7 @@ pub(crate) fn link_on(sock: &mut Socket, dir: Dir, family: Family, args: &[&str]
             peer
         }
         Dir::PyzmqBinds => {
-            args.extend(["--bind".to_string(), family.wildcard().to_string()]);
+            args.extend(["--bind".to_string(), wildcard]);
             let mut peer = Peer::spawn(&args);
             let ep = peer.expect_ready();
             sock.connect(&ep)
@@ -289,6 +305,8 @@ impl Peer {
             .arg("-u")
             .arg(repo_root().join("tests/interop/peer.py"))
             .args(&args)
+            // libzmq makes `ipc://*` paths under TMPDIR, or in the working directory without it.
+            .env("TMPDIR", std::env::temp_dir())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
