@@ -15,7 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use oxmq::{opt, Context, ErrorKind, Msg, Socket, SocketType};
+use oxmq::{opt, poll, Context, ErrorKind, Msg, PollItem, Socket, SocketType, POLLIN, POLLOUT};
 
 use SocketType::*;
 
@@ -1134,4 +1134,92 @@ fn pub_filters_for_zmtp_3_1_and_3_0_subscribers() {
         };
         assert_eq!(frame, b"\x00\x07topic.1", "ZMTP 3.{minor} subscriber");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// poll and ZMQ_FD
+
+#[test]
+fn poll_waits_on_sockets_and_raw_descriptors() {
+    use std::os::unix::io::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    let ctx = Context::new();
+    let mut a = socket(&ctx, Pull);
+    let mut b = socket(&ctx, Pull);
+    let ea = bind_any(&mut a, Family::V4);
+    let eb = bind_any(&mut b, Family::Ipc);
+    let mut push_b = socket(&ctx, Push);
+    push_b.connect(&eb).expect("connect");
+    let (raw_reader, mut raw_writer) = UnixStream::pair().expect("socketpair");
+    let mut push_a = socket(&ctx, Push);
+    push_a.connect(&ea).expect("connect");
+
+    let start = Instant::now();
+    {
+        let mut items = [
+            PollItem::socket(&mut a, POLLIN),
+            PollItem::socket(&mut b, POLLIN),
+            PollItem::fd(raw_reader.as_raw_fd(), POLLIN),
+        ];
+        assert_eq!(poll(&mut items, 100).expect("poll"), 0, "nothing is ready");
+    }
+    assert!(
+        start.elapsed() >= Duration::from_millis(90),
+        "poll returned early"
+    );
+
+    push_b.send("to b").expect("send");
+    {
+        let mut items = [
+            PollItem::socket(&mut a, POLLIN),
+            PollItem::socket(&mut b, POLLIN),
+            PollItem::fd(raw_reader.as_raw_fd(), POLLIN),
+        ];
+        assert_eq!(poll(&mut items, 5000).expect("poll"), 1);
+        assert!(!items[0].is_readable() && items[1].is_readable());
+        assert_eq!(items[2].revents(), 0);
+        let b = items[1].as_socket().expect("a socket item");
+        assert_eq!(b.recv().expect("recv").data(), b"to b");
+    }
+
+    raw_writer.write_all(b"!").expect("write");
+    {
+        let mut items = [
+            PollItem::socket(&mut a, POLLIN),
+            PollItem::fd(raw_reader.as_raw_fd(), POLLIN),
+        ];
+        assert_eq!(poll(&mut items, 5000).expect("poll"), 1);
+        assert!(items[1].is_readable(), "the raw descriptor");
+    }
+    let mut items = [PollItem::socket(&mut push_a, POLLOUT)];
+    assert_eq!(
+        poll(&mut items, 5000).expect("poll"),
+        1,
+        "a PUSH with a peer is writable"
+    );
+}
+
+#[test]
+fn zmq_fd_signals_what_zmq_events_then_tells() {
+    let ctx = Context::new();
+    let mut pull = socket(&ctx, Pull);
+    let ep = bind_any(&mut pull, Family::V4);
+    let fd = pull.fd().expect("ZMQ_FD");
+    let mut push = socket(&ctx, Push);
+    push.connect(&ep).expect("connect");
+    push.send("wake").expect("send");
+    // libzmq's contract: the descriptor becoming readable means "look at ZMQ_EVENTS", which
+    // may still say nothing; loop until EVENTS has POLLIN, bounded.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pull.events() & POLLIN == 0 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "ZMQ_FD/ZMQ_EVENTS never reported the message"
+        );
+        let mut items = [PollItem::fd(fd, POLLIN)];
+        poll(&mut items, left.as_millis() as i64).expect("poll on ZMQ_FD");
+    }
+    assert_eq!(pull.try_recv().expect("try_recv").data(), b"wake");
 }
