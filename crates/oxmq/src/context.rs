@@ -8,8 +8,8 @@
 //! its threads, as `zmq_ctx_term` does.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex, Weak};
 use std::thread;
 
 use oxmq_proto::SocketType;
@@ -17,6 +17,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{oneshot, Notify};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::signal::{Command, SocketSignal};
 use crate::socket::Socket;
 use crate::transport::inproc::Registry;
 
@@ -70,13 +71,35 @@ impl Context {
                     tasks,
                 }),
                 inproc: Registry::default(),
+                terminated: AtomicBool::new(false),
+                sockets: Mutex::new(Vec::new()),
+                socket_closed: Condvar::new(),
             }),
         })
     }
 
-    /// Creates a socket of type `socket_type`.
+    /// Creates a socket of type `socket_type`. `ETERM` once the context is shutting down.
     pub fn socket(&self, socket_type: SocketType) -> Result<Socket> {
+        if self.inner.is_terminated() {
+            return Err(ErrorKind::Terminated.into());
+        }
         Socket::new(Arc::clone(&self.inner), socket_type)
+    }
+
+    /// `zmq_ctx_shutdown`: every blocking or later call on this context's sockets (send,
+    /// receive, bind, connect) fails with `ETERM`, and so does creating a socket. Returns at
+    /// once; the sockets still have to be dropped.
+    pub fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+
+    /// `zmq_ctx_term`: [`Context::shutdown`], then waits until every socket of the context
+    /// was dropped (by the threads that own them, typically after their calls failed with
+    /// `ETERM`), and for each socket's LINGER to deliver what it still may; then stops the
+    /// I/O threads. Other [`Context`] handles become unusable but stay valid.
+    pub fn term(self) {
+        self.inner.shutdown();
+        self.inner.wait_for_sockets();
     }
 }
 
@@ -101,9 +124,59 @@ pub(crate) struct ContextInner {
     io: Vec<IoThread>,
     pool: Arc<IoPool>,
     inproc: Registry,
+    terminated: AtomicBool,
+    /// The live sockets: their signals, to wake blocked calls at shutdown, and their
+    /// liveness tokens (engines keep a socket's signal, only the socket keeps its token).
+    sockets: Mutex<Vec<(Weak<SocketSignal>, Weak<()>)>>,
+    /// Signalled whenever a socket is dropped.
+    socket_closed: Condvar,
 }
 
 impl ContextInner {
+    /// Whether [`Context::shutdown`] or [`Context::term`] was called.
+    pub(crate) fn is_terminated(&self) -> bool {
+        self.terminated.load(Ordering::SeqCst)
+    }
+
+    /// Records a new socket: its signal and its liveness token.
+    pub(crate) fn register_socket(&self, signal: &Arc<SocketSignal>, alive: &Arc<()>) {
+        let mut sockets = self.lock_sockets();
+        sockets.retain(|(_, a)| a.strong_count() > 0);
+        sockets.push((Arc::downgrade(signal), Arc::downgrade(alive)));
+    }
+
+    /// A socket was dropped.
+    pub(crate) fn socket_dropped(&self) {
+        let _sockets = self.lock_sockets();
+        self.socket_closed.notify_all();
+    }
+
+    fn shutdown(&self) {
+        self.terminated.store(true, Ordering::SeqCst);
+        let sockets = self.lock_sockets().clone();
+        for s in sockets.iter().filter_map(|(s, _)| s.upgrade()) {
+            s.push(Command::Wake);
+        }
+    }
+
+    fn wait_for_sockets(&self) {
+        let mut sockets = self.lock_sockets();
+        loop {
+            sockets.retain(|(_, a)| a.strong_count() > 0);
+            if sockets.is_empty() {
+                return;
+            }
+            sockets = self
+                .socket_closed
+                .wait(sockets)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn lock_sockets(&self) -> std::sync::MutexGuard<'_, Vec<(Weak<SocketSignal>, Weak<()>)>> {
+        self.sockets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The context's inproc names.
     pub(crate) fn inproc(&self) -> &Registry {
         &self.inproc

@@ -30,6 +30,8 @@ pub(crate) enum Command {
     /// A pipe made at connect time reconnected to a new peer (libzmq's "hiccup"): SUB and
     /// XSUB resend their subscriptions.
     Hiccup(PipeId),
+    /// Nothing to apply: wakes blocked calls so they look again (context shutdown).
+    Wake,
 }
 
 /// The socket's ends of a new peer's pipes.

@@ -90,15 +90,20 @@ pub struct Socket {
     last_endpoint: String,
     rcvmore: bool,
     waker: Option<(ThreadId, Waker)>,
+    /// Held while the socket lives; [`crate::Context::term`] waits for all of them.
+    alive: Option<Arc<()>>,
 }
 
 impl Socket {
     pub(crate) fn new(ctx: Arc<ContextInner>, socket_type: SocketType) -> Result<Socket> {
         let pattern = SocketPattern::new(socket_type).map_err(pattern_error)?;
+        let signal = Arc::new(SocketSignal::default());
+        let alive = Arc::new(());
+        ctx.register_socket(&signal, &alive);
         Ok(Socket {
             ctx,
             shared: Arc::new(SocketShared {
-                signal: Arc::new(SocketSignal::default()),
+                signal,
                 socket_type,
                 next_pipe: AtomicU64::new(1),
                 closed: AtomicBool::new(false),
@@ -116,6 +121,7 @@ impl Socket {
             last_endpoint: String::new(),
             rcvmore: false,
             waker: None,
+            alive: Some(alive),
         })
     }
 
@@ -128,6 +134,9 @@ impl Socket {
     /// for an ephemeral port, which [`Socket::last_endpoint`] then reports), `ipc://path`,
     /// `ipc://@abstract-name` or `ipc://*` (a new private path).
     pub fn bind(&mut self, endpoint: &str) -> Result<()> {
+        if self.ctx.is_terminated() {
+            return Err(ErrorKind::Terminated.into());
+        }
         let r = self.bind_inner(endpoint);
         match &r {
             Ok(()) => {
@@ -200,6 +209,9 @@ impl Socket {
     /// failure, every RECONNECT_IVL) in the background. As in libzmq, the peer's queue exists
     /// from now on (except on ROUTER): messages sent before the connection is up wait in it.
     pub fn connect(&mut self, endpoint: &str) -> Result<()> {
+        if self.ctx.is_terminated() {
+            return Err(ErrorKind::Terminated.into());
+        }
         match Endpoint::parse(endpoint)? {
             Endpoint::Tcp(t) => {
                 if t.port.is_none() || t.host == "*" {
@@ -708,6 +720,9 @@ impl Socket {
 
     /// The non-blocking core of every send.
     fn try_send_msg(&mut self, msg: Msg) -> std::result::Result<(), (ErrorKind, Msg)> {
+        if self.ctx.is_terminated() {
+            return Err((ErrorKind::Terminated, msg));
+        }
         self.process_commands();
         let r = self.pattern.send(&mut self.pipes, msg);
         self.reap_pipes();
@@ -716,6 +731,9 @@ impl Socket {
 
     /// The non-blocking core of every receive.
     fn try_recv_msg(&mut self) -> std::result::Result<Msg, ErrorKind> {
+        if self.ctx.is_terminated() {
+            return Err(ErrorKind::Terminated);
+        }
         self.process_commands();
         let r = self.pattern.recv(&mut self.pipes);
         self.reap_pipes();
@@ -768,6 +786,7 @@ impl Socket {
                 }
                 Command::Attach(a) => self.attach(*a),
                 Command::Terminated(id) => self.pipes.terminating(id),
+                Command::Wake => {}
                 Command::Hiccup(id) => {
                     if self.pipes.map.contains_key(&id) {
                         self.pattern.hiccuped(&mut self.pipes, id);
@@ -912,6 +931,8 @@ impl Drop for Socket {
         self.shared.signal.drain_into(&mut self.commands);
         self.commands.clear();
         self.shared.wake_engines();
+        drop(self.alive.take());
+        self.ctx.socket_dropped();
     }
 }
 
@@ -1540,5 +1561,60 @@ mod tests {
         next.connect("inproc://pair").expect("connect");
         next.send("again").expect("send");
         assert_eq!(pair.recv().expect("recv").data(), b"again");
+    }
+
+    #[test]
+    fn term_fails_blocked_calls_with_eterm_and_waits_for_the_sockets() {
+        let ctx = Context::new();
+        let mut pull = ctx.socket(SocketType::Pull).expect("socket");
+        pull.bind("inproc://term").expect("bind");
+        let blocked = std::thread::spawn(move || {
+            let r = pull.recv().map_err(|e| e.kind());
+            // The socket is dropped here, after the call failed: that lets term() return.
+            r
+        });
+        let handle = ctx.clone();
+        let t = Instant::now();
+        // term() must first make the blocked recv fail, then wait for its socket.
+        ctx.term();
+        assert_eq!(
+            blocked.join().expect("thread").map(|m| m.len()),
+            Err(ErrorKind::Terminated)
+        );
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert_eq!(
+            handle
+                .socket(SocketType::Push)
+                .map(|_| ())
+                .map_err(|e| e.kind()),
+            Err(ErrorKind::Terminated)
+        );
+    }
+
+    #[test]
+    fn shutdown_makes_async_calls_fail_too() {
+        let ctx = Context::new();
+        let mut sub = ctx.socket(SocketType::Sub).expect("socket");
+        sub.bind("inproc://shutdown").expect("bind");
+        let waiter = std::thread::spawn(move || {
+            futures_lite_block_on(sub.recv_async())
+                .map(|_| ())
+                .map_err(|e| e.kind())
+        });
+        ctx.shutdown();
+        assert_eq!(waiter.join().expect("thread"), Err(ErrorKind::Terminated));
+    }
+
+    /// A minimal executor: polls a future on this thread, parking between wake-ups.
+    fn futures_lite_block_on<F: std::future::Future>(fut: F) -> F::Output {
+        let mut fut = std::pin::pin!(fut);
+        let waker = thread_waker();
+        let mut cx = TaskContext::from_waker(&waker);
+        loop {
+            if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                return v;
+            }
+            std::thread::park_timeout(Duration::from_millis(100));
+        }
     }
 }
