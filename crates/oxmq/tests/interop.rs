@@ -75,6 +75,7 @@ both_ways! {
     reconnect_after_pyzmq_restarts => super::reconnect_after_pyzmq_restarts, ipc;
     incompatible_pyzmq_peer_is_refused => super::incompatible_pyzmq_peer_is_refused;
     heartbeats_keep_an_idle_connection => super::heartbeats_keep_an_idle_connection;
+    monitor_events_as_libzmq_reports_them => super::monitor_events_as_libzmq_reports_them;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -763,6 +764,76 @@ fn heartbeats_keep_an_idle_connection(dir: Dir, family: Family) {
     assert_msg(&recv(&mut s, "echo of END"), &msg(&["END"]), "echo");
     let lines = peer.finish();
     assert!(lines.contains(&"DISCONNECTS 0".to_string()), "{lines:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Monitor
+
+/// oxmq's monitor reports a connection with a pyzmq peer as libzmq's monitor reports the same
+/// sequence (captured with pyzmq 27.3 on both sides, over tcp): binding, LISTENING, ACCEPTED,
+/// HANDSHAKE_SUCCEEDED, DISCONNECTED; connecting, CONNECT_DELAYED, CONNECTED,
+/// HANDSHAKE_SUCCEEDED, DISCONNECTED, CONNECT_RETRIED. (Over ipc libzmq's own sequence differs
+/// and is not pinned here.)
+fn monitor_events_as_libzmq_reports_them(dir: Dir, family: Family) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use oxmq::monitor::events::*;
+    use oxmq::Monitor;
+
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let ctx = Context::new();
+    let ty = match dir {
+        Dir::OxmqBinds => SocketType::Router,
+        Dir::PyzmqBinds => SocketType::Dealer,
+    };
+    let mut s = socket(&ctx, ty);
+    let name = format!(
+        "inproc://interop-monitor-{}",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    s.monitor(Some(&name), ALL).expect("monitor");
+    let mut monitor = Monitor::connect(&ctx, &name).expect("connect the monitor");
+    monitor
+        .socket()
+        .set_rcvtimeo(IO_TIMEOUT_MS)
+        .expect("set_rcvtimeo");
+    let (want, last) = match dir {
+        Dir::OxmqBinds => {
+            let peer = link_on(&mut s, dir, family, &["client", "--type", "DEALER"]);
+            echo_until_end(&mut s);
+            peer.finish();
+            (
+                vec![LISTENING, ACCEPTED, HANDSHAKE_SUCCEEDED, DISCONNECTED],
+                DISCONNECTED,
+            )
+        }
+        Dir::PyzmqBinds => {
+            let peer = link_on(&mut s, dir, family, &["echo", "--type", "DEALER"]);
+            client(&mut s, &[], None);
+            peer.finish();
+            let want = vec![
+                CONNECT_DELAYED,
+                CONNECTED,
+                HANDSHAKE_SUCCEEDED,
+                DISCONNECTED,
+                CONNECT_RETRIED,
+            ];
+            (want, CONNECT_RETRIED)
+        }
+    };
+    let mut got = Vec::new();
+    loop {
+        let e = recv_monitor_event(&mut monitor);
+        got.push(e);
+        if e == last {
+            break;
+        }
+    }
+    assert_eq!(got, want, "monitor events, {dir:?}");
+}
+
+fn recv_monitor_event(m: &mut oxmq::Monitor) -> u32 {
+    m.recv().map(|e| e.event).expect("a monitor event")
 }
 
 // ---------------------------------------------------------------------------------------------
