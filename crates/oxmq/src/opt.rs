@@ -88,3 +88,20 @@ pub const HEARTBEAT_IVL: i32 = 75;
 pub const HEARTBEAT_TTL: i32 = 76;
 /// How long to wait for traffic after a PING before dropping the peer, in ms (-1: the interval).
 pub const HEARTBEAT_TIMEOUT: i32 = 77;
+/// TCP keep-alive: -1 the OS default, 0 off, 1 on.
+pub const TCP_KEEPALIVE: i32 = 34;
+/// TCP keep-alive probes before the connection is dropped (-1: OS default).
+pub const TCP_KEEPALIVE_CNT: i32 = 35;
+/// Seconds of idleness before keep-alive probes start (-1: OS default).
+pub const TCP_KEEPALIVE_IDLE: i32 = 36;
+/// Seconds between keep-alive probes (-1: OS default).
+pub const TCP_KEEPALIVE_INTVL: i32 = 37;
+/// The IP type-of-service byte of outgoing packets.
+pub const TOS: i32 = 57;
+/// How long, in ms, a connect may take before it is retried (0: the OS's limit).
+pub const CONNECT_TIMEOUT: i32 = 79;
+/// Maximum time in ms unacknowledged data may stay in flight before the connection is
+/// dropped (Linux TCP_USER_TIMEOUT; 0: the OS default).
+pub const TCP_MAXRT: i32 = 80;
+/// Bind the socket's connections to a network interface (SO_BINDTODEVICE; needs privileges).
+pub const BINDTODEVICE: i32 = 92;

@@ -28,6 +28,14 @@ pub(crate) struct Options {
     pub(crate) heartbeat_ivl: i32,
     pub(crate) heartbeat_ttl: i32,
     pub(crate) heartbeat_timeout: i32,
+    pub(crate) tcp_keepalive: i32,
+    pub(crate) tcp_keepalive_cnt: i32,
+    pub(crate) tcp_keepalive_idle: i32,
+    pub(crate) tcp_keepalive_intvl: i32,
+    pub(crate) tos: i32,
+    pub(crate) tcp_maxrt: i32,
+    pub(crate) connect_timeout: i32,
+    pub(crate) bindtodevice: Option<String>,
 }
 
 impl Default for Options {
@@ -52,6 +60,14 @@ impl Default for Options {
             heartbeat_ivl: 0,
             heartbeat_ttl: 0,
             heartbeat_timeout: -1,
+            tcp_keepalive: -1,
+            tcp_keepalive_cnt: -1,
+            tcp_keepalive_idle: -1,
+            tcp_keepalive_intvl: -1,
+            tos: 0,
+            tcp_maxrt: 0,
+            connect_timeout: 0,
+            bindtodevice: None,
         }
     }
 }

@@ -609,6 +609,34 @@ impl Socket {
             opt::HEARTBEAT_TIMEOUT => {
                 o.heartbeat_timeout = at_least(options::int_value(value)?, -1)?;
             }
+            opt::IMMEDIATE => o.immediate = options::bool_value(value)?,
+            opt::TCP_KEEPALIVE => {
+                let v = options::int_value(value)?;
+                if !(-1..=1).contains(&v) {
+                    return Err(ErrorKind::InvalidInput.into());
+                }
+                o.tcp_keepalive = v;
+            }
+            opt::TCP_KEEPALIVE_CNT => {
+                o.tcp_keepalive_cnt = at_least(options::int_value(value)?, -1)?
+            }
+            opt::TCP_KEEPALIVE_IDLE => {
+                o.tcp_keepalive_idle = at_least(options::int_value(value)?, -1)?;
+            }
+            opt::TCP_KEEPALIVE_INTVL => {
+                o.tcp_keepalive_intvl = at_least(options::int_value(value)?, -1)?;
+            }
+            opt::TOS => o.tos = non_negative(options::int_value(value)?)?,
+            opt::TCP_MAXRT => o.tcp_maxrt = non_negative(options::int_value(value)?)?,
+            opt::CONNECT_TIMEOUT => o.connect_timeout = non_negative(options::int_value(value)?)?,
+            opt::BINDTODEVICE => {
+                let name = value.strip_suffix(&[0]).unwrap_or(value);
+                if name.len() > 15 {
+                    return Err(ErrorKind::InvalidInput.into());
+                }
+                o.bindtodevice =
+                    (!name.is_empty()).then(|| String::from_utf8_lossy(name).into_owned());
+            }
             opt::SNDBUF => o.sndbuf = at_least(options::int_value(value)?, -1)?,
             opt::RCVBUF => o.rcvbuf = at_least(options::int_value(value)?, -1)?,
             opt::ROUTING_ID => {
@@ -695,6 +723,19 @@ impl Socket {
             opt::HEARTBEAT_IVL => int(o.heartbeat_ivl),
             opt::HEARTBEAT_TTL => int(o.heartbeat_ttl),
             opt::HEARTBEAT_TIMEOUT => int(o.heartbeat_timeout),
+            opt::IMMEDIATE => int(i32::from(o.immediate)),
+            opt::TCP_KEEPALIVE => int(o.tcp_keepalive),
+            opt::TCP_KEEPALIVE_CNT => int(o.tcp_keepalive_cnt),
+            opt::TCP_KEEPALIVE_IDLE => int(o.tcp_keepalive_idle),
+            opt::TCP_KEEPALIVE_INTVL => int(o.tcp_keepalive_intvl),
+            opt::TOS => int(o.tos),
+            opt::TCP_MAXRT => int(o.tcp_maxrt),
+            opt::CONNECT_TIMEOUT => int(o.connect_timeout),
+            opt::BINDTODEVICE => {
+                let mut v = o.bindtodevice.clone().unwrap_or_default().into_bytes();
+                v.push(0);
+                Ok(v)
+            }
             opt::SNDBUF => int(o.sndbuf),
             opt::RCVBUF => int(o.rcvbuf),
             opt::ROUTING_ID => Ok(o.routing_id.to_vec()),

@@ -20,6 +20,7 @@ pub(crate) fn listen(addr: SocketAddr, options: &Options) -> Result<std::net::Tc
     if addr.is_ipv6() && addr.ip().is_unspecified() {
         socket.set_only_v6(false)?;
     }
+    apply_socket_options(&SockRef::from(&socket), options)?;
     socket.bind(&addr.into())?;
     socket.listen(options.backlog)?;
     socket.set_nonblocking(true)?;
@@ -56,7 +57,7 @@ impl Transport for TcpEndpoint {
             if addr.is_ipv6() && !options.ipv6 {
                 continue;
             }
-            match TcpStream::connect(addr).await {
+            match connect_one(addr, options).await {
                 Ok(s) => return Ok((s, addr.to_string())),
                 Err(e) => last = e,
             }
@@ -75,12 +76,151 @@ impl Transport for TcpEndpoint {
     fn configure(stream: &TcpStream, options: &Options) {
         // Latency matters more than packet count: the engine batches writes itself.
         let _ = stream.set_nodelay(true);
-        let raw = SockRef::from(stream);
-        if options.sndbuf > 0 {
-            let _ = raw.set_send_buffer_size(options.sndbuf as usize);
+        // Accepted connections inherit most options from the listener; set them again so
+        // that both sides of oxmq behave the same whatever the kernel copies.
+        let _ = apply_socket_options(&SockRef::from(stream), options);
+    }
+}
+
+/// Connects one address, applying the options that must be set before connecting
+/// (BINDTODEVICE, buffer sizes, TOS) and CONNECT_TIMEOUT.
+async fn connect_one(addr: SocketAddr, options: &Options) -> io::Result<TcpStream> {
+    let socket = if addr.is_ipv6() {
+        tokio::net::TcpSocket::new_v6()?
+    } else {
+        tokio::net::TcpSocket::new_v4()?
+    };
+    apply_socket_options(&SockRef::from(&socket), options)?;
+    let connecting = socket.connect(addr);
+    match u64::try_from(options.connect_timeout)
+        .ok()
+        .filter(|&ms| ms > 0)
+    {
+        None => connecting.await,
+        Some(ms) => tokio::time::timeout(std::time::Duration::from_millis(ms), connecting)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "ZMQ_CONNECT_TIMEOUT"))?,
+    }
+}
+
+/// The kernel-level options of libzmq's tcp transport.
+fn apply_socket_options(raw: &SockRef<'_>, options: &Options) -> io::Result<()> {
+    if options.sndbuf > 0 {
+        raw.set_send_buffer_size(options.sndbuf as usize)?;
+    }
+    if options.rcvbuf > 0 {
+        raw.set_recv_buffer_size(options.rcvbuf as usize)?;
+    }
+    if options.tos > 0 {
+        raw.set_tos_v4(options.tos as u32)?;
+    }
+    if let Some(dev) = &options.bindtodevice {
+        raw.bind_device(Some(dev.as_bytes()))?;
+    }
+    if options.tcp_maxrt > 0 {
+        raw.set_tcp_user_timeout(Some(std::time::Duration::from_millis(
+            options.tcp_maxrt as u64,
+        )))?;
+    }
+    match options.tcp_keepalive {
+        0 => raw.set_keepalive(false)?,
+        1 => {
+            let mut ka = socket2::TcpKeepalive::new();
+            if options.tcp_keepalive_idle > 0 {
+                ka = ka.with_time(std::time::Duration::from_secs(
+                    options.tcp_keepalive_idle as u64,
+                ));
+            }
+            if options.tcp_keepalive_intvl > 0 {
+                ka = ka.with_interval(std::time::Duration::from_secs(
+                    options.tcp_keepalive_intvl as u64,
+                ));
+            }
+            if options.tcp_keepalive_cnt > 0 {
+                ka = ka.with_retries(options.tcp_keepalive_cnt as u32);
+            }
+            raw.set_tcp_keepalive(&ka)?;
         }
-        if options.rcvbuf > 0 {
-            let _ = raw.set_recv_buffer_size(options.rcvbuf as usize);
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::BorrowedFd;
+    use std::time::Duration;
+
+    use crate::monitor::{events, Monitor};
+    use crate::{opt, Context, SocketType};
+
+    use super::*;
+
+    #[test]
+    fn kernel_options_reach_the_connection() {
+        let ctx = Context::new();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+        let port = listener.local_addr().expect("addr").port();
+        let mut push = ctx.socket(SocketType::Push).expect("socket");
+        push.set_linger(0).expect("linger");
+        for (o, v) in [
+            (opt::TCP_KEEPALIVE, 1),
+            (opt::TCP_KEEPALIVE_IDLE, 30),
+            (opt::TCP_KEEPALIVE_INTVL, 5),
+            (opt::TCP_KEEPALIVE_CNT, 4),
+            (opt::TOS, 0x10),
+            (opt::TCP_MAXRT, 5000),
+            (opt::SNDBUF, 65536),
+        ] {
+            push.set_sockopt(o, &i32::to_ne_bytes(v))
+                .expect("set option");
         }
+        push.monitor(Some("inproc://tcp-opts"), events::CONNECTED)
+            .expect("monitor");
+        let mut mon = Monitor::connect(&ctx, "inproc://tcp-opts").expect("monitor");
+        mon.socket().set_rcvtimeo(5000).expect("rcvtimeo");
+        push.connect(&format!("tcp://127.0.0.1:{port}"))
+            .expect("connect");
+        let connected = mon.recv().expect("CONNECTED");
+        let _peer = listener.accept().expect("accept");
+        // SAFETY: the descriptor stays open while the connection is up (the peer holds it),
+        // and is only read here.
+        let fd = unsafe { BorrowedFd::borrow_raw(connected.value as i32) };
+        let raw = SockRef::from(&fd);
+        assert!(raw.keepalive().expect("SO_KEEPALIVE"));
+        assert_eq!(
+            raw.tcp_keepalive_time().expect("idle"),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            raw.tcp_keepalive_interval().expect("intvl"),
+            Duration::from_secs(5)
+        );
+        assert_eq!(raw.tcp_keepalive_retries().expect("cnt"), 4);
+        assert_eq!(raw.tos_v4().expect("tos"), 0x10);
+        assert_eq!(
+            raw.tcp_user_timeout().expect("maxrt"),
+            Some(Duration::from_millis(5000))
+        );
+        // Linux doubles the requested buffer size for bookkeeping.
+        assert!(raw.send_buffer_size().expect("sndbuf") >= 65536);
+    }
+
+    #[test]
+    fn connect_timeout_and_keepalive_values_are_checked() {
+        let ctx = Context::new();
+        let mut s = ctx.socket(SocketType::Push).expect("socket");
+        assert!(s
+            .set_sockopt(opt::TCP_KEEPALIVE, &2i32.to_ne_bytes())
+            .is_err());
+        assert!(s
+            .set_sockopt(opt::CONNECT_TIMEOUT, &(-1i32).to_ne_bytes())
+            .is_err());
+        s.set_sockopt(opt::CONNECT_TIMEOUT, &100i32.to_ne_bytes())
+            .expect("connect timeout");
+        assert_eq!(
+            s.sockopt(opt::CONNECT_TIMEOUT).expect("get"),
+            100i32.to_ne_bytes()
+        );
     }
 }
