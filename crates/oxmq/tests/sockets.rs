@@ -1223,3 +1223,59 @@ fn zmq_fd_signals_what_zmq_events_then_tells() {
     }
     assert_eq!(pull.try_recv().expect("try_recv").data(), b"wake");
 }
+
+// ---------------------------------------------------------------------------------------------
+// IMMEDIATE and context termination
+
+#[test]
+fn immediate_skips_peers_that_are_not_connected() {
+    // libzmq: without IMMEDIATE a PUSH queues every other message for an endpoint nobody
+    // listens on (5 of 10 arrive); with it, only connected peers count (10 of 10).
+    for (immediate, want) in [(0i32, 5), (1, 10)] {
+        let ctx = Context::new();
+        let mut pull = socket(&ctx, Pull);
+        let ep = bind_any(&mut pull, Family::V4);
+        let mut push = socket(&ctx, Push);
+        push.set_sockopt(opt::IMMEDIATE, &immediate.to_ne_bytes())
+            .expect("IMMEDIATE");
+        push.connect(&format!("tcp://127.0.0.1:{}", free_port()))
+            .expect("connect to nothing");
+        push.connect(&ep).expect("connect");
+        if immediate == 1 {
+            // Only a connected peer can take a message; wait for the connection, bounded.
+            push.set_sndtimeo(IO_TIMEOUT_MS).expect("sndtimeo");
+        }
+        for i in 0..10 {
+            push.send(i.to_string()).expect("send");
+        }
+        pull.set_rcvtimeo(500).expect("rcvtimeo");
+        let mut got = 0;
+        while pull.recv().is_ok() {
+            got += 1;
+        }
+        assert_eq!(got, want, "IMMEDIATE={immediate}");
+    }
+}
+
+#[test]
+fn context_shutdown_fails_blocked_calls_with_eterm() {
+    let ctx = Context::new();
+    let mut pull = socket(&ctx, Pull);
+    bind_any(&mut pull, Family::V4);
+    pull.set_rcvtimeo(-1).expect("block for ever");
+    let blocked = thread::spawn(move || {
+        let err = pull
+            .recv()
+            .expect_err("a recv blocked when the context shuts down");
+        (err.kind(), err.errno())
+    });
+    // Give the thread time to block; if it has not yet, its recv fails with ETERM all the same.
+    thread::sleep(Duration::from_millis(100));
+    ctx.shutdown();
+    let (kind, errno) = blocked.join().expect("the blocked thread");
+    assert_eq!(kind, ErrorKind::Terminated);
+    assert_eq!(errno, 156_384_765, "ETERM as libzmq numbers it");
+    let err = ctx.socket(Pull).expect_err("a socket after shutdown");
+    assert_eq!(err.kind(), ErrorKind::Terminated);
+    ctx.term();
+}
