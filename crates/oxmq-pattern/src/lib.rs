@@ -9,7 +9,7 @@
 //! The building blocks mirror libzmq's: [`ActiveSet`] (pipes split into active and inactive),
 //! [`LoadBalancer`] (lb), [`FairQueue`] (fq), [`Distributor`] (dist), [`SubTrie`] (trie),
 //! [`SubscriptionMap`] (mtrie) and [`RoutingTable`]. [`SocketPattern`] puts them together into
-//! the eleven classic socket types.
+//! the classic socket types, STREAM included.
 //!
 //! # What the caller must provide
 //! - [`SocketPattern::attach`] once per peer, after its handshake, before any other event for
@@ -36,7 +36,7 @@ pub use mtrie::{RemoveOutcome, SubscriptionMap};
 pub use pattern::{PatternOption, PeerInfo, SocketPattern};
 pub use req_check::ReplyCheck;
 pub use routing::RoutingTable;
-pub use sockets::{Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Sub, XPub, XSub};
+pub use sockets::{Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Stream, Sub, XPub, XSub};
 pub use trie::SubTrie;
 
 pub mod testing;

@@ -1,4 +1,4 @@
-//! [`SocketPattern`]: the eleven classic socket types behind one interface.
+//! [`SocketPattern`]: the twelve classic socket types (STREAM included) behind one interface.
 //!
 //! The caller (oxmq's socket) owns the pipes and calls in here for every application operation
 //! (`send`, `recv`, `has_in`, `has_out`, `set_option`) and every pipe event (`attach`,
@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use oxmq_proto::{Msg, SocketType};
 
-use crate::sockets::{Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Sub, XPub, XSub};
+use crate::sockets::{Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Stream, Sub, XPub, XSub};
 use crate::{PatternError, PipeId, Pipes, SendError};
 
 // Defined before its uses, as `macro_rules!` requires.
@@ -26,6 +26,7 @@ macro_rules! dispatch {
             SocketPattern::Push($s) => $e,
             SocketPattern::XPub($s) => $e,
             SocketPattern::XSub($s) => $e,
+            SocketPattern::Stream($s) => $e,
         }
     };
 }
@@ -57,6 +58,8 @@ pub enum SocketPattern {
     XPub(XPub),
     /// ZMQ_XSUB.
     XSub(XSub),
+    /// ZMQ_STREAM.
+    Stream(Stream),
 }
 
 /// What the pattern learns about a peer when it is attached.
@@ -134,7 +137,8 @@ impl SocketPattern {
     /// The pattern of a new socket of type `socket_type`.
     ///
     /// # Errors
-    /// [`PatternError::UnsupportedSocketType`] for STREAM (not implemented yet).
+    /// None today: every [`SocketType`] has a pattern. The `Result` stays for socket types
+    /// added later ([`PatternError::UnsupportedSocketType`]).
     pub fn new(socket_type: SocketType) -> Result<SocketPattern, PatternError> {
         Ok(match socket_type {
             SocketType::Pair => SocketPattern::Pair(Pair::new()),
@@ -148,7 +152,7 @@ impl SocketPattern {
             SocketType::Push => SocketPattern::Push(Push::new()),
             SocketType::XPub => SocketPattern::XPub(XPub::new()),
             SocketType::XSub => SocketPattern::XSub(XSub::new()),
-            other => return Err(PatternError::UnsupportedSocketType(other)),
+            SocketType::Stream => SocketPattern::Stream(Stream::new()),
         })
     }
 
@@ -166,6 +170,7 @@ impl SocketPattern {
             SocketPattern::Push(_) => SocketType::Push,
             SocketPattern::XPub(_) => SocketType::XPub,
             SocketPattern::XSub(_) => SocketType::XSub,
+            SocketPattern::Stream(_) => SocketType::Stream,
         }
     }
 
@@ -273,14 +278,26 @@ impl SocketPattern {
         }
     }
 
-    /// Whether a peer already holds routing id `id` (ROUTER and REP; always `false` otherwise).
+    /// Whether a peer already holds routing id `id` (ROUTER, REP and STREAM; always `false`
+    /// otherwise).
     /// The caller checks it before accepting ZMQ_CONNECT_ROUTING_ID for a new connection, as
     /// libzmq does.
     pub fn routing_id_in_use(&self, id: &[u8]) -> bool {
         match self {
             SocketPattern::Router(r) => r.routing_id_in_use(id),
             SocketPattern::Rep(r) => r.routing_id_in_use(id),
+            SocketPattern::Stream(s) => s.routing_id_in_use(id),
             _ => false,
+        }
+    }
+
+    /// The routing id STREAM gave the peer on `pipe` (`None` for other socket types). libzmq
+    /// makes the last generated one the socket's ZMQ_ROUTING_ID, which is how a connecting
+    /// STREAM learns the id of the peer it is connecting to.
+    pub fn stream_routing_id(&self, pipe: PipeId) -> Option<&Bytes> {
+        match self {
+            SocketPattern::Stream(s) => s.routing_id(pipe),
+            _ => None,
         }
     }
 }

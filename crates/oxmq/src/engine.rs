@@ -8,6 +8,11 @@
 //! the in-pipe is at its high-water mark, so TCP back-pressure reaches the sender, and it never
 //! drains the out-pipe while earlier output is still unwritten. After [`ROUNDS`] rounds of work
 //! it yields to the other connections of its I/O thread.
+//!
+//! A STREAM socket's engine is raw, as libzmq's `raw_engine_t`: no greeting, no handshake and
+//! no session timers; each read becomes one message and each outbound frame is written as it
+//! is. With ZMQ_STREAM_NOTIFY it queues an empty message when the connection starts and another
+//! when the peer ends it (not when the application closed it).
 
 use std::future::{poll_fn, Future};
 use std::io::IoSlice;
@@ -18,7 +23,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use oxmq_pattern::ReplyCheck;
-use oxmq_proto::{Event, Session, SocketType, WriteBuf};
+use oxmq_proto::{Event, Msg, Session, SocketType, WriteBuf};
 use tokio::time::Sleep;
 use tracing::debug;
 
@@ -50,6 +55,7 @@ pub(crate) async fn run<S: Stream>(
     cfg.socket.register_engine(&cfg.waker);
     let persistent = ends.is_some();
     let cfg_type = cfg.socket.socket_type;
+    let raw = cfg_type == SocketType::Stream;
     let session_cfg = cfg.options.session_config(cfg.socket.socket_type);
     let mut engine = Engine {
         io: stream,
@@ -68,10 +74,17 @@ pub(crate) async fn run<S: Stream>(
         out_more: false,
         failure: None,
         reply_check: (cfg_type == SocketType::Req).then(ReplyCheck::new),
+        raw,
     };
+    if raw {
+        engine.start_raw();
+    }
     let exit = poll_fn(|cx| engine.poll_run(cx)).await;
     if matches!(exit, Exit::Disconnected) {
         engine.report_failure(fd);
+        if raw {
+            engine.notify_raw();
+        }
     }
     let ends = engine.finish();
     (exit, ends)
@@ -99,6 +112,8 @@ struct Engine<S> {
     reply_check: Option<ReplyCheck>,
     /// The protocol error that ended the connection, for the monitor.
     failure: Option<oxmq_proto::ProtocolError>,
+    /// STREAM: bytes in and out as they are; the session is never used.
+    raw: bool,
 }
 
 impl<S: Stream> Engine<S> {
@@ -131,6 +146,9 @@ impl<S: Stream> Engine<S> {
 
     /// Serves the session's timers: the handshake limit and heartbeats.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Result<bool, Exit> {
+        if self.raw {
+            return Ok(false);
+        }
         let Some(at) = self.session.poll_timeout() else {
             self.timer_at = None;
             return Ok(false);
@@ -195,6 +213,19 @@ impl<S: Stream> Engine<S> {
     }
 
     fn decode(&mut self) -> Result<(), Exit> {
+        if self.raw {
+            // One message per read, of whatever size the read returned, as libzmq's raw
+            // decoder delivers it.
+            if let Some(ends) = &mut self.ends {
+                if !self.rbuf.is_empty() {
+                    ends.writer
+                        .write_unchecked(Msg::from_bytes(self.rbuf.split().freeze()));
+                    ends.writer.flush();
+                }
+            }
+            self.rbuf.clear();
+            return Ok(());
+        }
         let result = self.session.handle_input(&mut self.rbuf, Instant::now());
         while let Some(ev) = self.session.poll_event() {
             match ev {
@@ -266,6 +297,24 @@ impl<S: Stream> Engine<S> {
             })));
     }
 
+    /// STREAM: the connection is usable at once; announce it to the socket.
+    fn start_raw(&mut self) {
+        self.ready = true;
+        self.on_ready(self.routing_id.clone());
+        self.notify_raw();
+    }
+
+    /// STREAM: queues the empty message that tells the application a peer connected or left.
+    fn notify_raw(&mut self) {
+        if !self.cfg.stream_notify {
+            return;
+        }
+        if let Some(ends) = &mut self.ends {
+            ends.writer.write_unchecked(Msg::default());
+            ends.writer.flush();
+        }
+    }
+
     /// Encodes what the socket queued and writes it.
     fn poll_output(&mut self, cx: &mut Context<'_>) -> Result<bool, Exit> {
         let mut progress = false;
@@ -279,6 +328,13 @@ impl<S: Stream> Engine<S> {
                     }
                     progress = true;
                     self.out_more = msg.more();
+                    if self.raw {
+                        match msg.shared() {
+                            Some(b) => self.wbuf.put_bytes(b.clone()),
+                            None => self.wbuf.put_slice(msg.data()),
+                        }
+                        continue;
+                    }
                     if let Err(e) = self.session.send(msg) {
                         debug!(peer = %self.peer_addr, error = %e, "cannot encode message");
                         return Err(Exit::Disconnected);
@@ -286,7 +342,9 @@ impl<S: Stream> Engine<S> {
                 }
             }
         }
-        self.session.poll_transmit(&mut self.wbuf);
+        if !self.raw {
+            self.session.poll_transmit(&mut self.wbuf);
+        }
         while !self.wbuf.is_empty() {
             match self.io.poll_write_ready(cx) {
                 Poll::Pending => break,

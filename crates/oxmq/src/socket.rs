@@ -89,6 +89,8 @@ pub struct Socket {
     endpoints: Vec<EndpointEntry>,
     last_endpoint: String,
     rcvmore: bool,
+    /// ZMQ_STREAM_NOTIFY (STREAM only): engines queue connect and disconnect notifications.
+    stream_notify: bool,
     waker: Option<(ThreadId, Waker)>,
     /// Held while the socket lives; [`crate::Context::term`] waits for all of them.
     alive: Option<Arc<()>>,
@@ -120,6 +122,7 @@ impl Socket {
             endpoints: Vec::new(),
             last_endpoint: String::new(),
             rcvmore: false,
+            stream_notify: true,
             waker: None,
             alive: Some(alive),
         })
@@ -554,6 +557,13 @@ impl Socket {
         self.set_sockopt(opt::CONNECT_ROUTING_ID, id)
     }
 
+    /// Sets `ZMQ_STREAM_NOTIFY` (STREAM only, `EINVAL` elsewhere): whether the application
+    /// receives `[routing id, empty frame]` when a peer connects and when it disconnects
+    /// (default on). Applies to later binds and connects.
+    pub fn set_stream_notify(&mut self, on: bool) -> Result<()> {
+        self.set_sockopt(STREAM_NOTIFY, &i32::from(on).to_ne_bytes())
+    }
+
     /// Sets `ZMQ_ROUTER_MANDATORY`: report unroutable messages (`EHOSTUNREACH`) and full
     /// peers (`EAGAIN`) instead of dropping silently.
     pub fn set_router_mandatory(&mut self, on: bool) -> Result<()> {
@@ -693,6 +703,9 @@ impl Socket {
             opt::XPUB_WELCOME_MSG => {
                 return self
                     .pattern_option(PatternOption::XpubWelcomeMsg(Bytes::copy_from_slice(value)))
+            }
+            STREAM_NOTIFY if self.shared.socket_type == SocketType::Stream => {
+                self.stream_notify = options::bool_value(value)?;
             }
             _ => {
                 return Err(Error::with_source(
@@ -859,11 +872,19 @@ impl Socket {
                 peer: a.peer,
             },
         );
+        let generated = a.routing_id.is_none();
         let peer = match a.routing_id {
             Some(id) => PeerInfo::new().with_routing_id(id),
             None => PeerInfo::new(),
         };
         self.pattern.attach(&mut self.pipes, a.id, &peer);
+        if generated {
+            // libzmq's STREAM makes each generated id its ZMQ_ROUTING_ID, so a program that
+            // just connected can read the id to send to.
+            if let Some(id) = self.pattern.stream_routing_id(a.id) {
+                self.options.routing_id = id.clone();
+            }
+        }
     }
 
     fn pattern_option(&mut self, o: PatternOption) -> Result<()> {
@@ -875,13 +896,10 @@ impl Socket {
     /// Whether the per-peer queue exists from `connect` on, as libzmq creates the pipe at
     /// connect time unless ZMQ_IMMEDIATE is set: messages sent before the connection is up wait
     /// in it, and SUB sends its subscriptions into it at once. ROUTER needs the peer's routing
-    /// id first, so its pipes are made when the handshake completes.
+    /// id first, so its pipes are made when the handshake completes. STREAM names its peers
+    /// itself: as in libzmq, the id exists from `connect` on and survives reconnects.
     fn queues_before_connect(&self) -> bool {
-        !self.options.immediate
-            && !matches!(
-                self.shared.socket_type,
-                SocketType::Router | SocketType::Stream
-            )
+        !self.options.immediate && self.shared.socket_type != SocketType::Router
     }
 
     fn start_connecter<T: Transport>(&mut self, endpoint: &str, target: T) {
@@ -929,6 +947,7 @@ impl Socket {
         Arc::new(EngineConfig {
             socket: Arc::clone(&self.shared),
             options: self.options.clone(),
+            stream_notify: self.stream_notify,
             waker: Arc::new(TaskWaker::default()),
         })
     }
@@ -1050,6 +1069,8 @@ impl SocketShared {
 pub(crate) struct EngineConfig {
     pub(crate) socket: Arc<SocketShared>,
     pub(crate) options: Options,
+    /// STREAM: queue an empty message when a connection starts and when the peer ends it.
+    pub(crate) stream_notify: bool,
     /// The waker of the task serving this endpoint (a connecter's engine, across reconnects).
     pub(crate) waker: Arc<TaskWaker>,
 }
@@ -1266,6 +1287,10 @@ fn collect(parts: &mut Vec<Msg>, frame: Msg) -> bool {
     parts.push(frame);
     more
 }
+
+/// `ZMQ_STREAM_NOTIFY`, as in libzmq's `zmq.h` (write-only there too).
+// TODO(#3): move to `opt` with the other option numbers.
+pub(crate) const STREAM_NOTIFY: i32 = 73;
 
 fn hwm(v: i32) -> usize {
     usize::try_from(v).unwrap_or(0)

@@ -7,6 +7,7 @@ pub use pipeline::{Pull, Push};
 pub use rep::Rep;
 pub use req::Req;
 pub use router::Router;
+pub use stream::Stream;
 pub use xpub::{Pub, XPub};
 pub use xsub::{Sub, XSub};
 
@@ -16,6 +17,7 @@ mod pipeline;
 mod rep;
 mod req;
 mod router;
+mod stream;
 mod xpub;
 mod xsub;
 

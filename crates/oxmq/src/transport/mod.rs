@@ -136,6 +136,7 @@ pub(crate) fn spawn_listener<T: Transport>(
             let engine_cfg = Arc::new(EngineConfig {
                 socket: Arc::clone(&cfg.socket),
                 options: cfg.options.clone(),
+                stream_notify: cfg.stream_notify,
                 waker: Arc::default(),
             });
             let Ok(stream) = T::stream_to_std(stream) else {
