@@ -423,7 +423,9 @@ impl<S: Stream> Engine<S> {
                     endpoint,
                 );
             }
-            Some(oxmq_proto::ProtocolError::HandshakeTimeout) | None if !self.ready => {
+            // libzmq's raw engine has no mechanism, which its error path takes for a
+            // handshake still running: every STREAM disconnect reports this too.
+            Some(oxmq_proto::ProtocolError::HandshakeTimeout) | None if !self.ready || self.raw => {
                 monitor.emit(events::HANDSHAKE_FAILED_NO_DETAIL, 0, endpoint);
             }
             _ => {}

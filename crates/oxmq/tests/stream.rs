@@ -17,7 +17,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{python, recv, repo_root, send, socket, Frames};
-use oxmq::{Context, ErrorKind, Socket, SocketType};
+use oxmq::monitor::events;
+use oxmq::{Context, ErrorKind, Monitor, Socket, SocketType};
 
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -242,6 +243,80 @@ fn stream_notify_off_suppresses_both_notifications() {
     let m = recv(&mut s, "second data");
     assert_ne!(m[0], ida);
     assert_eq!(m[1], b"b", "no disconnect notification: {m:?}");
+}
+
+#[test]
+fn stream_works_over_ipc() {
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Stream);
+    s.bind("ipc://*").expect("bind");
+    let path = s.last_endpoint()["ipc://".len()..].to_owned();
+    let mut c = std::os::unix::net::UnixStream::connect(&path).expect("connect");
+    c.set_read_timeout(Some(READ_TIMEOUT)).expect("timeout");
+    let id = notification(&mut s, "connect notification");
+    c.write_all(b"hi").expect("write");
+    assert_eq!(data(&mut s, &id, 2), b"hi");
+    send(&mut s, &[id.clone(), b"ho".to_vec()], "reply");
+    send(&mut s, &[id.clone(), Vec::new()], "close");
+    let mut got = Vec::new();
+    c.read_to_end(&mut got).expect("read until closed");
+    assert_eq!(got, b"ho");
+}
+
+#[test]
+fn monitor_events_are_libzmqs_for_a_raw_peer() {
+    // libzmq 4.3.5 (pyzmq) reports LISTENING, ACCEPTED, HANDSHAKE_FAILED_NO_DETAIL and
+    // DISCONNECTED for a plain client that connects and leaves: its raw engine has no
+    // mechanism, so the disconnect takes the "handshake failed" path, and it never reports
+    // HANDSHAKE_SUCCEEDED.
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Stream);
+    s.monitor(Some("inproc://stream-monitor"), events::ALL)
+        .expect("monitor");
+    let mut monitor = Monitor::connect(&ctx, "inproc://stream-monitor").expect("connect");
+    monitor
+        .socket()
+        .set_rcvtimeo(common::IO_TIMEOUT_MS)
+        .expect("rcvtimeo");
+    s.bind("tcp://127.0.0.1:*").expect("bind");
+    let port: u16 = s
+        .last_endpoint()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let c = client(port);
+    notification(&mut s, "connect notification");
+    drop(c);
+    notification(&mut s, "disconnect notification");
+    let mut seen = Vec::new();
+    while seen.last() != Some(&events::DISCONNECTED) {
+        seen.push(monitor.recv().expect("event").event);
+    }
+    assert_eq!(
+        seen,
+        [
+            events::LISTENING,
+            events::ACCEPTED,
+            events::HANDSHAKE_FAILED_NO_DETAIL,
+            events::DISCONNECTED
+        ]
+    );
+}
+
+#[test]
+fn a_zmtp_peer_is_just_bytes_to_stream() {
+    // STREAM speaks no ZMTP: a DEALER's greeting arrives as data (its 10-byte signature, after
+    // which a ZMTP 3 peer waits for ours, which never comes).
+    let ctx = Context::new();
+    let (mut s, port) = stream_bound(&ctx);
+    let mut d = socket(&ctx, SocketType::Dealer);
+    d.connect(&format!("tcp://127.0.0.1:{port}"))
+        .expect("connect");
+    let id = notification(&mut s, "connect notification");
+    let sig = data(&mut s, &id, 10);
+    assert_eq!(sig[0], 0xff, "{sig:?}");
+    assert_eq!(sig[9], 0x7f, "{sig:?}");
 }
 
 #[test]
