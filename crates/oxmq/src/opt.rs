@@ -105,3 +105,6 @@ pub const CONNECT_TIMEOUT: i32 = 79;
 pub const TCP_MAXRT: i32 = 80;
 /// Bind the socket's connections to a network interface (SO_BINDTODEVICE; needs privileges).
 pub const BINDTODEVICE: i32 = 92;
+/// STREAM: deliver an empty message with the routing id when a peer connects or leaves
+/// (write-only, as in libzmq).
+pub const STREAM_NOTIFY: i32 = 73;

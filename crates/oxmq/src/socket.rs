@@ -561,7 +561,7 @@ impl Socket {
     /// receives `[routing id, empty frame]` when a peer connects and when it disconnects
     /// (default on). Applies to later binds and connects.
     pub fn set_stream_notify(&mut self, on: bool) -> Result<()> {
-        self.set_sockopt(STREAM_NOTIFY, &i32::from(on).to_ne_bytes())
+        self.set_sockopt(opt::STREAM_NOTIFY, &i32::from(on).to_ne_bytes())
     }
 
     /// Sets `ZMQ_ROUTER_MANDATORY`: report unroutable messages (`EHOSTUNREACH`) and full
@@ -704,7 +704,7 @@ impl Socket {
                 return self
                     .pattern_option(PatternOption::XpubWelcomeMsg(Bytes::copy_from_slice(value)))
             }
-            STREAM_NOTIFY if self.shared.socket_type == SocketType::Stream => {
+            opt::STREAM_NOTIFY if self.shared.socket_type == SocketType::Stream => {
                 self.stream_notify = options::bool_value(value)?;
             }
             _ => {
@@ -1287,10 +1287,6 @@ fn collect(parts: &mut Vec<Msg>, frame: Msg) -> bool {
     parts.push(frame);
     more
 }
-
-/// `ZMQ_STREAM_NOTIFY`, as in libzmq's `zmq.h` (write-only there too).
-// TODO(#3): move to `opt` with the other option numbers.
-pub(crate) const STREAM_NOTIFY: i32 = 73;
 
 fn hwm(v: i32) -> usize {
     usize::try_from(v).unwrap_or(0)
