@@ -754,6 +754,7 @@ impl Socket {
             opt::ROUTING_ID => Ok(o.routing_id.to_vec()),
             opt::TYPE => int(self.shared.socket_type.to_raw()),
             opt::RCVMORE => int(i32::from(self.rcvmore)),
+            opt::FD => int(self.fd()?),
             opt::EVENTS => int(self.events() as i32),
             opt::TOPICS_COUNT => match self.pattern.topics_count() {
                 Some(n) => int(i32::try_from(n).unwrap_or(i32::MAX)),
@@ -1678,5 +1679,14 @@ mod tests {
             }
             std::thread::park_timeout(Duration::from_millis(100));
         }
+    }
+
+    #[test]
+    fn zmq_fd_is_readable_through_getsockopt() {
+        let ctx = Context::new();
+        let mut s = ctx.socket(SocketType::Pull).expect("socket");
+        let raw = s.sockopt(opt::FD).expect("ZMQ_FD");
+        let fd = i32::from_ne_bytes(raw.as_slice().try_into().expect("an int"));
+        assert_eq!(fd, s.fd().expect("fd"));
     }
 }
