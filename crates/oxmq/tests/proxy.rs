@@ -341,12 +341,23 @@ fn forwarder_xsub_xpub_carries_subscriptions_up_and_messages_down() {
 }
 
 #[test]
-fn forwarder_between_a_pyzmq_pub_and_two_pyzmq_subs() {
+fn forwarder_between_a_pyzmq_pub_and_two_pyzmq_subs_tcp() {
+    forwarder_between_pyzmq_peers("tcp://127.0.0.1:*");
+}
+
+#[test]
+fn forwarder_between_a_pyzmq_pub_and_two_pyzmq_subs_ipc() {
+    forwarder_between_pyzmq_peers("ipc://*");
+}
+
+/// An oxmq XSUB/XPUB proxy between a pyzmq PUB and two pyzmq SUBs with different topics: each
+/// subscriber gets exactly what it subscribed to, in order.
+fn forwarder_between_pyzmq_peers(wildcard: &str) {
     let ctx = Context::new();
     let mut frontend = socket(&ctx, SocketType::XSub);
-    frontend.bind("tcp://127.0.0.1:*").expect("bind");
+    frontend.bind(wildcard).expect("bind");
     let mut backend = socket(&ctx, SocketType::XPub);
-    backend.bind("tcp://127.0.0.1:*").expect("bind");
+    backend.bind(wildcard).expect("bind");
     let (front_ep, back_ep) = (frontend.last_endpoint(), backend.last_endpoint());
     let proxy = Steered::start(&ctx, frontend, backend, None);
 
