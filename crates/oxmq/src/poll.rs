@@ -100,6 +100,9 @@ pub fn poll(items: &mut [PollItem<'_>], timeout_ms: i64) -> Result<usize> {
             item.revents = 0;
             match &mut item.target {
                 Target::Socket(s) => {
+                    if s.is_terminated() {
+                        return Err(ErrorKind::Terminated.into());
+                    }
                     item.revents = s.events() & item.events & (POLLIN | POLLOUT);
                     if item.revents != 0 {
                         ready += 1;
@@ -288,5 +291,51 @@ mod tests {
         // SAFETY: closing the epoll descriptor this test created.
         unsafe { libc::close(ep) };
         drop(sender.join().expect("sender"));
+    }
+
+    #[test]
+    fn blocked_reader_is_woken_by_a_writer_that_polls_for_room() {
+        // A writer that gates each send on ZMQ_EVENTS and waits in poll(POLLOUT) when the
+        // pipe is full, and a reader blocked in recv: every message must wake the reader
+        // (a stale wake-up once left the reader's waker slot empty; RCVTIMEO turns a lost
+        // wake-up into a failure here).
+        const N: u32 = 50_000;
+        let ctx = Context::new();
+        let mut push = ctx.socket(SocketType::Push).expect("socket");
+        push.bind("inproc://wake").expect("bind");
+        let mut pull = ctx.socket(SocketType::Pull).expect("socket");
+        pull.connect("inproc://wake").expect("connect");
+        pull.set_rcvtimeo(2000).expect("rcvtimeo");
+        let writer = std::thread::spawn(move || {
+            let mut i = 0;
+            while i < N {
+                if push.events() & POLLOUT != 0 {
+                    push.send(i.to_be_bytes().to_vec()).expect("send");
+                    i += 1;
+                } else {
+                    let mut items = [PollItem::socket(&mut push, POLLOUT)];
+                    poll(&mut items, 5000).expect("poll");
+                }
+            }
+        });
+        for i in 0..N {
+            let m = pull.recv().expect("no lost wake-up");
+            assert_eq!(m.data(), i.to_be_bytes());
+        }
+        writer.join().expect("writer");
+    }
+
+    #[test]
+    fn poll_fails_with_eterm_after_shutdown() {
+        let ctx = Context::new();
+        let mut pull = ctx.socket(SocketType::Pull).expect("socket");
+        pull.bind("inproc://poll-eterm").expect("bind");
+        let handle = ctx.clone();
+        let waiter = std::thread::spawn(move || {
+            let mut items = [PollItem::socket(&mut pull, POLLIN)];
+            poll(&mut items, 10_000).map_err(|e| e.kind())
+        });
+        handle.shutdown();
+        assert_eq!(waiter.join().expect("thread"), Err(ErrorKind::Terminated));
     }
 }

@@ -124,11 +124,12 @@ impl SocketSignal {
     /// Parks the calling thread until a command arrives or `deadline` passes. Returns `false`
     /// on time-out.
     pub(crate) fn wait(&self, waker: &Waker, deadline: Option<Instant>) -> bool {
-        if !self.register(waker) {
-            return true;
-        }
         loop {
-            if self.has_commands() {
+            // Register before every park, not only the first: a wake-up can be stale (a
+            // pusher that set `pending` for a command we already took, then took our waker
+            // and woke us), and it leaves the slot empty, so the next command would find no
+            // one to wake.
+            if !self.register(waker) {
                 return true;
             }
             match deadline {

@@ -447,6 +447,11 @@ impl Socket {
         Ok(())
     }
 
+    /// Whether the socket's context was shut down (`ETERM` for every call but close).
+    pub(crate) fn is_terminated(&self) -> bool {
+        self.ctx.is_terminated()
+    }
+
     /// Whether the last frame received had MORE set (`ZMQ_RCVMORE`).
     pub fn rcvmore(&self) -> bool {
         self.rcvmore

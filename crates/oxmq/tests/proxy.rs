@@ -555,7 +555,6 @@ fn proxy_returns_the_error_of_a_failing_destination() {
 }
 
 #[test]
-#[ignore = "core: poll does not fail with ETERM after Context::shutdown, so an idle proxy sleeps on"]
 fn an_idle_proxy_returns_eterm_when_the_context_shuts_down() {
     let ctx = Context::new();
     let mut frontend = socket(&ctx, SocketType::Pull);
