@@ -112,42 +112,31 @@ impl Registry {
                 binder
                     .socket
                     .signal
-                    .push(Command::Attach(Box::new(Attachment {
-                        id: their_id,
-                        reader: their_ends.0,
-                        writer: their_ends.1,
-                        routing_id: connecter.routing_id.clone(),
-                        peer: Some(PeerLink {
-                            signal: Arc::clone(&connecter.socket.signal),
-                            id: my_id,
-                        }),
-                    })));
-                Attachment {
-                    id: my_id,
-                    reader: my_ends.0,
-                    writer: my_ends.1,
-                    routing_id: connect_routing_id.or_else(|| binder.routing_id.clone()),
-                    peer: Some(PeerLink {
-                        signal: Arc::clone(&binder.socket.signal),
-                        id: their_id,
-                    }),
-                }
+                    .push(Command::Attach(Box::new(attachment(
+                        their_id,
+                        their_ends,
+                        connecter.routing_id.clone(),
+                        Some((&connecter.socket.signal, my_id)),
+                    ))));
+                attachment(
+                    my_id,
+                    my_ends,
+                    connect_routing_id.or_else(|| binder.routing_id.clone()),
+                    Some((&binder.socket.signal, their_id)),
+                )
             }
             slot => {
                 let late = Arc::new(OnceLock::new());
                 let (my_ends, their_ends) =
                     pipes(connecter, None, mine, Notifier::Late(Arc::clone(&late)));
+                // The binder's id is assigned when it binds.
                 let pending = Pending {
-                    ends: Attachment {
-                        id: PipeId(0),
-                        reader: their_ends.0,
-                        writer: their_ends.1,
-                        routing_id: connecter.routing_id.clone(),
-                        peer: Some(PeerLink {
-                            signal: Arc::clone(&connecter.socket.signal),
-                            id: my_id,
-                        }),
-                    },
+                    ends: attachment(
+                        PipeId(0),
+                        their_ends,
+                        connecter.routing_id.clone(),
+                        Some((&connecter.socket.signal, my_id)),
+                    ),
                     late,
                 };
                 match slot {
@@ -158,13 +147,7 @@ impl Registry {
                 }
                 // The binder is not known yet: it learns who we are when it binds. Until then
                 // we cannot tell it we left; it will find the pipes closed.
-                Attachment {
-                    id: my_id,
-                    reader: my_ends.0,
-                    writer: my_ends.1,
-                    routing_id: connect_routing_id,
-                    peer: None,
-                }
+                attachment(my_id, my_ends, connect_routing_id, None)
             }
         }
     }
@@ -175,6 +158,25 @@ impl Registry {
 }
 
 type Ends = (crate::pipe::PipeReader, crate::pipe::PipeWriter);
+
+/// One socket's ends of an inproc connection, with the other socket to tell when it leaves.
+fn attachment(
+    id: PipeId,
+    (reader, writer): Ends,
+    routing_id: Option<Bytes>,
+    peer: Option<(&Arc<SocketSignal>, PipeId)>,
+) -> Attachment {
+    Attachment {
+        id,
+        reader,
+        writer,
+        routing_id,
+        peer: peer.map(|(signal, id)| PeerLink {
+            signal: Arc::clone(signal),
+            id,
+        }),
+    }
+}
 
 /// The two pipes between `a` and `b` (`b` unknown for a pending connect: libzmq's default
 /// HWM of 1000 stands in for its side). Returns (a's reader and writer, b's reader and writer).
