@@ -75,6 +75,7 @@ both_ways! {
     reconnect_after_pyzmq_restarts => super::reconnect_after_pyzmq_restarts, ipc;
     incompatible_pyzmq_peer_is_refused => super::incompatible_pyzmq_peer_is_refused;
     heartbeats_keep_an_idle_connection => super::heartbeats_keep_an_idle_connection;
+    heartbeats_detect_a_frozen_peer => super::heartbeats_detect_a_frozen_peer;
     monitor_events_as_libzmq_reports_them => super::monitor_events_as_libzmq_reports_them;
 }
 
@@ -764,6 +765,52 @@ fn heartbeats_keep_an_idle_connection(dir: Dir, family: Family) {
     assert_msg(&recv(&mut s, "echo of END"), &msg(&["END"]), "echo");
     let lines = peer.finish();
     assert!(lines.contains(&"DISCONNECTS 0".to_string()), "{lines:?}");
+}
+
+/// A pyzmq peer frozen with SIGSTOP keeps its TCP connection (its kernel still acknowledges)
+/// but answers no PING: oxmq's heartbeat must drop it within HEARTBEAT_TIMEOUT, which the
+/// monitor reports as DISCONNECTED.
+fn heartbeats_detect_a_frozen_peer(dir: Dir, family: Family) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use oxmq::monitor::events::DISCONNECTED;
+    use oxmq::Monitor;
+
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Pair);
+    s.set_sockopt(oxmq::opt::HEARTBEAT_IVL, &100i32.to_ne_bytes())
+        .expect("HEARTBEAT_IVL");
+    s.set_sockopt(oxmq::opt::HEARTBEAT_TIMEOUT, &300i32.to_ne_bytes())
+        .expect("HEARTBEAT_TIMEOUT");
+    let endpoint = format!("inproc://frozen-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    s.monitor(Some(&endpoint), DISCONNECTED).expect("monitor");
+    let mut mon = Monitor::connect(&ctx, &endpoint).expect("monitor connect");
+    mon.socket().set_rcvtimeo(5000).expect("rcvtimeo");
+    let mut peer = link_on(&mut s, dir, family, &["echo", "--type", "PAIR"]);
+    send(&mut s, &msg(&["alive"]), "before the freeze");
+    assert_msg(&recv(&mut s, "echo"), &msg(&["alive"]), "echo");
+    let pid = peer.pid().to_string();
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, pid.as_str()])
+            .status()
+            .is_ok_and(|st| st.success());
+        assert!(ok, "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    let frozen_at = Instant::now();
+    let event = mon.recv();
+    let detected_after = frozen_at.elapsed();
+    signal("-CONT");
+    peer.kill();
+    let event = event.expect("DISCONNECTED within 5 s of the freeze");
+    assert_eq!(event.event, DISCONNECTED);
+    // HEARTBEAT_IVL + HEARTBEAT_TIMEOUT is 400 ms; allow for a loaded machine.
+    assert!(
+        detected_after < Duration::from_secs(3),
+        "detected after {detected_after:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

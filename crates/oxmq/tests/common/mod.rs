@@ -418,6 +418,11 @@ impl Peer {
     }
 
     /// Kills the process (SIGKILL) and waits for it.
+    /// The peer's process id (to freeze it with SIGSTOP, say).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
