@@ -503,15 +503,16 @@ impl Session {
         Ok(true)
     }
 
-    /// Reads a ZMTP 2.0 peer's routing-id message, which completes the handshake.
-    fn read_v2_identity(
+    /// Finds the next whole handshake frame in `buf`, checked against MAXMSGSIZE and
+    /// [`MAX_HANDSHAKE_COMMAND_SIZE`] before anything waits for its body. Returns the body's
+    /// range, which lies within `buf`; `None` (with `input_needed` set) while it is incomplete.
+    fn handshake_frame(
         &mut self,
-        buf: &mut BytesMut,
-        socket_type: SocketType,
-    ) -> Result<bool, ProtocolError> {
+        buf: &BytesMut,
+    ) -> Result<Option<std::ops::Range<usize>>, ProtocolError> {
         let Some((header, hlen)) = frame::decode(buf)? else {
             self.input_needed = header_needed(buf);
-            return Ok(false);
+            return Ok(None);
         };
         let size = header.size();
         self.check_size(size)?;
@@ -521,11 +522,26 @@ impl Session {
                 max: MAX_HANDSHAKE_COMMAND_SIZE as u64,
             });
         }
+        // Bounded by MAX_HANDSHAKE_COMMAND_SIZE + 9 above.
         let total = hlen + size as usize;
-        let Some(body) = buf.get(hlen..total) else {
+        if buf.len() < total {
             self.input_needed = total;
+            return Ok(None);
+        }
+        Ok(Some(hlen..total))
+    }
+
+    /// Reads a ZMTP 2.0 peer's routing-id message, which completes the handshake.
+    fn read_v2_identity(
+        &mut self,
+        buf: &mut BytesMut,
+        socket_type: SocketType,
+    ) -> Result<bool, ProtocolError> {
+        let Some(body_at) = self.handshake_frame(buf)? else {
             return Ok(false);
         };
+        let total = body_at.end;
+        let body = &buf[body_at];
         let routing_id = (!body.is_empty()).then(|| Bytes::copy_from_slice(body));
         buf.advance(total);
         let peer = PeerInfo {
@@ -580,24 +596,11 @@ impl Session {
         buf: &mut BytesMut,
         now: Instant,
     ) -> Result<bool, ProtocolError> {
-        let Some((header, hlen)) = frame::decode(buf)? else {
-            self.input_needed = header_needed(buf);
+        let Some(body_at) = self.handshake_frame(buf)? else {
             return Ok(false);
         };
-        let size = header.size();
-        self.check_size(size)?;
-        if size > MAX_HANDSHAKE_COMMAND_SIZE as u64 {
-            return Err(ProtocolError::CommandTooLarge {
-                size,
-                max: MAX_HANDSHAKE_COMMAND_SIZE as u64,
-            });
-        }
-        // Both bounded by MAX_HANDSHAKE_COMMAND_SIZE + 9 above.
-        let total = hlen + size as usize;
-        let Some(body) = buf.get(hlen..total) else {
-            self.input_needed = total;
-            return Ok(false);
-        };
+        let total = body_at.end;
+        let body = &buf[body_at];
         // Like libzmq's NULL mechanism, any frame here is taken as a command, whatever its flags.
         if let Some(metadata) = body.strip_prefix(READY_PREFIX) {
             let peer = self.check_ready(metadata)?;
