@@ -485,6 +485,26 @@ pub fn machine_summary() -> String {
     format!("{cpu}, {cores} cores, kernel {kernel}, load average {load}")
 }
 
+/// Wraps a backend's error with the backend's name.
+fn backend_error<B: Backend>(source: B::Error) -> CaseError<B::Error> {
+    CaseError::Backend {
+        backend: B::NAME,
+        source,
+    }
+}
+
+/// The context of a case's second thread: inproc needs the same context, while over tcp and
+/// ipc each side gets its own, as the two processes of libzmq's tools have.
+fn peer_context<B: Backend>(
+    ctx: &B::Context,
+    transport: Transport,
+) -> Result<B::Context, B::Error> {
+    match transport {
+        Transport::Inproc => Ok(ctx.clone()),
+        Transport::Tcp | Transport::Ipc => B::context(),
+    }
+}
+
 fn run_boxed<B: Backend>(spec: &Spec) -> Result<Measurement, BoxError> {
     run::<B>(spec).map_err(|e| Box::new(e) as BoxError)
 }
@@ -496,18 +516,12 @@ fn throughput<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error
             min: 2,
         });
     }
-    let be = |source| CaseError::Backend {
-        backend: B::NAME,
-        source,
-    };
+    let be = backend_error::<B>;
     let ctx = B::context().map_err(be)?;
     let mut pull = B::socket(&ctx, Role::Pull, spec.timeout).map_err(be)?;
     let endpoint = B::bind(&mut pull, &spec.transport.endpoint()).map_err(be)?;
 
-    let sender_ctx = match spec.transport {
-        Transport::Inproc => ctx.clone(),
-        Transport::Tcp | Transport::Ipc => B::context().map_err(be)?,
-    };
+    let sender_ctx = peer_context::<B>(&ctx, spec.transport).map_err(be)?;
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let (size, count, timeout) = (spec.size, spec.count, spec.timeout);
     let sender = thread::Builder::new()
@@ -562,10 +576,7 @@ fn receive_all<B: Backend>(
             })
         }
     };
-    let be = |source| CaseError::Backend {
-        backend: B::NAME,
-        source,
-    };
+    let be = backend_error::<B>;
     check(B::recv(pull).map_err(be)?)?;
     let start = Instant::now();
     for _ in 1..count {
@@ -581,15 +592,9 @@ fn latency<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error>> 
             min: 1,
         });
     }
-    let be = |source| CaseError::Backend {
-        backend: B::NAME,
-        source,
-    };
+    let be = backend_error::<B>;
     let ctx = B::context().map_err(be)?;
-    let server_ctx = match spec.transport {
-        Transport::Inproc => ctx.clone(),
-        Transport::Tcp | Transport::Ipc => B::context().map_err(be)?,
-    };
+    let server_ctx = peer_context::<B>(&ctx, spec.transport).map_err(be)?;
     let (size, count, timeout) = (spec.size, spec.count, spec.timeout);
     let warmup = WARMUP_ROUND_TRIPS.min(count);
     let bind_to = spec.transport.endpoint();
@@ -652,10 +657,7 @@ fn ping_pong<B: Backend>(
     count: u64,
     timeout: Option<Duration>,
 ) -> Result<(Duration, Duration, B::Socket), CaseError<B::Error>> {
-    let be = |source| CaseError::Backend {
-        backend: B::NAME,
-        source,
-    };
+    let be = backend_error::<B>;
     let mut req = B::socket(ctx, Role::Req, timeout).map_err(be)?;
     B::connect(&mut req, endpoint).map_err(be)?;
     let body = vec![0xa5_u8; size];
