@@ -131,6 +131,9 @@ pub enum PatternOption {
     /// delivers the messages that do not match. A generic option in libzmq: accepted (without
     /// effect) by every other socket type too.
     InvertMatching(bool),
+    /// ZMQ_XSUB_VERBOSE_UNSUBSCRIBE (XSUB; draft in libzmq 4.3.5): forward every unsubscribe
+    /// upstream, including those for topics still subscribed more times or never subscribed.
+    XsubVerboseUnsubscribe(bool),
 }
 
 impl SocketPattern {

@@ -198,18 +198,34 @@ pub(crate) struct IoPool {
 impl IoPool {
     /// The runtime of the next I/O thread, round-robin.
     pub(crate) fn handle(&self) -> Handle {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
-        self.handles[i].clone()
+        self.handle_for(0)
     }
 
-    /// Runs `fut` on an I/O thread; termination waits for it (use for anything that may still
-    /// deliver messages: engines and connecters).
-    pub(crate) fn spawn_counted<F>(&self, fut: F) -> tokio::task::JoinHandle<()>
+    /// The runtime of the next I/O thread among those in `affinity` (ZMQ_AFFINITY: bit `i`
+    /// allows thread `i`), round-robin; any thread when the mask names none of them.
+    pub(crate) fn handle_for(&self, affinity: u64) -> Handle {
+        let n = self.handles.len();
+        let allowed = |i: usize| i >= 64 || affinity & (1 << i) != 0;
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        if affinity != 0 {
+            for k in 0..n {
+                let i = (start + k) % n;
+                if allowed(i) {
+                    return self.handles[i].clone();
+                }
+            }
+        }
+        self.handles[start % n].clone()
+    }
+
+    /// Runs `fut` on an I/O thread allowed by `affinity`; termination waits for it (use for
+    /// anything that may still deliver messages: engines and connecters).
+    pub(crate) fn spawn_counted<F>(&self, affinity: u64, fut: F) -> tokio::task::JoinHandle<()>
     where
         F: Future<Output = ()> + Send + 'static,
     {
         let guard = self.tasks.enter();
-        self.handle().spawn(async move {
+        self.handle_for(affinity).spawn(async move {
             let _guard = guard;
             fut.await;
         })
@@ -302,5 +318,38 @@ impl Drop for TaskGuard {
         if self.0.live.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.0.idle.notify_waiters();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The name of the I/O thread `handle` runs its tasks on.
+    fn thread_of(handle: &Handle) -> String {
+        let task = handle.spawn(async { std::thread::current().name().map(str::to_owned) });
+        futures::executor::block_on(task)
+            .expect("task ran")
+            .expect("named thread")
+    }
+
+    #[test]
+    fn affinity_picks_only_the_allowed_io_threads() {
+        let ctx = Context::with_io_threads(3).expect("context");
+        let pool = ctx.inner.pool();
+        for _ in 0..6 {
+            assert_eq!(thread_of(&pool.handle_for(0b100)), "oxmq-io-2");
+        }
+        let mut seen: Vec<String> = (0..6).map(|_| thread_of(&pool.handle_for(0b011))).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen, ["oxmq-io-0", "oxmq-io-1"]);
+        // A mask naming no existing thread falls back to any of them.
+        let mut any: Vec<String> = (0..6)
+            .map(|_| thread_of(&pool.handle_for(1 << 40)))
+            .collect();
+        any.sort();
+        any.dedup();
+        assert_eq!(any.len(), 3);
     }
 }

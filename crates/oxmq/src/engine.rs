@@ -41,6 +41,15 @@ pub(crate) enum Exit {
     SocketClosed,
 }
 
+/// How a connection ended.
+pub(crate) struct Ended {
+    pub(crate) exit: Exit,
+    /// Whether the handshake had completed (ZMQ_RECONNECT_STOP tells the cases apart).
+    pub(crate) handshaken: bool,
+    /// A connecter's persistent pipes, handed back for the next connection.
+    pub(crate) ends: Option<EngineEnds>,
+}
+
 /// Runs one connection until it ends. `ends` are the pipes of a connecter that queues before
 /// connecting (kept across reconnects and handed back); without them the engine creates the
 /// pipes when the handshake completes and tears them down when it ends.
@@ -50,17 +59,25 @@ pub(crate) async fn run<S: Stream>(
     ends: Option<EngineEnds>,
     routing_id: Option<bytes::Bytes>,
     endpoint: String,
-) -> (Exit, Option<EngineEnds>) {
+) -> Ended {
     let fd = stream.raw_fd() as u32;
     cfg.socket.register_engine(&cfg.waker);
     let persistent = ends.is_some();
     let cfg_type = cfg.socket.socket_type;
-    let raw = cfg_type == SocketType::Stream;
+    let raw = cfg.options.raw;
+    let read_chunk = usize::try_from(cfg.options.in_batch_size)
+        .unwrap_or(READ_CHUNK)
+        .max(64);
+    let write_batch = usize::try_from(cfg.options.out_batch_size)
+        .unwrap_or(WRITE_BATCH)
+        .max(1);
     let session_cfg = cfg.options.session_config(cfg.socket.socket_type);
     let mut engine = Engine {
         io: stream,
         session: Session::new(session_cfg, Instant::now()),
-        rbuf: BytesMut::with_capacity(READ_CHUNK),
+        rbuf: BytesMut::with_capacity(read_chunk),
+        read_chunk,
+        write_batch,
         wbuf: WriteBuf::new(),
         ends,
         persistent,
@@ -84,16 +101,27 @@ pub(crate) async fn run<S: Stream>(
         engine.report_failure(fd);
         if raw {
             engine.notify_raw();
+        } else if engine.ready {
+            engine.peer_gone_message();
         }
     }
+    let handshaken = engine.ready;
     let ends = engine.finish();
-    (exit, ends)
+    Ended {
+        exit,
+        handshaken,
+        ends,
+    }
 }
 
 struct Engine<S> {
     io: S,
     session: Session,
     rbuf: BytesMut,
+    /// ZMQ_IN_BATCH_SIZE: the read buffer grows by this much.
+    read_chunk: usize,
+    /// ZMQ_OUT_BATCH_SIZE: bytes encoded before a write.
+    write_batch: usize,
     wbuf: WriteBuf,
     ends: Option<EngineEnds>,
     persistent: bool,
@@ -191,8 +219,8 @@ impl<S: Stream> Engine<S> {
             }
             Poll::Ready(Ok(())) => {}
         }
-        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-            self.rbuf.reserve(READ_CHUNK);
+        if self.rbuf.capacity() - self.rbuf.len() < self.read_chunk / 4 {
+            self.rbuf.reserve(self.read_chunk);
         }
         match self.io.try_read_buf(&mut self.rbuf) {
             Ok(0) => {
@@ -272,6 +300,12 @@ impl<S: Stream> Engine<S> {
 
     /// The handshake completed: hand the socket its ends of this peer's pipes.
     fn on_ready(&mut self, routing_id: Option<bytes::Bytes>) {
+        if let Some(hello) = &self.cfg.options.hello_msg {
+            // ZMQ_HELLO_MSG: the first message this peer gets on every new connection.
+            if let Err(e) = self.session.send(Msg::from_bytes(hello.clone())) {
+                debug!(peer = %self.peer_addr, error = %e, "cannot encode the hello message");
+            }
+        }
         if let Some(ends) = &mut self.ends {
             if ends.connected_before {
                 self.cfg.socket.signal.push(Command::Hiccup(ends.id));
@@ -297,6 +331,22 @@ impl<S: Stream> Engine<S> {
             })));
     }
 
+    /// A connection that had completed its handshake ended: queue ZMQ_DISCONNECT_MSG (ROUTER,
+    /// received as if the peer had sent it) or ZMQ_HICCUP_MSG (DEALER, on a connection it
+    /// made and will remake) for the application.
+    fn peer_gone_message(&mut self) {
+        let msg = if self.persistent {
+            &self.cfg.options.hiccup_msg
+        } else {
+            &self.cfg.options.disconnect_msg
+        };
+        if let (Some(msg), Some(ends)) = (msg, &mut self.ends) {
+            ends.writer.rollback();
+            ends.writer.write_unchecked(Msg::from_bytes(msg.clone()));
+            ends.writer.flush();
+        }
+    }
+
     /// STREAM: the connection is usable at once; announce it to the socket.
     fn start_raw(&mut self) {
         self.ready = true;
@@ -320,7 +370,7 @@ impl<S: Stream> Engine<S> {
         let mut progress = false;
         if self.ready {
             if let Some(ends) = &mut self.ends {
-                while self.wbuf.len() < WRITE_BATCH {
+                while self.wbuf.len() < self.write_batch {
                     let Some(msg) = ends.reader.read() else { break };
                     if ends.skip_partial {
                         ends.skip_partial = msg.more();

@@ -4,7 +4,8 @@
 //! setters on [`crate::Socket`] are the idiomatic way to reach the same options. An option that
 //! oxmq does not implement yet is refused with `EINVAL`, never silently ignored.
 
-/// I/O thread affinity (not implemented yet).
+/// I/O thread affinity of new connections: a bit mask of the context's I/O threads
+/// (`u64`; 0: any thread).
 pub const AFFINITY: i32 = 4;
 /// The socket's routing id (formerly `ZMQ_IDENTITY`), 1 to 255 bytes.
 pub const ROUTING_ID: i32 = 5;
@@ -108,3 +109,51 @@ pub const BINDTODEVICE: i32 = 92;
 /// STREAM: deliver an empty message with the routing id when a peer connects or leaves
 /// (write-only, as in libzmq).
 pub const STREAM_NOTIFY: i32 = 73;
+/// Deprecated: 1 restricts the socket to IPv4 (the inverse of [`IPV6`]).
+pub const IPV4ONLY: i32 = 31;
+/// Deprecated alias of [`IMMEDIATE`].
+pub const DELAY_ATTACH_ON_CONNECT: i32 = IMMEDIATE;
+/// Deprecated alias of [`ROUTER_MANDATORY`].
+pub const FAIL_UNROUTABLE: i32 = ROUTER_MANDATORY;
+/// Deprecated alias of [`ROUTER_MANDATORY`].
+pub const ROUTER_BEHAVIOR: i32 = ROUTER_MANDATORY;
+/// Deprecated alias of [`CONNECT_ROUTING_ID`].
+pub const CONNECT_RID: i32 = CONNECT_ROUTING_ID;
+/// Deprecated: accept tcp connections only from this address (repeatable; empty clears).
+pub const TCP_ACCEPT_FILTER: i32 = 38;
+/// Deprecated: accept ipc connections only from this process id (repeatable; none clears).
+pub const IPC_FILTER_PID: i32 = 58;
+/// Deprecated: accept ipc connections only from this user id (repeatable; none clears).
+pub const IPC_FILTER_UID: i32 = 59;
+/// Deprecated: accept ipc connections only from this group id (repeatable; none clears).
+pub const IPC_FILTER_GID: i32 = 60;
+/// Deprecated: ROUTER speaks raw TCP, as a STREAM socket does.
+pub const ROUTER_RAW: i32 = 41;
+/// Keep only the last message in each queue (PUSH, PULL, PUB, SUB, DEALER; single-frame
+/// messages only).
+pub const CONFLATE: i32 = 54;
+/// Use this already bound and listening descriptor for the next tcp or ipc `bind`.
+pub const USE_FD: i32 = 89;
+/// Application metadata sent in the handshake, as `X-name:value` (repeatable).
+pub const METADATA: i32 = 95;
+/// Bytes read from the network at once (draft in libzmq 4.3).
+pub const IN_BATCH_SIZE: i32 = 101;
+/// Bytes encoded for one write to the network (draft in libzmq 4.3).
+pub const OUT_BATCH_SIZE: i32 = 102;
+/// When to stop reconnecting: a mask of the `RECONNECT_STOP_*` flags (draft in libzmq 4.3).
+pub const RECONNECT_STOP: i32 = 109;
+/// [`RECONNECT_STOP`]: stop when the peer refuses the connection (ECONNREFUSED).
+pub const RECONNECT_STOP_CONN_REFUSED: i32 = 0x1;
+/// [`RECONNECT_STOP`]: stop when a handshake fails.
+pub const RECONNECT_STOP_HANDSHAKE_FAILED: i32 = 0x2;
+/// [`RECONNECT_STOP`]: stop after `disconnect` (libzmq may otherwise still reconnect; oxmq never
+/// does, so this flag changes nothing).
+pub const RECONNECT_STOP_AFTER_DISCONNECT: i32 = 0x4;
+/// DEALER, ROUTER: a message sent to each new peer first (draft in libzmq 4.3).
+pub const HELLO_MSG: i32 = 110;
+/// ROUTER: a message received from a peer when it disconnects (draft in libzmq 4.3).
+pub const DISCONNECT_MSG: i32 = 111;
+/// DEALER: a message received when a connection made by `connect` drops (draft in libzmq 4.3).
+pub const HICCUP_MSG: i32 = 114;
+/// XSUB: forward every unsubscribe, not only the last one of a topic (draft in libzmq 4.3).
+pub const XSUB_VERBOSE_UNSUBSCRIBE: i32 = 115;

@@ -36,6 +36,32 @@ pub(crate) struct Options {
     pub(crate) tcp_maxrt: i32,
     pub(crate) connect_timeout: i32,
     pub(crate) bindtodevice: Option<String>,
+    /// ZMQ_AFFINITY: the I/O threads new connections may run on (bit mask; 0: any).
+    pub(crate) affinity: u64,
+    /// ZMQ_CONFLATE: each queue keeps only the last message.
+    pub(crate) conflate: bool,
+    /// ZMQ_RECONNECT_STOP: a mask of `opt::RECONNECT_STOP_*`.
+    pub(crate) reconnect_stop: i32,
+    /// ZMQ_METADATA: `X-` properties sent in READY.
+    pub(crate) metadata: Vec<(String, Bytes)>,
+    /// ZMQ_USE_FD: a listening descriptor for the next tcp/ipc bind (-1: none).
+    pub(crate) use_fd: i32,
+    /// ZMQ_HELLO_MSG (DEALER, ROUTER): sent to each new peer first.
+    pub(crate) hello_msg: Option<Bytes>,
+    /// ZMQ_DISCONNECT_MSG (ROUTER): received from a peer when its connection ends.
+    pub(crate) disconnect_msg: Option<Bytes>,
+    /// ZMQ_HICCUP_MSG (DEALER): received when a connection made by `connect` ends.
+    pub(crate) hiccup_msg: Option<Bytes>,
+    /// ZMQ_IN_BATCH_SIZE: bytes read from the network at once.
+    pub(crate) in_batch_size: i32,
+    /// ZMQ_OUT_BATCH_SIZE: bytes encoded for one write.
+    pub(crate) out_batch_size: i32,
+    /// ZMQ_TCP_ACCEPT_FILTER: accepted tcp peers must match one of these (none: any).
+    pub(crate) tcp_accept_filters: Vec<crate::transport::tcp::AcceptFilter>,
+    /// ZMQ_IPC_FILTER_PID / UID / GID: accepted ipc peers must match one (none: any).
+    pub(crate) ipc_filters: crate::transport::ipc::PeerFilters,
+    /// ROUTER_RAW (ROUTER) or STREAM: raw TCP, no ZMTP.
+    pub(crate) raw: bool,
 }
 
 impl Default for Options {
@@ -68,9 +94,29 @@ impl Default for Options {
             tcp_maxrt: 0,
             connect_timeout: 0,
             bindtodevice: None,
+            affinity: 0,
+            conflate: false,
+            reconnect_stop: 0,
+            metadata: Vec::new(),
+            use_fd: -1,
+            hello_msg: None,
+            disconnect_msg: None,
+            hiccup_msg: None,
+            in_batch_size: DEFAULT_IN_BATCH_SIZE,
+            out_batch_size: DEFAULT_OUT_BATCH_SIZE,
+            tcp_accept_filters: Vec::new(),
+            ipc_filters: Default::default(),
+            raw: false,
         }
     }
 }
+
+/// ZMQ_IN_BATCH_SIZE's default. libzmq's is 8 KiB; oxmq reads up to 64 KiB at once, which
+/// lets one read system call carry thousands of small messages.
+pub(crate) const DEFAULT_IN_BATCH_SIZE: i32 = 64 * 1024;
+/// ZMQ_OUT_BATCH_SIZE's default. libzmq's is 8 KiB; oxmq encodes up to 256 KiB per vectored
+/// write.
+pub(crate) const DEFAULT_OUT_BATCH_SIZE: i32 = 256 * 1024;
 
 /// Reads an `int` option value as `zmq_setsockopt` takes it (native-endian, exactly 4 bytes).
 pub(crate) fn int_value(value: &[u8]) -> Result<i32> {
@@ -86,6 +132,37 @@ pub(crate) fn i64_value(value: &[u8]) -> Result<i64> {
         .try_into()
         .map_err(|_| crate::Error::new(ErrorKind::InvalidInput))?;
     Ok(i64::from_ne_bytes(bytes))
+}
+
+/// Reads a `uint64_t` option value (native-endian, exactly 8 bytes).
+pub(crate) fn u64_value(value: &[u8]) -> Result<u64> {
+    let bytes: [u8; 8] = value
+        .try_into()
+        .map_err(|_| crate::Error::new(ErrorKind::InvalidInput))?;
+    Ok(u64::from_ne_bytes(bytes))
+}
+
+/// A binary option where an empty value means "none".
+pub(crate) fn optional_bytes(value: &[u8]) -> Option<Bytes> {
+    (!value.is_empty()).then(|| Bytes::copy_from_slice(value))
+}
+
+/// Parses one ZMQ_METADATA value, `X-name:value`: the name must start with `X-` and have
+/// more after it, as libzmq requires.
+pub(crate) fn metadata_value(value: &[u8]) -> Result<(String, Bytes)> {
+    let value = value.strip_suffix(&[0]).unwrap_or(value);
+    let colon = value.iter().position(|&b| b == b':').ok_or_else(|| {
+        crate::Error::with_source(ErrorKind::InvalidInput, "metadata needs name:value")
+    })?;
+    let (name, rest) = value.split_at(colon);
+    let name = std::str::from_utf8(name).map_err(|_| crate::Error::new(ErrorKind::InvalidInput))?;
+    if name.len() <= 2 || !name.starts_with("X-") || name.len() > 255 {
+        return Err(crate::Error::with_source(
+            ErrorKind::InvalidInput,
+            "metadata names start with X-",
+        ));
+    }
+    Ok((name.to_owned(), Bytes::copy_from_slice(&rest[1..])))
 }
 
 /// Reads a boolean `int` option value: 0 or 1, anything else is `EINVAL` as in libzmq.
@@ -111,6 +188,7 @@ impl Options {
         };
         let mut c = oxmq_proto::SessionConfig::new(socket_type);
         c.routing_id = self.routing_id.clone();
+        c.extra_properties.clone_from(&self.metadata);
         c.max_msg_size = u64::try_from(self.maxmsgsize).ok();
         c.handshake_ivl = ms(self.handshake_ivl);
         c.heartbeat_ivl = ms(self.heartbeat_ivl);

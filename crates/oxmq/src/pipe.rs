@@ -25,12 +25,25 @@ use crate::signal::{Command, SocketSignal};
 use crate::spsc;
 
 /// Creates a pipe. `hwm == 0` means no limit.
+#[cfg(test)]
 pub(crate) fn pipe(
     hwm: usize,
     reader_notify: Notifier,
     writer_notify: Notifier,
 ) -> (PipeWriter, PipeReader) {
+    pipe_with(false, hwm, reader_notify, writer_notify)
+}
+
+/// Creates a pipe; a `conflate` one (ZMQ_CONFLATE) holds only the last frame written, never
+/// refuses one, and ignores `hwm`, as libzmq's `ypipe_conflate`.
+pub(crate) fn pipe_with(
+    conflate: bool,
+    hwm: usize,
+    reader_notify: Notifier,
+    writer_notify: Notifier,
+) -> (PipeWriter, PipeReader) {
     let (producer, consumer) = spsc::channel();
+    let slot = conflate.then(|| Arc::new(LastValue::default()));
     let shared = Arc::new(Shared {
         msgs_read: AtomicU64::new(0),
         reader_waiting: AtomicBool::new(false),
@@ -44,6 +57,7 @@ pub(crate) fn pipe(
     (
         PipeWriter {
             q: producer,
+            slot: slot.clone(),
             shared: Arc::clone(&shared),
             hwm,
             msgs_written: 0,
@@ -52,6 +66,7 @@ pub(crate) fn pipe(
         },
         PipeReader {
             q: consumer,
+            slot,
             shared,
             lwm: low_water_mark(hwm),
             msgs_read: 0,
@@ -126,6 +141,8 @@ impl TaskWaker {
 /// The writing end of a pipe.
 pub(crate) struct PipeWriter {
     q: spsc::Producer<Msg>,
+    /// A conflating pipe's only place (the queue is then unused).
+    slot: Option<Arc<LastValue>>,
     shared: Arc<Shared>,
     hwm: u64,
     msgs_written: u64,
@@ -139,7 +156,7 @@ impl PipeWriter {
     /// Whether a new message would be accepted now. When it would not, the writer is marked as
     /// waiting and the reader will notify it once it returns credit.
     pub(crate) fn check_write(&mut self) -> bool {
-        if self.in_message || self.has_credit() {
+        if self.in_message || self.has_credit() || self.slot.is_some() {
             return true;
         }
         self.credited = self.shared.msgs_read.load(Ordering::Acquire);
@@ -167,6 +184,11 @@ impl PipeWriter {
     /// from the network when the pipe is full rather than drop what they already decoded).
     #[inline]
     pub(crate) fn write_unchecked(&mut self, msg: Msg) {
+        if let Some(slot) = &self.slot {
+            // Only one frame is kept, so it cannot announce a next one.
+            slot.put(msg.with_more(false));
+            return;
+        }
         let more = msg.more();
         self.q.push(msg);
         self.in_message = more;
@@ -180,7 +202,11 @@ impl PipeWriter {
     /// stay invisible) and wakes the reader if it sleeps.
     #[inline]
     pub(crate) fn flush(&mut self) {
-        if self.q.flush() && self.shared.reader_waiting.load(Ordering::SeqCst) {
+        let published = match &self.slot {
+            None => self.q.flush(),
+            Some(slot) => slot.is_full(),
+        };
+        if published && self.shared.reader_waiting.load(Ordering::SeqCst) {
             self.wake_reader();
         }
     }
@@ -218,6 +244,7 @@ impl Drop for PipeWriter {
 /// The reading end of a pipe.
 pub(crate) struct PipeReader {
     q: spsc::Consumer<Msg>,
+    slot: Option<Arc<LastValue>>,
     shared: Arc<Shared>,
     lwm: u64,
     msgs_read: u64,
@@ -229,6 +256,17 @@ impl PipeReader {
     /// as waiting and will be notified when the writer publishes more, or closes.
     #[inline]
     pub(crate) fn read(&mut self) -> Option<Msg> {
+        if let Some(slot) = &self.slot {
+            if let Some(m) = slot.take() {
+                return Some(m);
+            }
+            self.shared.reader_waiting.store(true, Ordering::SeqCst);
+            if slot.is_full() {
+                self.shared.reader_waiting.store(false, Ordering::Relaxed);
+                return slot.take();
+            }
+            return None;
+        }
         if let Some(m) = self.q.pop() {
             self.account(&m);
             return Some(m);
@@ -248,7 +286,10 @@ impl PipeReader {
 
     /// Whether a frame is available to read now (without taking it).
     pub(crate) fn has_data(&mut self) -> bool {
-        self.q.recheck()
+        match &self.slot {
+            None => self.q.recheck(),
+            Some(slot) => slot.is_full(),
+        }
     }
 
     /// Whether the writer closed its end; once [`PipeReader::read`] returned `None` as well,
@@ -288,6 +329,32 @@ impl Drop for PipeReader {
         self.shared.reader_closed.store(true, Ordering::SeqCst);
         self.shared.writer_waiting.store(false, Ordering::SeqCst);
         self.shared.writer_notify.writable();
+    }
+}
+
+/// The one place of a conflating pipe. `full` mirrors the content (both change under the
+/// lock) so that the sleep/wake protocol can check it with a `SeqCst` load.
+#[derive(Default)]
+struct LastValue {
+    msg: Mutex<Option<Msg>>,
+    full: AtomicBool,
+}
+
+impl LastValue {
+    fn put(&self, m: Msg) {
+        let mut g = self.msg.lock().unwrap_or_else(|e| e.into_inner());
+        *g = Some(m);
+        self.full.store(true, Ordering::SeqCst);
+    }
+
+    fn take(&self) -> Option<Msg> {
+        let mut g = self.msg.lock().unwrap_or_else(|e| e.into_inner());
+        self.full.store(false, Ordering::SeqCst);
+        g.take()
+    }
+
+    fn is_full(&self) -> bool {
+        self.full.load(Ordering::SeqCst)
     }
 }
 
@@ -415,6 +482,32 @@ mod tests {
         w.flush();
         assert_eq!(r.read().as_deref(), Some(&b"kept"[..]));
         assert!(r.read().is_none());
+    }
+
+    #[test]
+    fn conflating_pipe_keeps_only_the_last_frame_and_never_refuses() {
+        let (rn, reads) = task_notifier();
+        let (wn, _) = task_notifier();
+        let (mut w, mut r) = pipe_with(true, 1, rn, wn);
+        assert!(r.read().is_none());
+        for i in 0..10 {
+            assert!(w.write(Msg::from(format!("m{i}"))).is_ok());
+        }
+        w.flush();
+        assert_eq!(
+            reads.0.load(Ordering::SeqCst),
+            1,
+            "the sleeping reader is woken"
+        );
+        assert!(r.has_data());
+        assert_eq!(r.read().as_deref(), Some(&b"m9"[..]));
+        assert!(r.read().is_none());
+        w.write_unchecked(Msg::from("head").with_more(true));
+        w.write_unchecked(Msg::from("tail"));
+        w.flush();
+        let m = r.read().expect("last frame");
+        assert_eq!(m.data(), b"tail");
+        assert!(!m.more());
     }
 
     #[test]

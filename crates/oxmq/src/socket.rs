@@ -31,9 +31,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::monitor::{events, MonitorSlot};
 use crate::opt;
 use crate::options::{self, Options};
-use crate::pipe::{pipe, Notifier, PipeReader, PipeWriter, TaskWaker};
+use crate::pipe::{pipe_with, Notifier, PipeReader, PipeWriter, TaskWaker};
 use crate::signal::{thread_waker, Attachment, Command, PeerLink, SocketSignal};
-use crate::transport::ipc::{IpcCleanup, IpcEndpoint};
+use crate::transport::ipc::{self, IpcCleanup, IpcEndpoint};
 use crate::transport::{self, inproc, tcp, Transport};
 
 /// `ZMQ_POLLIN`: a message can be received without blocking.
@@ -117,7 +117,10 @@ impl Socket {
             }),
             pattern,
             pipes: PipeTable::default(),
-            options: Options::default(),
+            options: Options {
+                raw: socket_type == SocketType::Stream,
+                ..Options::default()
+            },
             commands: Vec::new(),
             endpoints: Vec::new(),
             last_endpoint: String::new(),
@@ -164,8 +167,10 @@ impl Socket {
         let pool = Arc::clone(self.ctx.pool());
         let (resolved, task, cleanup, fd) = match Endpoint::parse(endpoint)? {
             Endpoint::Tcp(t) => {
-                let addr = t.bind_addr(self.options.ipv6)?;
-                let listener = tcp::listen(addr, &self.options)?;
+                let listener = match transport::adopt_listener(self.options.use_fd, true)? {
+                    Some(fd) => std::net::TcpListener::from(fd),
+                    None => tcp::listen(t.bind_addr(self.options.ipv6)?, &self.options)?,
+                };
                 let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
                 let resolved = tcp_endpoint_string(listener.local_addr()?);
                 let task = transport::spawn_listener::<TcpEndpoint>(
@@ -177,7 +182,11 @@ impl Socket {
                 (resolved, Some(task), None, Some(fd))
             }
             Endpoint::Ipc(i) => {
-                let (listener, resolved, cleanup) = i.listen()?;
+                let (listener, resolved, cleanup) =
+                    match transport::adopt_listener(self.options.use_fd, false)? {
+                        Some(fd) => ipc::adopt(fd)?,
+                        None => i.listen()?,
+                    };
                 let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
                 let task = transport::spawn_listener::<IpcEndpoint>(
                     &pool,
@@ -709,8 +718,68 @@ impl Socket {
                 return self
                     .pattern_option(PatternOption::XpubWelcomeMsg(Bytes::copy_from_slice(value)))
             }
-            opt::STREAM_NOTIFY if self.shared.socket_type == SocketType::Stream => {
+            opt::STREAM_NOTIFY if o.raw => {
                 self.stream_notify = options::bool_value(value)?;
+            }
+            opt::XSUB_VERBOSE_UNSUBSCRIBE => {
+                let on = options::int_value(value)? != 0;
+                return self.pattern_option(PatternOption::XsubVerboseUnsubscribe(on));
+            }
+            opt::IPV4ONLY => o.ipv6 = !options::bool_value(value)?,
+            opt::AFFINITY => o.affinity = options::u64_value(value)?,
+            opt::CONFLATE => {
+                use SocketType as T;
+                let on = options::bool_value(value)?;
+                let t = self.shared.socket_type;
+                if on && !matches!(t, T::Push | T::Pull | T::Pub | T::Sub | T::Dealer) {
+                    return Err(Error::with_source(
+                        ErrorKind::InvalidInput,
+                        "ZMQ_CONFLATE applies to PUSH, PULL, PUB, SUB and DEALER",
+                    ));
+                }
+                o.conflate = on;
+            }
+            opt::RECONNECT_STOP => o.reconnect_stop = non_negative(options::int_value(value)?)?,
+            opt::METADATA => {
+                let (name, v) = options::metadata_value(value)?;
+                o.metadata.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+                o.metadata.push((name, v));
+            }
+            opt::USE_FD => o.use_fd = at_least(options::int_value(value)?, -1)?,
+            opt::IN_BATCH_SIZE => o.in_batch_size = positive(options::int_value(value)?)?,
+            opt::OUT_BATCH_SIZE => o.out_batch_size = positive(options::int_value(value)?)?,
+            opt::HELLO_MSG => {
+                self.check_type(&[SocketType::Dealer, SocketType::Router], "ZMQ_HELLO_MSG")?;
+                self.options.hello_msg = options::optional_bytes(value);
+            }
+            opt::DISCONNECT_MSG => {
+                self.check_type(&[SocketType::Router], "ZMQ_DISCONNECT_MSG")?;
+                self.options.disconnect_msg = options::optional_bytes(value);
+            }
+            opt::HICCUP_MSG => {
+                self.check_type(&[SocketType::Dealer], "ZMQ_HICCUP_MSG")?;
+                self.options.hiccup_msg = options::optional_bytes(value);
+            }
+            opt::TCP_ACCEPT_FILTER => {
+                let value = value.strip_suffix(&[0]).unwrap_or(value);
+                if value.is_empty() {
+                    o.tcp_accept_filters.clear();
+                } else {
+                    o.tcp_accept_filters.push(tcp::AcceptFilter::parse(value)?);
+                }
+            }
+            opt::IPC_FILTER_PID | opt::IPC_FILTER_UID | opt::IPC_FILTER_GID => {
+                let id = if value.is_empty() {
+                    None
+                } else {
+                    Some(options::int_value(value)?)
+                };
+                o.ipc_filters.set(option, id)?;
+            }
+            opt::ROUTER_RAW if self.shared.socket_type == SocketType::Router => {
+                if options::bool_value(value)? {
+                    self.make_raw()?;
+                }
             }
             _ => {
                 return Err(Error::with_source(
@@ -765,6 +834,13 @@ impl Socket {
                 Some(n) => int(i32::try_from(n).unwrap_or(i32::MAX)),
                 None => Err(ErrorKind::InvalidInput.into()),
             },
+            opt::IPV4ONLY => int(i32::from(!o.ipv6)),
+            opt::AFFINITY => Ok(o.affinity.to_ne_bytes().to_vec()),
+            opt::CONFLATE => int(i32::from(o.conflate)),
+            opt::RECONNECT_STOP => int(o.reconnect_stop),
+            opt::USE_FD => int(o.use_fd),
+            opt::IN_BATCH_SIZE => int(o.in_batch_size),
+            opt::OUT_BATCH_SIZE => int(o.out_batch_size),
             opt::LAST_ENDPOINT => {
                 // libzmq returns the string with its terminating NUL.
                 let mut v = self.last_endpoint.clone().into_bytes();
@@ -893,6 +969,35 @@ impl Socket {
         }
     }
 
+    /// EINVAL unless the socket is one of `types` (for options that only they implement).
+    fn check_type(&self, types: &[SocketType], what: &str) -> Result<()> {
+        if types.contains(&self.shared.socket_type) {
+            Ok(())
+        } else {
+            Err(Error::with_source(
+                ErrorKind::InvalidInput,
+                format!(
+                    "{what} does not apply to {:?} sockets",
+                    self.shared.socket_type
+                ),
+            ))
+        }
+    }
+
+    /// ZMQ_ROUTER_RAW: from now on the ROUTER speaks raw TCP with STREAM's behaviour, as in
+    /// libzmq. Only before the first bind or connect.
+    fn make_raw(&mut self) -> Result<()> {
+        if !self.endpoints.is_empty() || !self.pipes.map.is_empty() {
+            return Err(Error::with_source(
+                ErrorKind::InvalidInput,
+                "ZMQ_ROUTER_RAW must be set before bind and connect",
+            ));
+        }
+        self.pattern = SocketPattern::new(SocketType::Stream).map_err(pattern_error)?;
+        self.options.raw = true;
+        Ok(())
+    }
+
     fn pattern_option(&mut self, o: PatternOption) -> Result<()> {
         let r = self.pattern.set_option(&mut self.pipes, o);
         self.reap_pipes();
@@ -905,7 +1010,8 @@ impl Socket {
     /// id first, so its pipes are made when the handshake completes. STREAM names its peers
     /// itself: as in libzmq, the id exists from `connect` on and survives reconnects.
     fn queues_before_connect(&self) -> bool {
-        !self.options.immediate && self.shared.socket_type != SocketType::Router
+        !self.options.immediate
+            && (self.shared.socket_type != SocketType::Router || self.options.raw)
     }
 
     fn start_connecter<T: Transport>(&mut self, endpoint: &str, target: T) {
@@ -1106,8 +1212,9 @@ pub(crate) fn new_pipe_pair(
     let id = socket.next_pipe_id();
     let to_socket = Notifier::Socket(Arc::clone(&socket.signal), id);
     let to_engine = Notifier::Task(Arc::clone(waker));
-    let (out_w, out_r) = pipe(hwm(options.sndhwm), to_engine.clone(), to_socket.clone());
-    let (in_w, in_r) = pipe(hwm(options.rcvhwm), to_socket, to_engine);
+    let c = options.conflate;
+    let (out_w, out_r) = pipe_with(c, hwm(options.sndhwm), to_engine.clone(), to_socket.clone());
+    let (in_w, in_r) = pipe_with(c, hwm(options.rcvhwm), to_socket, to_engine);
     (
         id,
         (in_r, out_w),
@@ -1302,6 +1409,14 @@ fn deadline(timeout_ms: i32) -> Option<Instant> {
     u64::try_from(timeout_ms)
         .ok()
         .map(|ms| Instant::now() + Duration::from_millis(ms))
+}
+
+fn positive(v: i32) -> Result<i32> {
+    if v > 0 {
+        Ok(v)
+    } else {
+        Err(ErrorKind::InvalidInput.into())
+    }
 }
 
 fn non_negative(v: i32) -> Result<i32> {

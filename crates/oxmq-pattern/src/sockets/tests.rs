@@ -1173,6 +1173,30 @@ fn xsub_only_first_subscribe_forwards_later_frames_as_data() {
 }
 
 #[test]
+fn xsub_forwards_every_unsubscribe_only_when_verbose() {
+    for verbose in [false, true] {
+        let mut h = Harness::new(SocketType::XSub);
+        h.set(PatternOption::XsubVerboseUnsubscribe(verbose))
+            .expect("ok");
+        h.attach(1, 0);
+        h.send(&[b"\x01t"]).expect("sent");
+        h.send(&[b"\x01t"]).expect("sent");
+        // The first cancel leaves one count; the second removes the topic; the third names a
+        // topic no longer subscribed.
+        for _ in 0..3 {
+            h.send(&[b"\x00t"]).expect("sent");
+        }
+        let cancels = h.out(1).iter().filter(|m| m[0] == b"\x00t").count();
+        assert_eq!(cancels, if verbose { 3 } else { 1 }, "verbose={verbose}");
+        assert_eq!(h.s.topics_count(), Some(0));
+    }
+    assert_eq!(
+        Harness::new(SocketType::Sub).set(PatternOption::XsubVerboseUnsubscribe(true)),
+        Err(PatternError::InvalidArgument)
+    );
+}
+
+#[test]
 fn invert_matching_is_accepted_by_every_socket_type() {
     for t in SocketType::ALL {
         if let Ok(s) = SocketPattern::new(t) {

@@ -71,6 +71,9 @@ struct XSubCore {
     /// (always, unless ZMQ_ONLY_FIRST_SUBSCRIBE).
     process_subscribe: bool,
     only_first_subscribe: bool,
+    /// ZMQ_XSUB_VERBOSE_UNSUBSCRIBE: forward every cancel, not only the one that removes a
+    /// topic's last count.
+    verbose_unsubscribe: bool,
 }
 
 impl XSubCore {
@@ -85,6 +88,7 @@ impl XSubCore {
             more_send: false,
             process_subscribe: false,
             only_first_subscribe: false,
+            verbose_unsubscribe: false,
         }
     }
 
@@ -114,8 +118,8 @@ impl XSubCore {
 
     /// A subscription or cancel to forward upstream, as libzmq's `xsub_t::xsend`: every
     /// subscribe is forwarded (XPUB deduplicates, and XPUB_VERBOSE needs them all), a cancel
-    /// only when it removed the topic's last count. `topic_at` is where the topic starts in the
-    /// frame's body.
+    /// only when it removed the topic's last count (every cancel with
+    /// ZMQ_XSUB_VERBOSE_UNSUBSCRIBE). `topic_at` is where the topic starts in the frame's body.
     fn subscription<P: Pipes>(
         &mut self,
         pipes: &mut P,
@@ -127,7 +131,7 @@ impl XSubCore {
         if subscribe {
             self.subscriptions.add(topic);
             self.dist.send_to_all(pipes, msg);
-        } else if self.subscriptions.remove(topic) {
+        } else if self.subscriptions.remove(topic) || self.verbose_unsubscribe {
             self.dist.send_to_all(pipes, msg);
         }
     }
@@ -229,6 +233,10 @@ impl Behaviour for XSubCore {
         match opt {
             PatternOption::OnlyFirstSubscribe(on) => {
                 self.only_first_subscribe = on;
+                Ok(())
+            }
+            PatternOption::XsubVerboseUnsubscribe(on) => {
+                self.verbose_unsubscribe = on;
                 Ok(())
             }
             _ => Err(PatternError::InvalidArgument),

@@ -15,7 +15,7 @@ use oxmq_pattern::PipeId;
 
 use crate::error::{ErrorKind, Result};
 use crate::options::Options;
-use crate::pipe::{pipe, Notifier};
+use crate::pipe::{pipe_with, Notifier};
 use crate::signal::{Attachment, Command, PeerLink, SocketSignal};
 use crate::socket::SocketShared;
 
@@ -32,6 +32,8 @@ pub(crate) struct Side {
     pub(crate) sndhwm: i32,
     pub(crate) rcvhwm: i32,
     pub(crate) routing_id: Option<Bytes>,
+    /// ZMQ_CONFLATE: the connection's pipes keep only the last message.
+    pub(crate) conflate: bool,
 }
 
 impl Side {
@@ -42,6 +44,7 @@ impl Side {
             sndhwm: options.sndhwm,
             rcvhwm: options.rcvhwm,
             routing_id: (!options.routing_id.is_empty()).then(|| options.routing_id.clone()),
+            conflate: options.conflate,
         }
     }
 }
@@ -182,8 +185,15 @@ fn attachment(
 /// HWM of 1000 stands in for its side). Returns (a's reader and writer, b's reader and writer).
 fn pipes(a: &Side, b: Option<&Side>, a_notify: Notifier, b_notify: Notifier) -> (Ends, Ends) {
     let (b_snd, b_rcv) = b.map_or((1000, 1000), |b| (b.sndhwm, b.rcvhwm));
-    let (ab_w, ab_r) = pipe(sum_hwm(a.sndhwm, b_rcv), b_notify.clone(), a_notify.clone());
-    let (ba_w, ba_r) = pipe(sum_hwm(b_snd, a.rcvhwm), a_notify, b_notify);
+    // As libzmq, the connecting side's ZMQ_CONFLATE decides (either side's, here).
+    let c = a.conflate || b.is_some_and(|b| b.conflate);
+    let (ab_w, ab_r) = pipe_with(
+        c,
+        sum_hwm(a.sndhwm, b_rcv),
+        b_notify.clone(),
+        a_notify.clone(),
+    );
+    let (ba_w, ba_r) = pipe_with(c, sum_hwm(b_snd, a.rcvhwm), a_notify, b_notify);
     ((ba_r, ab_w), (ab_r, ba_w))
 }
 

@@ -15,6 +15,52 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::options::Options;
 use crate::transport::Transport;
 
+/// ZMQ_IPC_FILTER_PID / _UID / _GID: when any list is non-empty, an accepted peer must match
+/// an entry of one of them (its credentials as the kernel reports them, SO_PEERCRED). A peer
+/// whose primary group matches passes the group filter; libzmq also accepts members of the
+/// group, which oxmq does not look up.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PeerFilters {
+    pids: Vec<i32>,
+    uids: Vec<u32>,
+    gids: Vec<u32>,
+}
+
+impl PeerFilters {
+    /// Adds an id to the list of `option`, or clears that list when `id` is `None`.
+    pub(crate) fn set(&mut self, option: i32, id: Option<i32>) -> Result<()> {
+        let unsigned = |v: i32| {
+            u32::try_from(v).map_err(|_| Error::with_source(ErrorKind::InvalidInput, "negative id"))
+        };
+        match (option, id) {
+            (crate::opt::IPC_FILTER_PID, None) => self.pids.clear(),
+            (crate::opt::IPC_FILTER_PID, Some(v)) => self.pids.push(v),
+            (crate::opt::IPC_FILTER_UID, None) => self.uids.clear(),
+            (crate::opt::IPC_FILTER_UID, Some(v)) => self.uids.push(unsigned(v)?),
+            (crate::opt::IPC_FILTER_GID, None) => self.gids.clear(),
+            (crate::opt::IPC_FILTER_GID, Some(v)) => self.gids.push(unsigned(v)?),
+            _ => return Err(ErrorKind::InvalidInput.into()),
+        }
+        Ok(())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.pids.is_empty() && self.uids.is_empty() && self.gids.is_empty()
+    }
+
+    fn admits(&self, stream: &UnixStream) -> bool {
+        if self.is_empty() {
+            return true;
+        }
+        let Ok(cred) = stream.peer_cred() else {
+            return false;
+        };
+        self.uids.contains(&cred.uid())
+            || self.gids.contains(&cred.gid())
+            || cred.pid().is_some_and(|pid| self.pids.contains(&pid))
+    }
+}
+
 /// An `ipc://` endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct IpcEndpoint {
@@ -105,6 +151,29 @@ impl IpcEndpoint {
     }
 }
 
+/// ZMQ_USE_FD: listens on the application's Unix socket; nothing to remove afterwards, as
+/// oxmq did not create the file.
+pub(crate) fn adopt(fd: std::os::fd::OwnedFd) -> Result<(StdUnixListener, String, IpcCleanup)> {
+    let l = StdUnixListener::from(fd);
+    let addr = l.local_addr()?;
+    let endpoint = match (
+        addr.as_pathname(),
+        std::os::linux::net::SocketAddrExt::as_abstract_name(&addr),
+    ) {
+        (Some(p), _) => format!("ipc://{}", p.display()),
+        (None, Some(name)) => format!("ipc://@{}", String::from_utf8_lossy(name)),
+        (None, None) => "ipc://".to_owned(),
+    };
+    Ok((
+        l,
+        endpoint,
+        IpcCleanup {
+            file: None,
+            dir: None,
+        },
+    ))
+}
+
 impl Transport for IpcEndpoint {
     type Stream = UnixStream;
     type StdStream = std::os::unix::net::UnixStream;
@@ -114,6 +183,10 @@ impl Transport for IpcEndpoint {
 
     fn listener_from_std(l: StdUnixListener) -> io::Result<UnixListener> {
         UnixListener::from_std(l)
+    }
+
+    fn admits(stream: &UnixStream, options: &Options) -> bool {
+        options.ipc_filters.admits(stream)
     }
 
     async fn accept(l: &UnixListener) -> io::Result<(UnixStream, String)> {

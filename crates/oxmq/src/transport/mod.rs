@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::io::{self, IoSlice};
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -17,6 +18,7 @@ use tracing::debug;
 use crate::context::IoPool;
 use crate::engine::{self, Exit};
 use crate::monitor::events;
+use crate::opt;
 use crate::options::Options;
 use crate::socket::{EngineConfig, EngineEnds};
 
@@ -89,10 +91,44 @@ pub(crate) trait Transport: Send + Sync + 'static {
     fn stream_to_std(s: Self::Stream) -> io::Result<Self::StdStream>;
     /// Registers a stream with the current runtime.
     fn stream_from_std(s: Self::StdStream) -> io::Result<Self::Stream>;
+    /// Whether the accept filters (ZMQ_TCP_ACCEPT_FILTER, ZMQ_IPC_FILTER_*) let this accepted
+    /// peer in.
+    fn admits(s: &Self::Stream, options: &Options) -> bool;
     /// Applies per-connection socket options.
     fn configure(s: &Self::Stream, options: &Options);
     /// Whether a connect completes asynchronously (libzmq then reports CONNECT_DELAYED).
     const CONNECT_IS_DELAYED: bool;
+}
+
+/// ZMQ_USE_FD: takes ownership of the application's listening descriptor `fd` for a bind
+/// (`None` when the option is -1, the default). The descriptor must be a listening stream
+/// socket of the endpoint's family (an IP one for tcp, a Unix one for ipc); anything else is
+/// refused with EINVAL and left open.
+pub(crate) fn adopt_listener(fd: i32, ip: bool) -> crate::error::Result<Option<OwnedFd>> {
+    use crate::error::{Error, ErrorKind};
+    if fd < 0 {
+        return Ok(None);
+    }
+    let refuse =
+        |why: &str| Error::with_source(ErrorKind::InvalidInput, format!("ZMQ_USE_FD: {why}"));
+    // SAFETY: the descriptor is only borrowed for the checks below, during which nothing
+    // closes it; an fd that is not open makes the getsockopt calls fail with EBADF.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let sock = socket2::SockRef::from(&borrowed);
+    let listening = sock.is_listener().map_err(|_| refuse("not a socket"))?;
+    let domain = sock.domain().map_err(|_| refuse("not a socket"))?;
+    let family_ok = if ip {
+        domain == socket2::Domain::IPV4 || domain == socket2::Domain::IPV6
+    } else {
+        domain == socket2::Domain::UNIX
+    };
+    if !listening || !family_ok || sock.r#type().ok() != Some(socket2::Type::STREAM) {
+        return Err(refuse("not a listening stream socket of this transport"));
+    }
+    sock.set_nonblocking(true)?;
+    // SAFETY: ZMQ_USE_FD hands the descriptor to the socket, as in libzmq: from here on it is
+    // ours and is closed when the endpoint is unbound or the socket closed.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 /// Accepts connections on `listener` until the returned task is aborted; each connection
@@ -130,6 +166,14 @@ pub(crate) fn spawn_listener<T: Transport>(
             if cfg.socket.is_closed() {
                 return;
             }
+            if !T::admits(&stream, &cfg.options) {
+                // libzmq closes a filtered peer at once and reports a failed accept.
+                debug!(%endpoint, %peer, "connection refused by an accept filter");
+                cfg.socket
+                    .monitor
+                    .emit(events::ACCEPT_FAILED, EACCES, &endpoint);
+                continue;
+            }
             cfg.socket
                 .monitor
                 .emit(events::ACCEPTED, stream.raw_fd() as u32, &endpoint);
@@ -143,7 +187,7 @@ pub(crate) fn spawn_listener<T: Transport>(
                 continue;
             };
             let endpoint = endpoint.clone();
-            engines.spawn_counted(async move {
+            engines.spawn_counted(cfg.options.affinity, async move {
                 let Ok(stream) = T::stream_from_std(stream) else {
                     return;
                 };
@@ -165,7 +209,7 @@ pub(crate) fn spawn_connecter<T: Transport>(
     mut ends: Option<EngineEnds>,
     routing_id: Option<bytes::Bytes>,
 ) -> tokio::task::JoinHandle<()> {
-    pool.spawn_counted(async move {
+    pool.spawn_counted(cfg.options.affinity, async move {
         let base = cfg.options.reconnect_ivl;
         let max = cfg.options.reconnect_ivl_max;
         let mut ivl = base;
@@ -178,13 +222,14 @@ pub(crate) fn spawn_connecter<T: Transport>(
             if T::CONNECT_IS_DELAYED {
                 monitor.emit(events::CONNECT_DELAYED, EINPROGRESS, &endpoint);
             }
+            let stop = cfg.options.reconnect_stop;
             match target.connect(&cfg.options).await {
                 Ok((stream, peer)) => {
                     ivl = base;
                     T::configure(&stream, &cfg.options);
                     monitor.emit(events::CONNECTED, stream.raw_fd() as u32, &endpoint);
                     debug!(%endpoint, %peer, "connected");
-                    let (exit, back) = engine::run(
+                    let ended = engine::run(
                         stream,
                         Arc::clone(&cfg),
                         ends,
@@ -192,8 +237,14 @@ pub(crate) fn spawn_connecter<T: Transport>(
                         endpoint.clone(),
                     )
                     .await;
-                    ends = back;
-                    if matches!(exit, Exit::SocketClosed) {
+                    ends = ended.ends;
+                    if matches!(ended.exit, Exit::SocketClosed) {
+                        return;
+                    }
+                    // RECONNECT_STOP_AFTER_DISCONNECT needs nothing here: `disconnect` always
+                    // ends this task.
+                    if !ended.handshaken && stop & opt::RECONNECT_STOP_HANDSHAKE_FAILED != 0 {
+                        debug!(%endpoint, "not reconnecting (ZMQ_RECONNECT_STOP)");
                         return;
                     }
                 }
@@ -202,6 +253,12 @@ pub(crate) fn spawn_connecter<T: Transport>(
                     // libzmq closes the failed descriptor and says so; tokio has already
                     // closed ours, so there is no number to give.
                     monitor.emit(events::CLOSED, u32::MAX, &endpoint);
+                    if stop & opt::RECONNECT_STOP_CONN_REFUSED != 0
+                        && e.kind() == io::ErrorKind::ConnectionRefused
+                    {
+                        debug!(%endpoint, "not reconnecting (ZMQ_RECONNECT_STOP)");
+                        return;
+                    }
                 }
             }
             if ivl < 0 {
@@ -234,6 +291,9 @@ fn has_pending(ends: &mut Option<EngineEnds>, cfg: &EngineConfig) -> bool {
         .is_some_and(|d| d <= std::time::Instant::now());
     !expired && ends.as_mut().is_some_and(|e| e.reader.has_data())
 }
+
+/// The errno reported with ACCEPT_FAILED for a peer an accept filter refused.
+const EACCES: u32 = 13;
 
 /// The errno libzmq reports with CONNECT_DELAYED.
 const EINPROGRESS: u32 = 115;

@@ -73,12 +73,70 @@ impl Transport for TcpEndpoint {
         TcpStream::from_std(s)
     }
 
+    fn admits(stream: &TcpStream, options: &Options) -> bool {
+        if options.tcp_accept_filters.is_empty() {
+            return true;
+        }
+        stream.peer_addr().is_ok_and(|peer| {
+            options
+                .tcp_accept_filters
+                .iter()
+                .any(|f| f.admits(peer.ip()))
+        })
+    }
+
     fn configure(stream: &TcpStream, options: &Options) {
         // Latency matters more than packet count: the engine batches writes itself.
         let _ = stream.set_nodelay(true);
         // Accepted connections inherit most options from the listener; set them again so
         // that both sides of oxmq behave the same whatever the kernel copies.
         let _ = apply_socket_options(&SockRef::from(stream), options);
+    }
+}
+
+/// One ZMQ_TCP_ACCEPT_FILTER entry: an address, or a network in CIDR form (`10.0.0.0/8`,
+/// `::1/128`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AcceptFilter {
+    net: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl AcceptFilter {
+    /// Parses `address[/prefix]`; EINVAL for anything else, as libzmq.
+    pub(crate) fn parse(text: &[u8]) -> Result<AcceptFilter> {
+        let bad = || crate::Error::with_source(crate::ErrorKind::InvalidInput, "bad accept filter");
+        let text = std::str::from_utf8(text).map_err(|_| bad())?;
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| bad())?)),
+            None => (text, None),
+        };
+        let net: std::net::IpAddr = addr.parse().map_err(|_| bad())?;
+        let bits = if net.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(bits);
+        if prefix > bits {
+            return Err(bad());
+        }
+        Ok(AcceptFilter { net, prefix })
+    }
+
+    /// Whether `peer` is inside this network (an IPv4 peer reaching an IPv6 listener as
+    /// `::ffff:a.b.c.d` counts as IPv4).
+    pub(crate) fn admits(&self, peer: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let peer = match peer {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, IpAddr::V4),
+            v4 => v4,
+        };
+        let (net, peer, bits) = match (self.net, peer) {
+            (IpAddr::V4(n), IpAddr::V4(p)) => {
+                (u128::from(u32::from(n)), u128::from(u32::from(p)), 32)
+            }
+            (IpAddr::V6(n), IpAddr::V6(p)) => (u128::from(n), u128::from(p), 128),
+            _ => return false,
+        };
+        let shift = bits - u32::from(self.prefix);
+        shift >= bits || (net >> shift) == (peer >> shift)
     }
 }
 
@@ -204,6 +262,24 @@ mod tests {
         );
         // Linux doubles the requested buffer size for bookkeeping.
         assert!(raw.send_buffer_size().expect("sndbuf") >= 65536);
+    }
+
+    #[test]
+    fn accept_filters_match_addresses_and_networks() {
+        let f = |s: &str| AcceptFilter::parse(s.as_bytes()).expect(s);
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect(s);
+        assert!(f("127.0.0.1").admits(ip("127.0.0.1")));
+        assert!(!f("127.0.0.1").admits(ip("127.0.0.2")));
+        assert!(f("10.0.0.0/8").admits(ip("10.200.1.1")));
+        assert!(!f("10.0.0.0/8").admits(ip("11.0.0.1")));
+        assert!(f("0.0.0.0/0").admits(ip("192.168.1.1")));
+        assert!(f("127.0.0.1").admits(ip("::ffff:127.0.0.1")));
+        assert!(f("::1").admits(ip("::1")));
+        assert!(!f("::1").admits(ip("127.0.0.1")));
+        assert!(f("fe80::/10").admits(ip("fe80::1")));
+        for bad in ["", "localhost", "10.0.0.0/33", "::1/129", "1.2.3.4/x"] {
+            assert!(AcceptFilter::parse(bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 
     #[test]

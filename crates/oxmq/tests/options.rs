@@ -1,0 +1,490 @@
+//! The socket options that change what a socket does beyond its pattern: CONFLATE, ROUTER_RAW,
+//! RECONNECT_STOP, USE_FD, AFFINITY, HELLO_MSG, DISCONNECT_MSG, HICCUP_MSG, the batch sizes,
+//! the accept filters and the deprecated aliases, each observed on real connections.
+//!
+//! A test that asserts something does *not* happen (no reconnect, a refused peer) waits a
+//! bounded time for it, many reconnect intervals long, and fails if it shows up.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::fd::IntoRawFd;
+use std::time::Duration;
+
+use common::*;
+use oxmq::monitor::{events, Monitor, MonitorEvent};
+use oxmq::{opt, Context, ErrorKind, Socket, SocketType};
+
+use SocketType::*;
+
+fn set_int(s: &mut Socket, option: i32, v: i32) {
+    s.set_sockopt(option, &v.to_ne_bytes())
+        .unwrap_or_else(|e| panic!("option {option} = {v}: {e:?}"));
+}
+
+fn get_int(s: &mut Socket, option: i32) -> i32 {
+    let v = s.sockopt(option).expect("getsockopt");
+    i32::from_ne_bytes(v.try_into().expect("an int"))
+}
+
+/// A monitor on `s` for `mask`.
+fn monitor(ctx: &Context, s: &mut Socket, mask: u32) -> Monitor {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let ep = format!(
+        "inproc://options-mon-{}",
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    s.monitor(Some(&ep), mask).expect("monitor");
+    Monitor::connect(ctx, &ep).expect("monitor socket")
+}
+
+/// How long to wait for an event that must come.
+const EVENT_MS: i32 = 10_000;
+/// How long to wait for an event that must not come: many reconnect intervals.
+const SILENCE_MS: i32 = 500;
+
+/// The next event of `m`, or `None` when none came within `ms`.
+fn next_event(m: &mut Monitor, ms: i32) -> Option<MonitorEvent> {
+    m.socket().set_rcvtimeo(ms).expect("rcvtimeo");
+    match m.recv() {
+        Ok(e) => Some(e),
+        Err(e) if e.kind() == ErrorKind::WouldBlock => None,
+        Err(e) => panic!("monitor: {e:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CONFLATE
+
+#[test]
+fn conflate_keeps_only_the_newest_message_over_inproc() {
+    let ctx = Context::new();
+    let mut pull = socket(&ctx, Pull);
+    set_int(&mut pull, opt::CONFLATE, 1);
+    pull.bind("inproc://conflate").expect("bind");
+    let mut push = socket(&ctx, Push);
+    set_int(&mut push, opt::SNDHWM, 1);
+    push.connect("inproc://conflate").expect("connect");
+    // Far beyond any HWM: a conflating queue never makes the sender wait.
+    for i in 0..100 {
+        push.try_send(format!("{i}")).expect("never blocks");
+    }
+    assert_eq!(recv(&mut pull, "newest"), msg(&["99"]));
+    assert_eq!(
+        pull.try_recv().map(|_| ()).map_err(|e| e.kind()),
+        Err(ErrorKind::WouldBlock)
+    );
+    assert_eq!(get_int(&mut pull, opt::CONFLATE), 1);
+}
+
+#[test]
+fn conflate_receiver_over_tcp_skips_to_the_newest() {
+    let ctx = Context::new();
+    let mut pull = socket(&ctx, Pull);
+    set_int(&mut pull, opt::CONFLATE, 1);
+    pull.bind("tcp://127.0.0.1:*").expect("bind");
+    let mut push = socket(&ctx, Push);
+    push.connect(&pull.last_endpoint()).expect("connect");
+    push.send("first").expect("send");
+    assert_eq!(recv(&mut pull, "first"), msg(&["first"]));
+    const N: usize = 1000;
+    for i in 0..N {
+        push.send(format!("{i}")).expect("send");
+    }
+    let mut received = 0;
+    loop {
+        let m = recv(&mut pull, "a conflated message");
+        received += 1;
+        if m == msg(&[format!("{}", N - 1)]) {
+            break;
+        }
+    }
+    assert!(
+        received < N,
+        "all {N} messages were queued: nothing conflated"
+    );
+}
+
+#[test]
+fn conflate_is_refused_where_libzmq_ignores_it() {
+    let ctx = Context::new();
+    for t in [Req, Rep, Router, Pair, XPub, XSub] {
+        let mut s = ctx.socket(t).expect("socket");
+        let e = s
+            .set_sockopt(opt::CONFLATE, &1i32.to_ne_bytes())
+            .expect_err("not a conflating type");
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{t:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HELLO_MSG, DISCONNECT_MSG, HICCUP_MSG
+
+#[test]
+fn hello_msg_is_the_first_message_of_every_new_peer() {
+    let ctx = Context::new();
+    let mut router = socket(&ctx, Router);
+    router
+        .set_sockopt(opt::HELLO_MSG, b"welcome")
+        .expect("hello");
+    router.bind("tcp://127.0.0.1:*").expect("bind");
+    let ep = router.last_endpoint();
+    for _ in 0..2 {
+        let mut dealer = socket(&ctx, Dealer);
+        dealer.set_sockopt(opt::HELLO_MSG, b"hi").expect("hello");
+        dealer.connect(&ep).expect("connect");
+        assert_eq!(recv(&mut dealer, "router's hello"), msg(&["welcome"]));
+        let m = recv(&mut router, "dealer's hello");
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[1], b"hi");
+    }
+    let mut push = ctx.socket(Push).expect("socket");
+    assert_eq!(
+        push.set_sockopt(opt::HELLO_MSG, b"x").map_err(|e| e.kind()),
+        Err(ErrorKind::InvalidInput)
+    );
+}
+
+#[test]
+fn disconnect_msg_arrives_from_a_peer_that_left() {
+    let ctx = Context::new();
+    let mut router = socket(&ctx, Router);
+    router
+        .set_sockopt(opt::DISCONNECT_MSG, b"gone")
+        .expect("option");
+    router.bind("tcp://127.0.0.1:*").expect("bind");
+    let mut dealer = socket(&ctx, Dealer);
+    dealer.set_routing_id(b"d1").expect("id");
+    dealer.connect(&router.last_endpoint()).expect("connect");
+    dealer.send("here").expect("send");
+    assert_eq!(recv(&mut router, "message"), msg(&["d1", "here"]));
+    drop(dealer);
+    assert_eq!(
+        recv(&mut router, "disconnect message"),
+        msg(&["d1", "gone"])
+    );
+}
+
+#[test]
+fn hiccup_msg_tells_a_dealer_its_connection_dropped() {
+    let ctx = Context::new();
+    let mut router = socket(&ctx, Router);
+    router.bind("tcp://127.0.0.1:*").expect("bind");
+    let ep = router.last_endpoint();
+    let mut dealer = socket(&ctx, Dealer);
+    dealer
+        .set_sockopt(opt::HICCUP_MSG, b"hiccup")
+        .expect("option");
+    dealer.connect(&ep).expect("connect");
+    dealer.send("ping").expect("send");
+    let m = recv(&mut router, "ping");
+    assert_eq!(m[1], b"ping");
+    drop(router);
+    assert_eq!(recv(&mut dealer, "hiccup"), msg(&["hiccup"]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// RECONNECT_STOP
+
+#[test]
+fn reconnect_stop_conn_refused_gives_up_after_the_first_refusal() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        l.local_addr().expect("addr").port()
+    };
+    let ctx = Context::new();
+    for stop in [false, true] {
+        let mut dealer = socket(&ctx, Dealer);
+        set_int(&mut dealer, opt::RECONNECT_IVL, 10);
+        if stop {
+            set_int(
+                &mut dealer,
+                opt::RECONNECT_STOP,
+                opt::RECONNECT_STOP_CONN_REFUSED,
+            );
+        }
+        let mut mon = monitor(&ctx, &mut dealer, events::CLOSED | events::CONNECT_RETRIED);
+        dealer
+            .connect(&format!("tcp://127.0.0.1:{port}"))
+            .expect("connect");
+        let closed = next_event(&mut mon, EVENT_MS).map(|e| e.event);
+        assert_eq!(closed, Some(events::CLOSED));
+        if stop {
+            let retried = next_event(&mut mon, SILENCE_MS).map(|e| e.event);
+            assert_eq!(retried, None, "retried despite RECONNECT_STOP");
+        } else {
+            let retried = next_event(&mut mon, EVENT_MS).map(|e| e.event);
+            assert_eq!(retried, Some(events::CONNECT_RETRIED));
+        }
+    }
+}
+
+#[test]
+fn reconnect_stop_handshake_failed_gives_up_when_a_non_zmtp_peer_hangs_up() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    listener.set_nonblocking(false).expect("blocking listener");
+    let addr = listener.local_addr().expect("addr");
+    let ctx = Context::new();
+    let mut dealer = socket(&ctx, Dealer);
+    set_int(&mut dealer, opt::RECONNECT_IVL, 10);
+    set_int(
+        &mut dealer,
+        opt::RECONNECT_STOP,
+        opt::RECONNECT_STOP_HANDSHAKE_FAILED,
+    );
+    let mut mon = monitor(
+        &ctx,
+        &mut dealer,
+        events::HANDSHAKE_FAILED_PROTOCOL
+            | events::HANDSHAKE_FAILED_NO_DETAIL
+            | events::CONNECT_RETRIED,
+    );
+    dealer.connect(&format!("tcp://{addr}")).expect("connect");
+    // The case libzmq's manual names: a process that is not ZMTP and drops the connection.
+    let (s, _) = listener.accept().expect("accept");
+    drop(s);
+    let failed = next_event(&mut mon, EVENT_MS).expect("a handshake failure");
+    assert_eq!(failed.event, events::HANDSHAKE_FAILED_NO_DETAIL);
+    let retried = next_event(&mut mon, SILENCE_MS).map(|e| e.event);
+    assert_eq!(retried, None, "retried despite RECONNECT_STOP");
+}
+
+// ---------------------------------------------------------------------------------------------
+// USE_FD
+
+#[test]
+fn use_fd_binds_on_the_applications_tcp_listener() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let port = listener.local_addr().expect("addr").port();
+    let ctx = Context::new();
+    let mut pull = socket(&ctx, Pull);
+    set_int(&mut pull, opt::USE_FD, listener.into_raw_fd());
+    // libzmq still wants an endpoint of the right transport; the descriptor decides.
+    pull.bind("tcp://127.0.0.1:*").expect("bind");
+    assert_eq!(pull.last_endpoint(), format!("tcp://127.0.0.1:{port}"));
+    let mut push = socket(&ctx, Push);
+    push.connect(&format!("tcp://127.0.0.1:{port}"))
+        .expect("connect");
+    push.send("through the adopted fd").expect("send");
+    assert_eq!(recv(&mut pull, "message"), msg(&["through the adopted fd"]));
+}
+
+#[test]
+fn use_fd_binds_on_the_applications_ipc_listener() {
+    let dir = std::env::temp_dir().join(format!("oxmq-usefd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = std::os::unix::net::UnixListener::bind(&path).expect("listener");
+    let ctx = Context::new();
+    let mut pull = socket(&ctx, Pull);
+    set_int(&mut pull, opt::USE_FD, listener.into_raw_fd());
+    pull.bind("ipc://*").expect("bind");
+    let ep = format!("ipc://{}", path.display());
+    assert_eq!(pull.last_endpoint(), ep);
+    let mut push = socket(&ctx, Push);
+    push.connect(&ep).expect("connect");
+    push.send("ipc").expect("send");
+    assert_eq!(recv(&mut pull, "message"), msg(&["ipc"]));
+    drop(pull);
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir(&dir);
+}
+
+#[test]
+fn use_fd_refuses_a_descriptor_that_is_not_a_listener_of_the_transport() {
+    let ctx = Context::new();
+    let mut pull = socket(&ctx, Pull);
+    let connected = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let stream = TcpStream::connect(connected.local_addr().expect("addr")).expect("connect");
+    let (unix_a, _unix_b) = std::os::unix::net::UnixStream::pair().expect("pair");
+    for (fd, ep) in [
+        (
+            std::os::fd::AsRawFd::as_raw_fd(&stream),
+            "tcp://127.0.0.1:*",
+        ),
+        (std::os::fd::AsRawFd::as_raw_fd(&unix_a), "ipc://*"),
+        (std::os::fd::AsRawFd::as_raw_fd(&connected), "ipc://*"),
+    ] {
+        set_int(&mut pull, opt::USE_FD, fd);
+        let e = pull.bind(ep).expect_err("not a usable listener");
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{ep}");
+    }
+    // The refused descriptors were left open: they still work.
+    let mut stream = stream;
+    stream.write_all(b"x").expect("still open");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accept filters
+
+#[test]
+fn tcp_accept_filter_refuses_addresses_outside_it() {
+    let ctx = Context::new();
+    for (filter, admitted) in [("10.1.2.3", false), ("127.0.0.0/8", true)] {
+        let mut pull = socket(&ctx, Pull);
+        pull.set_sockopt(opt::TCP_ACCEPT_FILTER, filter.as_bytes())
+            .expect("filter");
+        let mut mon = monitor(&ctx, &mut pull, events::ACCEPTED | events::ACCEPT_FAILED);
+        pull.bind("tcp://127.0.0.1:*").expect("bind");
+        let mut push = socket(&ctx, Push);
+        push.connect(&pull.last_endpoint()).expect("connect");
+        let ev = next_event(&mut mon, EVENT_MS)
+            .expect("an accept event")
+            .event;
+        if admitted {
+            assert_eq!(ev, events::ACCEPTED, "{filter}");
+            push.send("in").expect("send");
+            assert_eq!(recv(&mut pull, "admitted"), msg(&["in"]));
+        } else {
+            assert_eq!(ev, events::ACCEPT_FAILED, "{filter}");
+        }
+    }
+    let mut s = ctx.socket(Pull).expect("socket");
+    assert!(s
+        .set_sockopt(opt::TCP_ACCEPT_FILTER, b"not an address")
+        .is_err());
+    s.set_sockopt(opt::TCP_ACCEPT_FILTER, b"").expect("clears");
+}
+
+#[test]
+fn ipc_filters_match_the_peers_credentials() {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let ctx = Context::new();
+    let cases: [(i32, i32, bool); 3] = [
+        (opt::IPC_FILTER_UID, uid as i32, true),
+        (opt::IPC_FILTER_UID, uid as i32 + 1, false),
+        (opt::IPC_FILTER_PID, std::process::id() as i32, true),
+    ];
+    for (option, id, admitted) in cases {
+        let mut pull = socket(&ctx, Pull);
+        set_int(&mut pull, option, id);
+        let mut mon = monitor(&ctx, &mut pull, events::ACCEPTED | events::ACCEPT_FAILED);
+        pull.bind("ipc://*").expect("bind");
+        let mut push = socket(&ctx, Push);
+        push.connect(&pull.last_endpoint()).expect("connect");
+        let ev = next_event(&mut mon, EVENT_MS)
+            .expect("an accept event")
+            .event;
+        let want = if admitted {
+            events::ACCEPTED
+        } else {
+            events::ACCEPT_FAILED
+        };
+        assert_eq!(ev, want, "option {option} = {id}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ROUTER_RAW
+
+#[test]
+fn router_raw_speaks_plain_tcp_like_stream() {
+    let ctx = Context::new();
+    let mut router = socket(&ctx, Router);
+    set_int(&mut router, opt::ROUTER_RAW, 1);
+    router.bind("tcp://127.0.0.1:*").expect("bind");
+    assert_eq!(get_int(&mut router, opt::TYPE), 6, "still a ROUTER");
+    let mut client = TcpStream::connect(tcp_addr(&router.last_endpoint())).expect("connect");
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let hello = recv(&mut router, "connect notification");
+    assert_eq!(hello.len(), 2);
+    assert!(hello[1].is_empty());
+    let id = hello[0].clone();
+    client.write_all(b"raw bytes").expect("write");
+    assert_eq!(
+        recv(&mut router, "data"),
+        vec![id.clone(), b"raw bytes".to_vec()]
+    );
+    send(&mut router, &[id, b"reply".to_vec()], "reply");
+    let mut buf = [0u8; 5];
+    client.read_exact(&mut buf).expect("reply");
+    assert_eq!(&buf, b"reply");
+
+    let mut bound = socket(&ctx, Router);
+    bound.bind("tcp://127.0.0.1:*").expect("bind");
+    assert!(bound
+        .set_sockopt(opt::ROUTER_RAW, &1i32.to_ne_bytes())
+        .is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batch sizes, affinity, aliases
+
+#[test]
+fn tiny_batch_sizes_still_carry_large_and_many_messages() {
+    let ctx = Context::new();
+    let mut pull = socket(&ctx, Pull);
+    set_int(&mut pull, opt::IN_BATCH_SIZE, 100);
+    pull.bind("tcp://127.0.0.1:*").expect("bind");
+    let mut push = socket(&ctx, Push);
+    set_int(&mut push, opt::OUT_BATCH_SIZE, 100);
+    push.connect(&pull.last_endpoint()).expect("connect");
+    let big = vec![7u8; 1 << 20];
+    push.send(big.as_slice()).expect("send");
+    for i in 0..1000 {
+        push.send(format!("{i}")).expect("send");
+    }
+    assert_eq!(recv(&mut pull, "big")[0], big);
+    for i in 0..1000 {
+        assert_eq!(recv(&mut pull, "small"), msg(&[format!("{i}")]));
+    }
+    assert_eq!(get_int(&mut pull, opt::IN_BATCH_SIZE), 100);
+    assert_eq!(get_int(&mut push, opt::OUT_BATCH_SIZE), 100);
+    assert!(push
+        .set_sockopt(opt::OUT_BATCH_SIZE, &0i32.to_ne_bytes())
+        .is_err());
+}
+
+#[test]
+fn affinity_and_deprecated_aliases_read_back() {
+    let ctx = Context::with_io_threads(2).expect("context");
+    let mut s = socket(&ctx, Dealer);
+    s.set_sockopt(opt::AFFINITY, &2u64.to_ne_bytes())
+        .expect("affinity");
+    assert_eq!(s.sockopt(opt::AFFINITY).expect("get"), 2u64.to_ne_bytes());
+    assert!(s.set_sockopt(opt::AFFINITY, &2i32.to_ne_bytes()).is_err());
+    // Connections made under an affinity work like any other.
+    let mut r = socket(&ctx, Router);
+    r.bind("tcp://127.0.0.1:*").expect("bind");
+    s.connect(&r.last_endpoint()).expect("connect");
+    s.send("x").expect("send");
+    assert_eq!(recv(&mut r, "x")[1], b"x");
+
+    assert_eq!(get_int(&mut s, opt::IPV4ONLY), 1);
+    set_int(&mut s, opt::IPV4ONLY, 0);
+    assert_eq!(get_int(&mut s, opt::IPV6), 1);
+    set_int(&mut s, opt::DELAY_ATTACH_ON_CONNECT, 1);
+    assert_eq!(get_int(&mut s, opt::IMMEDIATE), 1);
+    assert_eq!(opt::FAIL_UNROUTABLE, opt::ROUTER_MANDATORY);
+    assert_eq!(opt::ROUTER_BEHAVIOR, opt::ROUTER_MANDATORY);
+    assert_eq!(opt::CONNECT_RID, opt::CONNECT_ROUTING_ID);
+
+    let mut x = socket(&ctx, XSub);
+    set_int(&mut x, opt::XSUB_VERBOSE_UNSUBSCRIBE, 1);
+    let mut sub = ctx.socket(Sub).expect("socket");
+    assert!(sub
+        .set_sockopt(opt::XSUB_VERBOSE_UNSUBSCRIBE, &1i32.to_ne_bytes())
+        .is_err());
+}
+
+#[test]
+fn metadata_values_must_be_x_properties() {
+    let ctx = Context::new();
+    let mut s = ctx.socket(Dealer).expect("socket");
+    s.set_sockopt(opt::METADATA, b"X-Color:blue").expect("ok");
+    s.set_sockopt(opt::METADATA, b"X-Empty:")
+        .expect("an empty value is fine");
+    for bad in [&b"Color:blue"[..], b"X-:v", b"X-NoColon", b""] {
+        assert_eq!(
+            s.set_sockopt(opt::METADATA, bad).map_err(|e| e.kind()),
+            Err(ErrorKind::InvalidInput),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}
