@@ -26,6 +26,8 @@ impl Backend for Oxmq {
             Role::Pull => SocketType::Pull,
             Role::Req => SocketType::Req,
             Role::Rep => SocketType::Rep,
+            Role::Pub => SocketType::Pub,
+            Role::Sub => SocketType::Sub,
         })?;
         socket.set_linger(0)?;
         if let Some(timeout) = timeout {
@@ -58,6 +60,20 @@ impl Backend for Oxmq {
         let len = msg.len();
         socket.send(msg)?;
         Ok(len)
+    }
+
+    fn recv_tagged(socket: &mut Socket) -> oxmq::Result<(usize, Option<u8>)> {
+        let msg = socket.recv()?;
+        Ok((msg.len(), msg.data().first().copied()))
+    }
+
+    fn set_hwm(socket: &mut Socket, hwm: i32) -> oxmq::Result<()> {
+        socket.set_sndhwm(hwm)?;
+        socket.set_rcvhwm(hwm)
+    }
+
+    fn subscribe(socket: &mut Socket, prefix: &[u8]) -> oxmq::Result<()> {
+        socket.subscribe(prefix)
     }
 }
 

@@ -12,15 +12,26 @@
 //!   thread echoes, a REQ socket sends and waits `count` times. It reports the mean time of
 //!   one whole round trip (libzmq's tools print half of it) and the median round trip. A few
 //!   untimed round trips come first.
+//! - **Fan-out** ([`Kind::Fanout`]): a PUB socket binds, `subscribers` SUB sockets (each
+//!   subscribed to everything) connect, and the PUB sends `count` messages to all of them.
+//!   The subscribers share one context and are read by [`FANOUT_RECEIVERS`] threads (fewer
+//!   when there are fewer subscribers), each taking one message from each of its subscribers
+//!   in turn with a blocking receive. Before the clock starts, the publisher sends warm-up
+//!   messages until every subscriber has received one, so all are connected and subscribed;
+//!   the clock starts just before the first counted message is sent and stops when the last
+//!   subscriber has received the end marker that follows the last one. The rate is the
+//!   aggregate: messages delivered, summed over subscribers, per second. SNDHWM and RCVHWM are
+//!   0 (no limit), so neither library should drop; each subscriber counts what it received,
+//!   and a loss is reported ([`Measurement::lost`]), never hidden.
 //!
 //! Over tcp and ipc each side has its own context, as the two processes of libzmq's tools
-//! have; inproc needs the two sockets in one context. The library itself never links libzmq:
+//! have; inproc needs the sockets in one context. The library itself never links libzmq:
 //! the libzmq [`Backend`] lives in the `compare` bench, so the CLI can use this crate.
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -98,14 +109,20 @@ pub enum Kind {
     Throughput,
     /// REQ to REP and back, time per round trip.
     Latency,
+    /// One PUB to `subscribers` SUBs, messages delivered per second (summed over subscribers).
+    Fanout {
+        /// How many SUB sockets receive every message.
+        subscribers: usize,
+    },
 }
 
 impl Kind {
-    /// The short name used in tables and on the command line: `thr` or `lat`.
+    /// The short name used in tables and on the command line: `thr`, `lat` or `fanout`.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Throughput => "thr",
             Kind::Latency => "lat",
+            Kind::Fanout { .. } => "fanout",
         }
     }
 }
@@ -119,7 +136,8 @@ pub struct Spec {
     pub transport: Transport,
     /// Message body size in bytes.
     pub size: usize,
-    /// Messages sent (throughput) or round trips made (latency).
+    /// Messages sent (throughput; fan-out: messages published, each to every subscriber) or
+    /// round trips made (latency).
     pub count: u64,
     /// SNDTIMEO and RCVTIMEO for every socket of the case, so that a broken peer turns into an
     /// error instead of a hang (the tests set it); `None` leaves libzmq's default (infinite),
@@ -150,20 +168,45 @@ impl Spec {
         }
     }
 
+    /// A PUB/SUB fan-out case with no timeout: `count` messages published to `subscribers`.
+    pub fn fanout(transport: Transport, size: usize, count: u64, subscribers: usize) -> Spec {
+        Spec {
+            kind: Kind::Fanout { subscribers },
+            transport,
+            size,
+            count,
+            timeout: None,
+        }
+    }
+
     /// The same case with SNDTIMEO/RCVTIMEO set on its sockets.
     pub fn with_timeout(mut self, timeout: Duration) -> Spec {
         self.timeout = Some(timeout);
         self
     }
 
-    /// A short label such as `thr tcp 256 B` or `lat tcp 1 KiB`.
+    /// A short label such as `thr tcp 256 B`, `lat tcp 1 KiB` or `fanout tcp 16 B x10`.
     pub fn label(&self) -> String {
-        format!(
+        let label = format!(
             "{} {} {}",
             self.kind.name(),
             self.transport,
             format_size(self.size)
-        )
+        );
+        match self.kind {
+            Kind::Fanout { subscribers } => format!("{label} x{subscribers}"),
+            Kind::Throughput | Kind::Latency => label,
+        }
+    }
+
+    /// Whether the filter `words` selects this case: it does when the words appear in the
+    /// label as whole words, in order and next to each other. So `lat`, `ipc`, `thr tcp 16 B`
+    /// and `fanout inproc` select what they say, and `x10` selects `... x10` but not `x100`.
+    pub fn matches(&self, words: &str) -> bool {
+        let label = self.label();
+        let label: Vec<&str> = label.split_whitespace().collect();
+        let words: Vec<&str> = words.split_whitespace().collect();
+        !words.is_empty() && label.windows(words.len()).any(|w| w == words.as_slice())
     }
 }
 
@@ -178,6 +221,10 @@ pub enum Role {
     Req,
     /// ZMQ_REP, the latency echo server.
     Rep,
+    /// ZMQ_PUB, the fan-out publisher.
+    Pub,
+    /// ZMQ_SUB, a fan-out subscriber.
+    Sub,
 }
 
 /// A ZeroMQ implementation the cases can drive.
@@ -212,12 +259,20 @@ pub trait Backend: 'static {
     fn recv(socket: &mut Self::Socket) -> Result<usize, Self::Error>;
     /// Receives one frame, sends it back unchanged, and returns its size.
     fn echo(socket: &mut Self::Socket) -> Result<usize, Self::Error>;
+    /// Receives one frame and returns its size and its first byte (`None` when empty).
+    fn recv_tagged(socket: &mut Self::Socket) -> Result<(usize, Option<u8>), Self::Error>;
+    /// Sets SNDHWM and RCVHWM (0: no limit); before bind or connect, as libzmq reads them
+    /// when a connection's pipes are made.
+    fn set_hwm(socket: &mut Self::Socket, hwm: i32) -> Result<(), Self::Error>;
+    /// Subscribes a SUB socket to the messages starting with `prefix` (all of them for `b""`).
+    fn subscribe(socket: &mut Self::Socket, prefix: &[u8]) -> Result<(), Self::Error>;
 }
 
 /// The outcome of one run of one case.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Measurement {
-    /// Messages (throughput) or round trips (latency) inside the timed span.
+    /// Messages (throughput), round trips (latency) or deliveries summed over the subscribers
+    /// (fan-out) inside the timed span.
     pub count: u64,
     /// Message body size in bytes.
     pub size: usize,
@@ -227,6 +282,9 @@ pub struct Measurement {
     /// (`elapsed / count`, what libzmq's tools print), it shrugs off the few round trips that
     /// another process preempted, which matters on a small shared machine.
     pub median_each: Option<Duration>,
+    /// Fan-out cases: deliveries that never arrived (published messages times subscribers,
+    /// less `count`). Always 0 for the other kinds, whose patterns do not drop.
+    pub lost: u64,
 }
 
 impl Measurement {
@@ -296,6 +354,37 @@ pub enum CaseError<E: StdError + 'static> {
         /// The library's name.
         backend: &'static str,
     },
+    /// A fan-out case needs a tag byte in every message.
+    #[error("a fan-out case needs messages of at least {min} byte(s), got {size}")]
+    SizeTooSmall {
+        /// The size given.
+        size: usize,
+        /// The least size allowed.
+        min: usize,
+    },
+    /// A fan-out case needs at least one subscriber.
+    #[error("a fan-out case needs at least one subscriber")]
+    NoSubscribers,
+    /// A fan-out subscriber received a message the publisher did not send (an unknown tag,
+    /// or more counted messages than were published).
+    #[error("{backend}: subscriber received an unexpected message: {what}")]
+    Unexpected {
+        /// The library's name.
+        backend: &'static str,
+        /// What was wrong with it.
+        what: String,
+    },
+    /// A fan-out phase did not finish in time (subscribers not all reached by the warm-up,
+    /// or not all given the end marker).
+    #[error("{backend}: fan-out {phase} did not finish within {limit:?}")]
+    Stalled {
+        /// The library's name.
+        backend: &'static str,
+        /// `warm-up` or `end`.
+        phase: &'static str,
+        /// How long it was given.
+        limit: Duration,
+    },
 }
 
 /// Runs one case once.
@@ -303,6 +392,7 @@ pub fn run<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error>> 
     match spec.kind {
         Kind::Throughput => throughput::<B>(spec),
         Kind::Latency => latency::<B>(spec),
+        Kind::Fanout { subscribers } => fanout::<B>(spec, subscribers),
     }
 }
 
@@ -423,32 +513,68 @@ pub struct Failure {
     pub error: BoxError,
 }
 
-/// The cases `cargo bench` and `oxmq bench` run by default: tcp throughput at 16 B, 256 B,
-/// 1 KiB and 64 KiB, tcp latency at 16 B and 1 KiB, with counts that take a fraction of a
-/// second to a few seconds each on a small machine.
+/// The cases `cargo bench -p oxmq-bench` runs by default, each over tcp, ipc and inproc:
+/// PUSH/PULL throughput at 16 B, 256 B, 1 KiB, 8 KiB and 64 KiB, REQ/REP latency at 16 B and
+/// 1 KiB; then PUB/SUB fan-out to 1, 10 and 100 subscribers at 16 B and 1 KiB over tcp and
+/// inproc. Counts come from [`default_count`].
 pub fn default_specs() -> Vec<Spec> {
-    vec![
-        Spec::throughput(Transport::Tcp, 16, 2_000_000),
-        Spec::throughput(Transport::Tcp, 256, 1_000_000),
-        Spec::throughput(Transport::Tcp, 1024, 500_000),
-        Spec::throughput(Transport::Tcp, 65536, 50_000),
-        Spec::latency(Transport::Tcp, 16, 20_000),
-        Spec::latency(Transport::Tcp, 1024, 20_000),
-    ]
+    let mut specs = Vec::new();
+    for transport in [Transport::Tcp, Transport::Ipc, Transport::Inproc] {
+        for size in [16, 256, 1024, 8192, 65536] {
+            let count = default_count(Kind::Throughput, transport, size);
+            specs.push(Spec::throughput(transport, size, count));
+        }
+        for size in [16, 1024] {
+            let count = default_count(Kind::Latency, transport, size);
+            specs.push(Spec::latency(transport, size, count));
+        }
+    }
+    for transport in [Transport::Tcp, Transport::Inproc] {
+        for subscribers in [1, 10, 100] {
+            for size in [16, 1024] {
+                let kind = Kind::Fanout { subscribers };
+                let count = default_count(kind, transport, size);
+                specs.push(Spec::fanout(transport, size, count, subscribers));
+            }
+        }
+    }
+    specs
 }
 
-/// A default count for a case of this kind and size, scaled down for large messages so that
-/// one run takes about the same time at every size.
-pub fn default_count(kind: Kind, size: usize) -> u64 {
-    match kind {
-        Kind::Throughput => match size {
-            0..=64 => 2_000_000,
-            65..=512 => 1_000_000,
-            513..=4096 => 500_000,
-            4097..=32768 => 200_000,
-            _ => 50_000,
-        },
-        Kind::Latency => 20_000,
+/// A default count for a case of this kind, transport and size: scaled down for large
+/// messages and many subscribers, up for inproc, so that one run takes about half a second
+/// to two seconds on a small machine. Fan-out counts are messages published; each reaches
+/// every subscriber.
+pub fn default_count(kind: Kind, transport: Transport, size: usize) -> u64 {
+    match (kind, transport) {
+        (Kind::Throughput, _) => {
+            let count = match size {
+                0..=64 => 2_000_000,
+                65..=512 => 1_000_000,
+                513..=4096 => 500_000,
+                4097..=32768 => 100_000,
+                // libzmq manages some 8k msg/s here over ipc on the reference machine.
+                _ if transport == Transport::Ipc => 25_000,
+                _ => 50_000,
+            };
+            match transport {
+                Transport::Inproc => count * 2,
+                Transport::Tcp | Transport::Ipc => count,
+            }
+        }
+        // Some 100 to 300 µs per round trip over ipc on the reference machine.
+        (Kind::Latency, Transport::Ipc) => 10_000,
+        (Kind::Latency, Transport::Tcp | Transport::Inproc) => 20_000,
+        (Kind::Fanout { subscribers }, _) => {
+            // Deliveries, summed over the subscribers.
+            let deliveries: u64 = match (transport, size) {
+                (Transport::Inproc, 0..=512) => 6_000_000,
+                (Transport::Inproc, _) => 2_000_000,
+                (_, 0..=512) => 2_000_000,
+                (_, _) => 500_000,
+            };
+            (deliveries / subscribers.max(1) as u64).max(1)
+        }
     }
 }
 
@@ -557,6 +683,7 @@ fn throughput<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error
         size,
         elapsed,
         median_each: None,
+        lost: 0,
     })
 }
 
@@ -646,6 +773,7 @@ fn latency<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error>> 
         size,
         elapsed,
         median_each: Some(median_each),
+        lost: 0,
     })
 }
 
@@ -692,9 +820,272 @@ fn ping_pong<B: Backend>(
     Ok((last - start, *median, req))
 }
 
+fn fanout<B: Backend>(spec: &Spec, subscribers: usize) -> Result<Measurement, CaseError<B::Error>> {
+    if spec.count < 1 {
+        return Err(CaseError::CountTooSmall {
+            count: spec.count,
+            min: 1,
+        });
+    }
+    if spec.size < 1 {
+        return Err(CaseError::SizeTooSmall {
+            size: spec.size,
+            min: 1,
+        });
+    }
+    if subscribers < 1 {
+        return Err(CaseError::NoSubscribers);
+    }
+    let be = backend_error::<B>;
+    let ctx = B::context().map_err(be)?;
+    let mut publisher = B::socket(&ctx, Role::Pub, spec.timeout).map_err(be)?;
+    B::set_hwm(&mut publisher, 0).map_err(be)?;
+    let endpoint = B::bind(&mut publisher, &spec.transport.endpoint()).map_err(be)?;
+
+    // One context for all the subscribers (the publisher's own over inproc).
+    let sub_ctx = peer_context::<B>(&ctx, spec.transport).map_err(be)?;
+    let threads = subscribers.min(FANOUT_RECEIVERS);
+    let warmed = Arc::new(AtomicUsize::new(0));
+    let (result_tx, result_rx) = mpsc::channel::<Result<Received, CaseError<B::Error>>>();
+    for t in 0..threads {
+        // Subscribers t, t + threads, t + 2 * threads, ... belong to thread t.
+        let mine = (subscribers - t).div_ceil(threads);
+        let (ctx, endpoint, warmed, result_tx) = (
+            sub_ctx.clone(),
+            endpoint.clone(),
+            Arc::clone(&warmed),
+            result_tx.clone(),
+        );
+        let (size, count, timeout) = (spec.size, spec.count, spec.timeout);
+        thread::Builder::new()
+            .name(format!("{}-sub-{t}", B::NAME))
+            .spawn(move || {
+                let result = subscribe_and_receive::<B>(
+                    &ctx, &endpoint, mine, size, count, timeout, &warmed,
+                );
+                drop(ctx);
+                let _ = result_tx.send(result);
+            })
+            .map_err(|_| CaseError::PeerDied { backend: B::NAME })?;
+    }
+    drop(result_tx);
+    drop(sub_ctx);
+
+    let published = publish::<B>(
+        &mut publisher,
+        spec,
+        subscribers,
+        threads,
+        &warmed,
+        &result_rx,
+    );
+    // On a failure a receiver may be blocked for good: leave it, do not wait for it.
+    let (start, received) = published?;
+    let mut delivered = 0;
+    let mut end = start;
+    for r in received {
+        delivered += r.delivered;
+        end = end.max(r.end);
+    }
+    drop(publisher);
+    drop(ctx);
+    let expected = spec.count * subscribers as u64;
+    Ok(Measurement {
+        count: delivered,
+        size: spec.size,
+        elapsed: end - start,
+        median_each: None,
+        lost: expected.saturating_sub(delivered),
+    })
+}
+
+/// What one fan-out receiving thread reports.
+struct Received {
+    /// Counted messages received, summed over the thread's subscribers.
+    delivered: u64,
+    /// When the thread's last subscriber got the end marker.
+    end: Instant,
+}
+
+/// The publisher's side of a fan-out case: warm-up until every subscriber has received a
+/// message, then the timed messages, then the end marker until every receiving thread has
+/// reported. Returns the start of the timed span and the reports.
+fn publish<B: Backend>(
+    publisher: &mut B::Socket,
+    spec: &Spec,
+    subscribers: usize,
+    threads: usize,
+    warmed: &AtomicUsize,
+    results: &mpsc::Receiver<Result<Received, CaseError<B::Error>>>,
+) -> Result<(Instant, Vec<Received>), CaseError<B::Error>> {
+    let be = backend_error::<B>;
+    let mut body = vec![0x5a_u8; spec.size];
+    let mut received = Vec::with_capacity(threads);
+
+    // Warm-up: a slow joiner misses messages; repeat until no subscriber is one.
+    body[0] = TAG_WARMUP;
+    let limit = spec.timeout.unwrap_or(FANOUT_WARMUP_LIMIT);
+    let since = Instant::now();
+    while warmed.load(Ordering::Acquire) < subscribers {
+        B::send(publisher, &body).map_err(be)?;
+        match results.recv_timeout(FANOUT_WARMUP_REPEAT) {
+            // A receiver cannot finish before the end marker: it failed.
+            Ok(Err(e)) => return Err(e),
+            Ok(Ok(_)) => {
+                return Err(CaseError::Unexpected {
+                    backend: B::NAME,
+                    what: "end of the case before the end marker".to_owned(),
+                })
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(CaseError::PeerDied { backend: B::NAME })
+            }
+        }
+        if since.elapsed() > limit {
+            return Err(CaseError::Stalled {
+                backend: B::NAME,
+                phase: "warm-up",
+                limit,
+            });
+        }
+    }
+
+    body[0] = TAG_COUNTED;
+    let start = Instant::now();
+    for _ in 0..spec.count {
+        B::send(publisher, &body).map_err(be)?;
+    }
+    // The end marker follows the last counted message down every pipe. It is sent again
+    // while receivers are missing, in case a pipe dropped it: a loss is counted, not a hang.
+    body[0] = TAG_END;
+    B::send(publisher, &body).map_err(be)?;
+    let since = Instant::now();
+    while received.len() < threads {
+        match results.recv_timeout(FANOUT_END_REPEAT) {
+            Ok(result) => received.push(result?),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Some(limit) = spec.timeout {
+                    if since.elapsed() > limit {
+                        return Err(CaseError::Stalled {
+                            backend: B::NAME,
+                            phase: "end",
+                            limit,
+                        });
+                    }
+                }
+                B::send(publisher, &body).map_err(be)?;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(CaseError::PeerDied { backend: B::NAME })
+            }
+        }
+    }
+    Ok((start, received))
+}
+
+/// One fan-out receiving thread: creates `subscribers` SUB sockets in `ctx`, then takes one
+/// message from each live subscriber in turn, with a blocking receive, until each has
+/// received the end marker.
+fn subscribe_and_receive<B: Backend>(
+    ctx: &B::Context,
+    endpoint: &str,
+    subscribers: usize,
+    size: usize,
+    count: u64,
+    timeout: Option<Duration>,
+    warmed: &AtomicUsize,
+) -> Result<Received, CaseError<B::Error>> {
+    struct Sub<S> {
+        socket: S,
+        warmed: bool,
+        delivered: u64,
+        done: bool,
+    }
+    let be = backend_error::<B>;
+    let mut subs = Vec::with_capacity(subscribers);
+    for _ in 0..subscribers {
+        let mut socket = B::socket(ctx, Role::Sub, timeout).map_err(be)?;
+        B::set_hwm(&mut socket, 0).map_err(be)?;
+        B::subscribe(&mut socket, b"").map_err(be)?;
+        B::connect(&mut socket, endpoint).map_err(be)?;
+        subs.push(Sub {
+            socket,
+            warmed: false,
+            delivered: 0,
+            done: false,
+        });
+    }
+    let unexpected = |what: String| CaseError::Unexpected {
+        backend: B::NAME,
+        what,
+    };
+    let mut live = subscribers;
+    let mut end = Instant::now();
+    while live > 0 {
+        for sub in subs.iter_mut().filter(|s| !s.done) {
+            let (got, tag) = B::recv_tagged(&mut sub.socket).map_err(be)?;
+            if got != size {
+                return Err(CaseError::WrongSize {
+                    backend: B::NAME,
+                    expected: size,
+                    got,
+                });
+            }
+            match tag {
+                Some(TAG_WARMUP) => {
+                    if !sub.warmed {
+                        sub.warmed = true;
+                        warmed.fetch_add(1, Ordering::Release);
+                    }
+                }
+                Some(TAG_COUNTED) => {
+                    sub.delivered += 1;
+                    if sub.delivered > count {
+                        return Err(unexpected(format!(
+                            "more than the {count} messages published"
+                        )));
+                    }
+                }
+                Some(TAG_END) => {
+                    sub.done = true;
+                    live -= 1;
+                    end = Instant::now();
+                }
+                other => return Err(unexpected(format!("tag {other:?}"))),
+            }
+        }
+    }
+    Ok(Received {
+        delivered: subs.iter().map(|s| s.delivered).sum(),
+        end,
+    })
+}
+
+/// How many threads receive a fan-out case's subscribers (each thread takes its share in
+/// turn). A small fixed number, as an application with many subscriptions would poll them
+/// from one loop, rather than a thread per subscriber, which on a small machine would
+/// measure the scheduler more than the library.
+pub const FANOUT_RECEIVERS: usize = 2;
+
 /// Untimed round trips before a latency case starts the clock: they take the connection
 /// setup and the first allocations out of the measurement.
 const WARMUP_ROUND_TRIPS: u64 = 100;
+/// First byte of a fan-out warm-up message (sent until every subscriber has one).
+const TAG_WARMUP: u8 = b'W';
+/// First byte of a fan-out message that is counted.
+const TAG_COUNTED: u8 = b'D';
+/// First byte of the fan-out end marker.
+const TAG_END: u8 = b'E';
+/// How often the fan-out publisher repeats a warm-up message while a subscriber has none.
+const FANOUT_WARMUP_REPEAT: Duration = Duration::from_millis(1);
+/// How often the fan-out publisher repeats the end marker while a receiver has not finished.
+/// Rarely: with no HWM nothing should be lost, and each repeat is work for every subscriber
+/// that falls inside the timed span.
+const FANOUT_END_REPEAT: Duration = Duration::from_millis(100);
+/// How long the fan-out warm-up may take when the case has no timeout: connecting 100
+/// subscribers takes milliseconds, so this only turns a broken library into an error.
+const FANOUT_WARMUP_LIMIT: Duration = Duration::from_secs(30);
 
 #[cfg(test)]
 mod tests {
@@ -707,6 +1098,7 @@ mod tests {
             size: 1_000,
             elapsed: Duration::from_millis(10),
             median_each: None,
+            lost: 0,
         };
         assert!((m.per_sec() - 100_000.0).abs() < 1e-6);
         assert!((m.mb_per_sec() - 100.0).abs() < 1e-9);
@@ -734,6 +1126,7 @@ mod tests {
                 size: spec.size,
                 elapsed: Duration::from_millis(1),
                 median_each: None,
+                lost: 0,
             })
         }
         fn fails(_: &Spec) -> Result<Measurement, BoxError> {
@@ -756,6 +1149,36 @@ mod tests {
         assert_eq!(report.failures().len(), 1);
         assert_eq!(report.rows()[0].samples()[1].len(), 3);
         assert!(report.to_string().contains("FAILED a thr inproc 16 B"));
+    }
+
+    #[test]
+    fn fanout_labels_and_filters() {
+        let x10 = Spec::fanout(Transport::Tcp, 16, 100, 10);
+        let x100 = Spec::fanout(Transport::Tcp, 16, 100, 100);
+        assert_eq!(x10.label(), "fanout tcp 16 B x10");
+        assert!(x10.matches("x10") && !x100.matches("x10"));
+        assert!(x10.matches("fanout tcp") && x10.matches("16 B x10"));
+        assert!(!x10.matches("fan") && !x10.matches("") && !x10.matches("tcp 1"));
+        let thr = Spec::throughput(Transport::Ipc, 65536, 10);
+        assert!(thr.matches("thr ipc 64") && thr.matches("ipc") && !thr.matches("inproc"));
+    }
+
+    #[test]
+    fn default_specs_cover_every_transport_and_fanout() {
+        let labels: Vec<String> = default_specs().iter().map(Spec::label).collect();
+        for label in [
+            "thr inproc 16 B",
+            "thr ipc 8 KiB",
+            "lat inproc 1 KiB",
+            "fanout tcp 16 B x100",
+            "fanout inproc 1 KiB x1",
+        ] {
+            assert!(labels.iter().any(|l| l == label), "{label} in {labels:?}");
+        }
+        assert_eq!(
+            default_count(Kind::Fanout { subscribers: 100 }, Transport::Tcp, 16),
+            20_000
+        );
     }
 
     #[test]

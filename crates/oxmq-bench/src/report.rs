@@ -1,7 +1,7 @@
 //! Summaries of repeated runs and the tables printed from them.
 //!
-//! A [`Report`] renders as Markdown tables (throughput, then latency), aligned so they read
-//! well in a terminal and paste unchanged into docs/BENCHMARKS.md.
+//! A [`Report`] renders as Markdown tables (throughput, latency, then fan-out), aligned so
+//! they read well in a terminal and paste unchanged into docs/BENCHMARKS.md.
 
 use std::fmt;
 
@@ -93,6 +93,20 @@ impl Row {
         Summary::of(&values?)
     }
 
+    /// Messages lost by contender `i`, summed over its runs (fan-out cases; 0 otherwise).
+    pub fn lost(&self, i: usize) -> u64 {
+        self.samples
+            .get(i)
+            .map_or(0, |s| s.iter().map(|m| m.lost).sum())
+    }
+
+    /// Deliveries contender `i` should have made over its runs: delivered plus lost.
+    pub fn expected_deliveries(&self, i: usize) -> u64 {
+        self.samples
+            .get(i)
+            .map_or(0, |s| s.iter().map(|m| m.count + m.lost).sum())
+    }
+
     fn summary(&self, i: usize, f: fn(&Measurement) -> f64) -> Option<Summary> {
         let values: Vec<f64> = self.samples.get(i)?.iter().map(f).collect();
         Summary::of(&values)
@@ -141,6 +155,11 @@ impl fmt::Display for Report {
             .iter()
             .filter(|r| r.spec.kind == Kind::Latency)
             .collect();
+        let fanout: Vec<&Row> = self
+            .rows
+            .iter()
+            .filter(|r| matches!(r.spec.kind, Kind::Fanout { .. }))
+            .collect();
         let runs = self
             .rows
             .iter()
@@ -158,6 +177,24 @@ impl fmt::Display for Report {
         if !lat.is_empty() {
             writeln!(f)?;
             self.latency_table(&lat).fmt(f)?;
+        }
+        if !fanout.is_empty() {
+            writeln!(f)?;
+            self.fanout_table(&fanout).fmt(f)?;
+            for row in &fanout {
+                for (i, name) in self.contenders.iter().enumerate() {
+                    let lost = row.lost(i);
+                    if lost > 0 {
+                        writeln!(
+                            f,
+                            "LOSS {name} {}: {lost} of {} deliveries lost over {} run(s)",
+                            row.spec.label(),
+                            row.expected_deliveries(i),
+                            row.samples[i].len()
+                        )?;
+                    }
+                }
+            }
         }
         if !self.failures.is_empty() {
             writeln!(f)?;
@@ -234,6 +271,48 @@ impl Report {
                 if self.contenders.len() >= 2 {
                     cells.push(ratio(row.micros_each(0), row.micros_each(1)));
                     cells.push(ratio(row.median_micros_each(0), row.median_micros_each(1)));
+                }
+                cells
+            })
+            .collect();
+        Table { header, body }
+    }
+
+    fn fanout_table(&self, rows: &[&Row]) -> Table {
+        let mut header = vec!["fan-out".to_owned(), "msgs".to_owned()];
+        for name in &self.contenders {
+            header.push(format!("{name} deliveries/s"));
+            header.push(format!("{name} MB/s"));
+            header.push(format!("{name} lost"));
+        }
+        if let Some(ratio) = self.ratio_header() {
+            header.push(ratio);
+        }
+        let body = rows
+            .iter()
+            .map(|row| {
+                let mut cells = vec![row.spec.label(), format_count(row.spec.count)];
+                for i in 0..self.contenders.len() {
+                    cells.push(row.per_sec(i).map_or_else(dash, |s| {
+                        format!(
+                            "{} [{}-{}]",
+                            format_rate(s.median),
+                            format_rate(s.min),
+                            format_rate(s.max)
+                        )
+                    }));
+                    cells.push(
+                        row.mb_per_sec(i)
+                            .map_or_else(dash, |s| format!("{:.1}", s.median)),
+                    );
+                    cells.push(if row.samples[i].is_empty() {
+                        dash()
+                    } else {
+                        row.lost(i).to_string()
+                    });
+                }
+                if self.contenders.len() >= 2 {
+                    cells.push(ratio(row.per_sec(0), row.per_sec(1)));
                 }
                 cells
             })
@@ -339,6 +418,7 @@ mod tests {
             size,
             elapsed: Duration::from_millis(millis),
             median_each: Some(Duration::from_micros(2 * millis)),
+            lost: 0,
         }
     }
 
@@ -368,6 +448,26 @@ mod tests {
         assert!(text.contains("30.0 [30.0-30.0]"), "{text}");
         assert!(text.contains("1.50x"), "{text}");
         assert!(text.contains("60.0 [60.0-60.0]"), "{text}");
+    }
+
+    #[test]
+    fn fanout_table_reports_losses() {
+        let lossy = Measurement {
+            lost: 5,
+            ..m(995, 16, 1)
+        };
+        let row = Row::new(
+            Spec::fanout(Transport::Tcp, 16, 100, 10),
+            &[vec![m(1_000, 16, 1), lossy], vec![m(1_000, 16, 2)]],
+        );
+        let text = Report::new(vec!["oxmq", "libzmq"], vec![row], Vec::new()).to_string();
+        assert!(text.contains("| fanout tcp 16 B x10"), "{text}");
+        assert!(text.contains("oxmq deliveries/s"), "{text}");
+        assert!(
+            text.contains("LOSS oxmq fanout tcp 16 B x10: 5 of 2000 deliveries lost over 2 run(s)"),
+            "{text}"
+        );
+        assert!(!text.contains("LOSS libzmq"), "{text}");
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! Every case, once, with a few messages, for both libraries: exercises the bench code in the
-//! test suite. Timings are never asserted.
+//! test suite. Timings are never asserted. Every socket has a timeout and every case runs
+//! under a watchdog, so a broken library fails a test instead of hanging it.
 
+use std::sync::mpsc;
+use std::thread;
 use std::time::Duration;
 
-use oxmq_bench::{run, Backend, Kind, Oxmq, Spec, Transport};
+use oxmq_bench::{run, Backend, CaseError, Kind, Measurement, Oxmq, Spec, Transport};
 
 #[path = "../benches/compare/libzmq.rs"]
 mod libzmq;
@@ -11,15 +14,45 @@ mod libzmq;
 use libzmq::Libzmq;
 
 const SIZES: [usize; 4] = [16, 256, 1024, 65536];
+/// SNDTIMEO/RCVTIMEO of every socket.
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest one case may take, whatever it waits on.
+const WATCHDOG: Duration = Duration::from_secs(60);
+const SUBSCRIBERS: [usize; 3] = [1, 10, 100];
+
+/// Runs `spec` with [`TIMEOUT`] on a thread of its own, and fails if it takes longer than
+/// [`WATCHDOG`] (the thread is left behind; the test fails anyway).
+fn run_guarded<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error>> {
+    let spec = spec.clone().with_timeout(TIMEOUT);
+    let label = spec.label();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(run::<B>(&spec));
+    });
+    match rx.recv_timeout(WATCHDOG) {
+        Ok(result) => result,
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{} {label}: still running after {WATCHDOG:?}", B::NAME)
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{} {label}: panicked", B::NAME),
+    }
+}
 
 fn check<B: Backend>(spec: Spec) {
-    let spec = spec.with_timeout(TIMEOUT);
-    let m = run::<B>(&spec).unwrap_or_else(|e| panic!("{} {}: {e}", B::NAME, spec.label()));
+    let m = run_guarded::<B>(&spec).unwrap_or_else(|e| panic!("{} {}: {e}", B::NAME, spec.label()));
     assert_eq!(m.size, spec.size);
     match spec.kind {
         Kind::Throughput => assert_eq!(m.count, spec.count - 1),
         Kind::Latency => assert_eq!(m.count, spec.count),
+        Kind::Fanout { subscribers } => {
+            assert_eq!(
+                (m.count, m.lost),
+                (spec.count * subscribers as u64, 0),
+                "{} {}: every subscriber gets every message",
+                B::NAME,
+                spec.label()
+            );
+        }
     }
 }
 
@@ -60,7 +93,65 @@ fn oxmq_latency_tcp() {
 }
 
 #[test]
+fn oxmq_inproc_and_ipc() {
+    for transport in [Transport::Inproc, Transport::Ipc] {
+        for size in SIZES {
+            check::<Oxmq>(Spec::throughput(transport, size, 100));
+        }
+        for size in [16, 1024] {
+            check::<Oxmq>(Spec::latency(transport, size, 20));
+        }
+    }
+}
+
+#[test]
+fn oxmq_fanout_delivers_every_message_to_every_subscriber_tcp() {
+    for subscribers in SUBSCRIBERS {
+        for size in [16, 1024] {
+            check::<Oxmq>(Spec::fanout(Transport::Tcp, size, 200, subscribers));
+        }
+    }
+}
+
+#[test]
+fn oxmq_fanout_delivers_every_message_to_every_subscriber_inproc() {
+    for subscribers in SUBSCRIBERS {
+        for size in [16, 1024] {
+            check::<Oxmq>(Spec::fanout(Transport::Inproc, size, 200, subscribers));
+        }
+    }
+}
+
+#[test]
+fn oxmq_fanout_delivers_every_message_to_every_subscriber_ipc() {
+    for subscribers in [1, 10] {
+        check::<Oxmq>(Spec::fanout(Transport::Ipc, 16, 200, subscribers));
+    }
+}
+
+/// More messages than the default HWM of 1000 per pipe: with SNDHWM/RCVHWM 0 the PUB must
+/// not drop any, however far it runs ahead of the subscribers.
+#[test]
+fn oxmq_fanout_is_lossless_beyond_the_default_hwm() {
+    check::<Oxmq>(Spec::fanout(Transport::Tcp, 16, 20_000, 10));
+    check::<Oxmq>(Spec::fanout(Transport::Inproc, 16, 20_000, 10));
+}
+
+#[test]
+fn libzmq_fanout() {
+    for transport in [Transport::Tcp, Transport::Inproc] {
+        for subscribers in SUBSCRIBERS {
+            check::<Libzmq>(Spec::fanout(transport, 16, 200, subscribers));
+        }
+    }
+    check::<Libzmq>(Spec::fanout(Transport::Tcp, 16, 20_000, 10));
+}
+
+#[test]
 fn too_small_counts_are_errors() {
     assert!(run::<Oxmq>(&Spec::throughput(Transport::Tcp, 16, 1)).is_err());
     assert!(run::<Libzmq>(&Spec::latency(Transport::Tcp, 16, 0)).is_err());
+    assert!(run::<Oxmq>(&Spec::fanout(Transport::Tcp, 16, 0, 1)).is_err());
+    assert!(run::<Oxmq>(&Spec::fanout(Transport::Tcp, 0, 10, 1)).is_err());
+    assert!(run::<Oxmq>(&Spec::fanout(Transport::Tcp, 16, 10, 0)).is_err());
 }

@@ -1,4 +1,5 @@
-//! `oxmq bench`: oxmq's own benchmark cases (the oxmq half of `cargo bench -p oxmq-bench`).
+//! `oxmq bench`: oxmq's own benchmark cases (the oxmq half of `cargo bench -p oxmq-bench`):
+//! PUSH/PULL throughput, REQ/REP latency and PUB/SUB fan-out.
 //!
 //! The table goes to stdout; progress goes to stderr, as a spinner on a terminal and as one
 //! line per run otherwise.
@@ -18,14 +19,20 @@ use oxmq_bench::{
 /// Options of `oxmq bench`.
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
-    /// Which cases: throughput (PUSH/PULL) or latency (REQ/REP); both when not given.
-    #[arg(long, value_enum)]
+    /// Which cases, comma separated or repeated: thr (PUSH/PULL), lat (REQ/REP), fanout
+    /// (PUB/SUB) [default: thr,lat].
+    #[arg(long, value_enum, value_delimiter = ',')]
     case: Vec<CaseArg>,
     /// Message sizes in bytes, comma separated or repeated
-    /// [default: 16,256,1024,65536 for thr, 16 for lat].
+    /// [default: 16,256,1024,65536 for thr, 16 for lat, 16,1024 for fanout].
     #[arg(long, value_delimiter = ',')]
     size: Vec<usize>,
-    /// Messages per throughput run, round trips per latency run [default: by size, about a
+    /// Fan-out only: subscriber counts, comma separated or repeated; one case per count
+    /// [default: 1,10,100].
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    subscribers: Vec<u32>,
+    /// Messages per throughput run, round trips per latency run, messages published (each to
+    /// every subscriber) per fan-out run [default: by case, transport and size, about a
     /// second of work per run].
     #[arg(long)]
     count: Option<u64>,
@@ -43,6 +50,8 @@ enum CaseArg {
     Thr,
     /// REQ/REP round-trip latency, µs.
     Lat,
+    /// One PUB to N SUBs (--subscribers), deliveries/s summed over the subscribers.
+    Fanout,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -92,23 +101,42 @@ fn specs(args: &BenchArgs) -> Vec<Spec> {
     } else {
         args.case.clone()
     };
+    let subscribers: Vec<usize> = if args.subscribers.is_empty() {
+        vec![1, 10, 100]
+    } else {
+        args.subscribers.iter().map(|&n| n as usize).collect()
+    };
     let mut specs = Vec::new();
     for case in cases {
-        let (kind, default_sizes): (Kind, &[usize]) = match case {
-            CaseArg::Thr => (Kind::Throughput, &[16, 256, 1024, 65536]),
-            CaseArg::Lat => (Kind::Latency, &[16]),
+        let (kinds, default_sizes): (Vec<Kind>, &[usize]) = match case {
+            CaseArg::Thr => (vec![Kind::Throughput], &[16, 256, 1024, 65536]),
+            CaseArg::Lat => (vec![Kind::Latency], &[16]),
+            CaseArg::Fanout => (
+                subscribers
+                    .iter()
+                    .map(|&subscribers| Kind::Fanout { subscribers })
+                    .collect(),
+                &[16, 1024],
+            ),
         };
         let sizes = if args.size.is_empty() {
             default_sizes
         } else {
             &args.size
         };
-        for &size in sizes {
-            let count = args.count.unwrap_or_else(|| default_count(kind, size));
-            specs.push(match kind {
-                Kind::Throughput => Spec::throughput(transport, size, count),
-                Kind::Latency => Spec::latency(transport, size, count),
-            });
+        for kind in kinds {
+            for &size in sizes {
+                let count = args
+                    .count
+                    .unwrap_or_else(|| default_count(kind, transport, size));
+                specs.push(match kind {
+                    Kind::Throughput => Spec::throughput(transport, size, count),
+                    Kind::Latency => Spec::latency(transport, size, count),
+                    Kind::Fanout { subscribers } => {
+                        Spec::fanout(transport, size, count, subscribers)
+                    }
+                });
+            }
         }
     }
     specs
@@ -217,6 +245,59 @@ mod tests {
             .iter()
             .all(|s| s.kind == Kind::Latency && s.count == 7));
         assert_eq!(specs[1].size, 1024);
+    }
+
+    #[test]
+    fn fanout_from_the_command_line() {
+        let labels: Vec<String> = specs_of(&[
+            "oxmq",
+            "bench",
+            "--case",
+            "fanout",
+            "--subscribers",
+            "10",
+            "--transport",
+            "inproc",
+        ])
+        .iter()
+        .map(Spec::label)
+        .collect();
+        assert_eq!(
+            labels,
+            ["fanout inproc 16 B x10", "fanout inproc 1 KiB x10"]
+        );
+        let specs = specs_of(&["oxmq", "bench", "--case", "fanout", "--size", "64"]);
+        let subscribers: Vec<Kind> = specs.iter().map(|s| s.kind).collect();
+        assert_eq!(
+            subscribers,
+            [1, 10, 100].map(|subscribers| Kind::Fanout { subscribers })
+        );
+        let cli = Cli::try_parse_from(["oxmq", "bench", "--case", "fanout", "--subscribers", "0"]);
+        assert!(cli.is_err(), "0 subscribers is refused");
+    }
+
+    #[test]
+    fn fanout_runs_end_to_end() {
+        let specs = specs_of(&[
+            "oxmq",
+            "bench",
+            "--case",
+            "fanout",
+            "--subscribers",
+            "3",
+            "--count",
+            "50",
+            "--size",
+            "16",
+        ]);
+        let specs: Vec<Spec> = specs
+            .into_iter()
+            .map(|s| s.with_timeout(Duration::from_secs(10)))
+            .collect();
+        let report = run_suite(&specs, &[Contender::of::<Oxmq>()], 1, &mut |_| {});
+        assert!(report.failures().is_empty(), "{report}");
+        let m = report.rows()[0].samples()[0][0];
+        assert_eq!((m.count, m.lost), (150, 0), "{report}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Measure oxmq: PUSH/PULL throughput and REQ/REP round-trip latency.
+    /// Measure oxmq: PUSH/PULL throughput, REQ/REP round-trip latency, PUB/SUB fan-out.
     Bench(bench::BenchArgs),
 }
 

@@ -37,6 +37,8 @@ impl Backend for Libzmq {
             Role::Pull => zmq::PULL,
             Role::Req => zmq::REQ,
             Role::Rep => zmq::REP,
+            Role::Pub => zmq::PUB,
+            Role::Sub => zmq::SUB,
         })?;
         socket.set_linger(0)?;
         if let Some(timeout) = timeout {
@@ -79,5 +81,19 @@ impl Backend for Libzmq {
         let len = msg.len();
         s.socket.send(msg, 0)?;
         Ok(len)
+    }
+
+    fn recv_tagged(s: &mut LibzmqSocket) -> zmq::Result<(usize, Option<u8>)> {
+        s.socket.recv(&mut s.msg, 0)?;
+        Ok((s.msg.len(), s.msg.first().copied()))
+    }
+
+    fn set_hwm(s: &mut LibzmqSocket, hwm: i32) -> zmq::Result<()> {
+        s.socket.set_sndhwm(hwm)?;
+        s.socket.set_rcvhwm(hwm)
+    }
+
+    fn subscribe(s: &mut LibzmqSocket, prefix: &[u8]) -> zmq::Result<()> {
+        s.socket.set_subscribe(prefix)
     }
 }

@@ -2,10 +2,11 @@
 //! ratios.
 //!
 //! Arguments (after `--`): `--runs N` (default 5), `--only oxmq|libzmq` (one library, for
-//! profiling), and words that keep only the cases whose label contains one of them (`thr`,
-//! `lat`, `16 B`, ...). Without `--bench`, which
-//! `cargo bench` passes, it runs each case once with a handful of messages, as a smoke test
-//! (that is what `cargo test --benches` does).
+//! profiling), and filters that keep only the cases whose label holds one of them as whole
+//! words (`thr`, `ipc`, `fanout`, `"thr tcp 16 B"`, `x10`, ...; see `Spec::matches`).
+//! Without `--bench`, which `cargo bench` passes, it runs each case once with a handful of
+//! messages, as a smoke test (that is what `cargo test --benches` does); a smoke run that
+//! takes longer than `SMOKE_DEADLINE` fails instead of hanging.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -26,7 +27,7 @@ fn main() -> ExitCode {
     };
     let mut specs = default_specs();
     if !args.filters.is_empty() {
-        specs.retain(|s| args.filters.iter().any(|f| s.label().contains(f.as_str())));
+        specs.retain(|s| args.filters.iter().any(|f| s.matches(f)));
     }
     if !args.bench {
         for spec in &mut specs {
@@ -35,6 +36,15 @@ fn main() -> ExitCode {
         }
     }
     let runs = if args.bench { args.runs } else { 1 };
+    if !args.bench {
+        // Every socket has a timeout, but a case can still wait on something else (a thread
+        // join, a context termination): the watchdog turns a hang into a failure.
+        std::thread::spawn(|| {
+            std::thread::sleep(SMOKE_DEADLINE);
+            eprintln!("compare: smoke run still going after {SMOKE_DEADLINE:?}: hung");
+            std::process::exit(3);
+        });
+    }
     let (major, minor, patch) = zmq::version();
     println!("{}", machine_summary());
     println!(
@@ -115,3 +125,5 @@ const DEFAULT_RUNS: usize = 5;
 const SMOKE_COUNT: u64 = 200;
 /// A smoke run fails instead of hanging when a peer breaks.
 const SMOKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest a whole smoke run may take (it takes a few seconds).
+const SMOKE_DEADLINE: Duration = Duration::from_secs(120);
