@@ -41,6 +41,8 @@ Scenarios (the other side's role in brackets):
           for the unsubscription \\x00T.                                          [SUB/XSUB]
   xsub    XSUB: send \\x01T (T = first --subscribe, default "topic"), receive until T.END checking
           that nothing else arrives, send \\x00T.                                  [XPUB]
+  props   DEALER: send "hello", receive one message and print PROP <name> <hex> (or
+          PROP <name> none) for each --property as zmq_msg_gets reads it.          [DEALER]
 """
 
 import argparse
@@ -265,6 +267,20 @@ def scenario_xsub(sock, args):
     send(sock, [b"\x00" + topic], "unsubscription")
 
 
+def scenario_props(sock, args):
+    send(sock, [b"hello"], "hello")
+    frame = sock.recv(copy=False)
+    for name in args.property or []:
+        try:
+            value = frame.get(name)
+        except zmq.ZMQError:
+            say("PROP", name, "none")
+            continue
+        if isinstance(value, str):
+            value = value.encode()
+        say("PROP", name, bytes(value).hex())
+
+
 SCENARIOS = {
     "echo": (scenario_echo, {"PAIR", "REP", "DEALER", "ROUTER"}),
     "client": (scenario_client, {"PAIR", "REQ", "DEALER", "ROUTER"}),
@@ -274,6 +290,7 @@ SCENARIOS = {
     "sub": (scenario_sub, {"SUB", "XSUB"}),
     "xpub": (scenario_xpub, {"XPUB"}),
     "xsub": (scenario_xsub, {"XSUB"}),
+    "props": (scenario_props, {"DEALER"}),
 }
 
 
@@ -321,6 +338,7 @@ def parse_args(argv):
     ap.add_argument("--routing-id", help="ROUTING_ID of this socket")
     ap.add_argument("--peer-id", help="routing id a ROUTER client sends to")
     ap.add_argument("--subscribe", action="append", help="topic for sub/xsub (repeatable)")
+    ap.add_argument("--property", action="append", help="props: a property to print (repeatable)")
     ap.add_argument("--delim", action="store_true", help="client: prefix an empty frame")
     ap.add_argument("--maxmsgsize", type=int)
     ap.add_argument("--hwm", type=int, help="SNDHWM and RCVHWM")

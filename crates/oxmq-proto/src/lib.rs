@@ -22,7 +22,10 @@ pub mod testing;
 pub mod wbuf;
 
 pub use error::ProtocolError;
-pub use msg::{flags, Msg};
+pub use msg::{
+    flags, Msg, Properties, PROPERTY_PEER_ADDRESS, PROPERTY_ROUTING_ID, PROPERTY_SOCKET_TYPE,
+    PROPERTY_USER_ID,
+};
 pub use session::{Event, Mechanism, PeerInfo, Session, SessionConfig, MAX_HANDSHAKE_COMMAND_SIZE};
 pub use socket_type::SocketType;
 pub use wbuf::WriteBuf;

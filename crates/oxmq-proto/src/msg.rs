@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::ops::Deref;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -16,7 +17,78 @@ use bytes::Bytes;
 pub struct Msg {
     body: Body,
     flags: u8,
+    /// The properties of the connection a received frame came from (`zmq_msg_gets`).
+    properties: Option<Arc<Properties>>,
 }
+
+/// The properties of a connection, as `zmq_msg_gets` reads them from a received message:
+/// the peer's READY properties (`Socket-Type`, `Identity`, `X-` metadata, ...) and those the
+/// receiving side adds (`Peer-Address`, and `User-Id` once a mechanism sets it). Names match in
+/// any case, as ZMTP property names do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Properties {
+    entries: Vec<(String, Bytes)>,
+}
+
+impl Properties {
+    /// No properties.
+    pub fn new() -> Properties {
+        Properties::default()
+    }
+
+    /// Adds (or replaces) the property `name`.
+    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<Bytes>) {
+        let name = name.into();
+        let value = value.into();
+        match self
+            .entries
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+        {
+            Some(e) => e.1 = value,
+            None => self.entries.push((name, value)),
+        }
+    }
+
+    /// The value of property `name`. `Routing-Id` and `Identity` name the same property (the
+    /// peer's routing id: libzmq sends it as `Identity`, and 4.3 calls it `Routing-Id`).
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        let find = |name: &str| {
+            self.entries
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| &v[..])
+        };
+        find(name).or_else(|| {
+            if name.eq_ignore_ascii_case(PROPERTY_ROUTING_ID) {
+                find("Identity")
+            } else if name.eq_ignore_ascii_case("Identity") {
+                find(PROPERTY_ROUTING_ID)
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Every property, in the order they were added.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.entries.iter().map(|(n, v)| (n.as_str(), &v[..]))
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// `ZMQ_MSG_PROPERTY_ROUTING_ID`.
+pub const PROPERTY_ROUTING_ID: &str = "Routing-Id";
+/// `ZMQ_MSG_PROPERTY_SOCKET_TYPE`.
+pub const PROPERTY_SOCKET_TYPE: &str = "Socket-Type";
+/// `ZMQ_MSG_PROPERTY_USER_ID`.
+pub const PROPERTY_USER_ID: &str = "User-Id";
+/// `ZMQ_MSG_PROPERTY_PEER_ADDRESS`.
+pub const PROPERTY_PEER_ADDRESS: &str = "Peer-Address";
 
 #[derive(Clone)]
 enum Body {
@@ -36,6 +108,7 @@ impl Msg {
                 buf: [0; INLINE_CAPACITY],
             },
             flags: 0,
+            properties: None,
         }
     }
 
@@ -44,6 +117,7 @@ impl Msg {
         Msg {
             body: body_from_slice(data),
             flags: 0,
+            properties: None,
         }
     }
 
@@ -54,7 +128,11 @@ impl Msg {
         } else {
             Body::Shared(data)
         };
-        Msg { body, flags: 0 }
+        Msg {
+            body,
+            flags: 0,
+            properties: None,
+        }
     }
 
     /// The body.
@@ -170,6 +248,25 @@ impl Msg {
             Body::Inline { .. } => None,
             Body::Shared(b) => Some(b),
         }
+    }
+
+    /// The property `name` of the connection this frame was received from, as `zmq_msg_gets`
+    /// returns it (see [`Properties`]); `None` for frames the application made, or a property
+    /// the connection does not have.
+    pub fn property(&self, name: &str) -> Option<&[u8]> {
+        self.properties.as_deref()?.get(name)
+    }
+
+    /// All properties of the connection this frame was received from.
+    pub fn properties(&self) -> Option<&Arc<Properties>> {
+        self.properties.as_ref()
+    }
+
+    /// Attaches the properties of the connection the frame came from (the socket does this
+    /// as it hands a received frame to the application).
+    #[inline]
+    pub fn set_properties(&mut self, properties: Option<Arc<Properties>>) {
+        self.properties = properties;
     }
 
     #[inline]
@@ -293,11 +390,11 @@ fn body_from_slice(data: &[u8]) -> Body {
     }
 }
 
-/// Chosen so that `Msg` stays within the 64 bytes of libzmq's `zmq_msg_t` with room for a
-/// metadata handle (issue 3), and above libzmq's own inline limit of 33 bytes.
+/// Chosen so that `Msg`, with its properties handle, fits the 64 bytes of libzmq's
+/// `zmq_msg_t`, and above libzmq's own inline limit of 33 bytes.
 const INLINE_CAPACITY: usize = 40;
 
-const _: () = assert!(std::mem::size_of::<Msg>() <= 56);
+const _: () = assert!(std::mem::size_of::<Msg>() <= 64);
 
 #[cfg(test)]
 mod tests {
@@ -325,6 +422,24 @@ mod tests {
         assert!(Msg::subscribe(b"t").is_subscribe());
         assert!(Msg::cancel(b"t").is_cancel());
         assert_eq!(Msg::cancel(b"t").data(), b"t");
+    }
+
+    #[test]
+    fn properties_match_in_any_case_and_alias_the_routing_id() {
+        let mut p = Properties::new();
+        p.insert("Socket-Type", "DEALER");
+        p.insert("Identity", "id-1");
+        p.insert("X-Color", "blue");
+        p.insert("x-color", "red");
+        assert_eq!(p.get("socket-type"), Some(&b"DEALER"[..]));
+        assert_eq!(p.get(PROPERTY_ROUTING_ID), Some(&b"id-1"[..]));
+        assert_eq!(p.get("X-COLOR"), Some(&b"red"[..]));
+        assert_eq!(p.get("X-Size"), None);
+        assert_eq!(p.iter().count(), 3);
+        let mut m = Msg::from("body");
+        assert_eq!(m.property("Socket-Type"), None);
+        m.set_properties(Some(Arc::new(p)));
+        assert_eq!(m.clone().property("Identity"), Some(&b"id-1"[..]));
     }
 
     #[test]

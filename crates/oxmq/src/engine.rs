@@ -61,6 +61,7 @@ pub(crate) async fn run<S: Stream>(
     endpoint: String,
 ) -> Ended {
     let fd = stream.raw_fd() as u32;
+    let peer_address = stream.peer_address();
     cfg.socket.register_engine(&cfg.waker);
     let persistent = ends.is_some();
     let cfg_type = cfg.socket.socket_type;
@@ -88,6 +89,7 @@ pub(crate) async fn run<S: Stream>(
         timer: None,
         timer_at: None,
         peer_addr: endpoint,
+        peer_address,
         out_more: false,
         failure: None,
         reply_check: (cfg_type == SocketType::Req).then(ReplyCheck::new),
@@ -134,6 +136,8 @@ struct Engine<S> {
     timer: Option<Pin<Box<Sleep>>>,
     timer_at: Option<Instant>,
     peer_addr: String,
+    /// The Peer-Address message property: the remote IP address (tcp) or `:uid:gid:pid` (ipc).
+    peer_address: String,
     /// The last frame taken from the out-pipe had MORE set.
     out_more: bool,
     /// REQ only: libzmq's per-connection check that the peer sends well-formed replies.
@@ -263,8 +267,13 @@ impl<S: Stream> Engine<S> {
                         .socket
                         .monitor
                         .emit(events::HANDSHAKE_SUCCEEDED, 0, &self.peer_addr);
-                    let rid = self.routing_id.clone().or(peer.routing_id);
-                    self.on_ready(rid);
+                    let rid = self.routing_id.clone().or(peer.routing_id.clone());
+                    let mut props = oxmq_proto::Properties::new();
+                    for (name, value) in &peer.properties {
+                        props.insert(name.clone(), value.clone());
+                    }
+                    props.insert(oxmq_proto::PROPERTY_PEER_ADDRESS, self.peer_address.clone());
+                    self.on_ready(rid, Some(Arc::new(props)));
                 }
                 Event::Message(msg) => {
                     if let Some(check) = &mut self.reply_check {
@@ -299,7 +308,11 @@ impl<S: Stream> Engine<S> {
     }
 
     /// The handshake completed: hand the socket its ends of this peer's pipes.
-    fn on_ready(&mut self, routing_id: Option<bytes::Bytes>) {
+    fn on_ready(
+        &mut self,
+        routing_id: Option<bytes::Bytes>,
+        properties: Option<Arc<oxmq_proto::Properties>>,
+    ) {
         if let Some(hello) = &self.cfg.options.hello_msg {
             // ZMQ_HELLO_MSG: the first message this peer gets on every new connection.
             if let Err(e) = self.session.send(Msg::from_bytes(hello.clone())) {
@@ -307,6 +320,9 @@ impl<S: Stream> Engine<S> {
             }
         }
         if let Some(ends) = &mut self.ends {
+            if let Some(p) = properties {
+                self.cfg.socket.signal.push(Command::Properties(ends.id, p));
+            }
             if ends.connected_before {
                 self.cfg.socket.signal.push(Command::Hiccup(ends.id));
             }
@@ -328,6 +344,7 @@ impl<S: Stream> Engine<S> {
                 writer,
                 routing_id,
                 peer: None,
+                properties,
             })));
     }
 
@@ -350,7 +367,7 @@ impl<S: Stream> Engine<S> {
     /// STREAM: the connection is usable at once; announce it to the socket.
     fn start_raw(&mut self) {
         self.ready = true;
-        self.on_ready(self.routing_id.clone());
+        self.on_ready(self.routing_id.clone(), None);
         self.notify_raw();
     }
 

@@ -42,7 +42,10 @@ mod transport;
 pub use context::Context;
 pub use error::{errno, Error, ErrorKind, Result};
 pub use monitor::{Monitor, MonitorEvent};
-pub use oxmq_proto::{Msg, SocketType};
+pub use oxmq_proto::{
+    Msg, Properties, SocketType, PROPERTY_PEER_ADDRESS, PROPERTY_ROUTING_ID, PROPERTY_SOCKET_TYPE,
+    PROPERTY_USER_ID,
+};
 pub use poll::{poll, PollItem, POLLERR, POLLPRI};
 pub use proxy::{proxy, proxy_steerable, ProxyCounters, ProxyStatistics};
 pub use socket::{Socket, POLLIN, POLLOUT};

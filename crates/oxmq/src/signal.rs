@@ -30,6 +30,9 @@ pub(crate) enum Command {
     /// A pipe made at connect time reconnected to a new peer (libzmq's "hiccup"): SUB and
     /// XSUB resend their subscriptions.
     Hiccup(PipeId),
+    /// A connecter's pipe has a new connection with these properties (sent before any of its
+    /// messages).
+    Properties(PipeId, Arc<oxmq_proto::Properties>),
     /// Nothing to apply: wakes blocked calls so they look again (context shutdown).
     Wake,
 }
@@ -42,6 +45,8 @@ pub(crate) struct Attachment {
     pub(crate) routing_id: Option<bytes::Bytes>,
     /// For inproc: the socket at the other end, told when this end goes away.
     pub(crate) peer: Option<PeerLink>,
+    /// The connection's properties, attached to every frame received from it.
+    pub(crate) properties: Option<Arc<oxmq_proto::Properties>>,
 }
 
 /// The other socket of an inproc connection and its id for the shared pipes.

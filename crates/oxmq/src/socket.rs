@@ -923,6 +923,11 @@ impl Socket {
                 Command::Attach(a) => self.attach(*a),
                 Command::Terminated(id) => self.pipes.terminating(id),
                 Command::Wake => {}
+                Command::Properties(id, p) => {
+                    if let Some(e) = self.pipes.map.get_mut(&id) {
+                        e.properties = Some(p);
+                    }
+                }
                 Command::Hiccup(id) => {
                     if self.pipes.map.contains_key(&id) {
                         self.pattern.hiccuped(&mut self.pipes, id);
@@ -952,6 +957,7 @@ impl Socket {
                 out_active: true,
                 terminating: false,
                 peer: a.peer,
+                properties: a.properties,
             },
         );
         let generated = a.routing_id.is_none();
@@ -1025,6 +1031,7 @@ impl Socket {
                 writer: socket_ends.1,
                 routing_id: routing_id.clone(),
                 peer: None,
+                properties: None,
             });
             Some(engine_ends)
         } else {
@@ -1280,6 +1287,8 @@ struct PipeEntry {
     terminating: bool,
     /// inproc: the socket at the other end, told when this end goes away.
     peer: Option<PeerLink>,
+    /// Attached to every frame read (message properties).
+    properties: Option<Arc<oxmq_proto::Properties>>,
 }
 
 impl Drop for PipeEntry {
@@ -1338,8 +1347,11 @@ impl Pipes for PipeTable {
     #[inline]
     fn read(&mut self, pipe: PipeId) -> Option<Msg> {
         let e = self.map.get_mut(&pipe)?;
-        let m = e.reader.read();
-        if let Some(msg) = &m {
+        let mut m = e.reader.read();
+        if let Some(msg) = &mut m {
+            if let Some(p) = &e.properties {
+                msg.set_properties(Some(Arc::clone(p)));
+            }
             // A pipe whose peer left dies with its last message, as libzmq's does when it reads
             // the delimiter behind it; only such pipes pay for the check.
             if e.terminating && !msg.more() && !e.reader.has_data() && !self.dead.contains(&pipe) {

@@ -77,6 +77,7 @@ both_ways! {
     heartbeats_keep_an_idle_connection => super::heartbeats_keep_an_idle_connection;
     heartbeats_detect_a_frozen_peer => super::heartbeats_detect_a_frozen_peer;
     monitor_events_as_libzmq_reports_them => super::monitor_events_as_libzmq_reports_them;
+    message_properties_both_ways => super::message_properties_both_ways, ipc;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -968,4 +969,66 @@ fn frames_text(frames: &[Vec<u8>]) -> String {
         .map(|f| format!("x{}", hex(f)))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// Message properties, as zmq_msg_gets reads them, in both directions: pyzmq reads the socket
+/// type, routing id, peer address and ZMQ_METADATA of oxmq's messages, and oxmq reads those of
+/// pyzmq's.
+fn message_properties_both_ways(dir: Dir, family: Family) {
+    let ctx = Context::new();
+    let mut sock = socket(&ctx, SocketType::Dealer);
+    sock.set_routing_id(b"ox-id").expect("routing id");
+    sock.set_sockopt(oxmq::opt::METADATA, b"X-Color:blue")
+        .expect("metadata");
+    let mut peer = link_on(
+        &mut sock,
+        dir,
+        family,
+        &[
+            "props",
+            "--type",
+            "DEALER",
+            "--routing-id",
+            "py-id",
+            "--property",
+            "Socket-Type",
+            "--property",
+            "Identity",
+            "--property",
+            "X-Color",
+            "--property",
+            "Peer-Address",
+            "--property",
+            "X-Missing",
+        ],
+    );
+    let hello = sock.recv().expect("hello from pyzmq");
+    assert_eq!(hello.data(), b"hello");
+    assert_eq!(hello.property("Socket-Type"), Some(&b"DEALER"[..]));
+    assert_eq!(hello.property("Identity"), Some(&b"py-id"[..]));
+    assert_eq!(hello.property("Routing-Id"), Some(&b"py-id"[..]));
+    let address =
+        String::from_utf8(hello.property("Peer-Address").expect("address").to_vec()).expect("text");
+    let own_ipc_address = |a: &str| {
+        // SAFETY: getuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::getuid() };
+        a.starts_with(&format!(":{uid}:")) && a.ends_with(&format!(":{}", peer.pid()))
+    };
+    match family {
+        Family::Ipc => assert!(own_ipc_address(&address), "ipc Peer-Address {address:?}"),
+        _ => assert_eq!(address, "127.0.0.1"),
+    }
+    sock.send("reply").expect("reply");
+    let prop = |peer: &mut common::Peer, name: &str| {
+        let line = peer.expect(&format!("PROP {name} "));
+        line.rsplit(' ').next().unwrap_or_default().to_owned()
+    };
+    let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+    assert_eq!(prop(&mut peer, "Socket-Type"), hex("DEALER"));
+    assert_eq!(prop(&mut peer, "Identity"), hex("ox-id"));
+    assert_eq!(prop(&mut peer, "X-Color"), hex("blue"));
+    let seen_by_pyzmq = prop(&mut peer, "Peer-Address");
+    assert!(!seen_by_pyzmq.is_empty());
+    assert_eq!(prop(&mut peer, "X-Missing"), "none");
+    peer.finish();
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::*;
 use oxmq::monitor::{events, Monitor, MonitorEvent};
-use oxmq::{opt, Context, ErrorKind, Socket, SocketType};
+use oxmq::{opt, Context, ErrorKind, Msg, Socket, SocketType};
 
 use SocketType::*;
 
@@ -486,5 +486,40 @@ fn metadata_values_must_be_x_properties() {
             "{}",
             String::from_utf8_lossy(bad)
         );
+    }
+}
+
+#[test]
+fn received_frames_carry_the_connections_properties() {
+    let ctx = Context::new();
+    for ep in ["tcp://127.0.0.1:*", "ipc://*"] {
+        let mut router = socket(&ctx, Router);
+        router
+            .set_sockopt(opt::METADATA, b"X-Side:server")
+            .expect("metadata");
+        router.bind(ep).expect("bind");
+        let mut dealer = socket(&ctx, Dealer);
+        dealer.set_routing_id(b"d-7").expect("id");
+        dealer
+            .set_sockopt(opt::METADATA, b"X-Color:blue")
+            .expect("metadata");
+        dealer.connect(&router.last_endpoint()).expect("connect");
+        dealer.send_multipart(["a", "b"]).expect("send");
+        let frames = router.recv_multipart().expect("recv");
+        // The routing id frame is the router's own making; the peer's frames carry properties.
+        for f in &frames[1..] {
+            assert_eq!(f.property(oxmq::PROPERTY_SOCKET_TYPE), Some(&b"DEALER"[..]));
+            assert_eq!(f.property(oxmq::PROPERTY_ROUTING_ID), Some(&b"d-7"[..]));
+            assert_eq!(f.property("x-color"), Some(&b"blue"[..]), "any case");
+            assert!(f.property(oxmq::PROPERTY_PEER_ADDRESS).is_some());
+            assert_eq!(f.property(oxmq::PROPERTY_USER_ID), None);
+        }
+        router
+            .send_multipart([frames[0].data(), b"back"])
+            .expect("reply");
+        let back = dealer.recv().expect("reply");
+        assert_eq!(back.property("Socket-Type"), Some(&b"ROUTER"[..]));
+        assert_eq!(back.property("X-Side"), Some(&b"server"[..]));
+        assert_eq!(Msg::from("mine").property("Socket-Type"), None);
     }
 }

@@ -178,6 +178,7 @@ fn attachment(
             signal: Arc::clone(signal),
             id,
         }),
+        properties: None,
     }
 }
 

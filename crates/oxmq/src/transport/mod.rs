@@ -38,10 +38,13 @@ pub(crate) trait Stream: Send + 'static {
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
     /// The descriptor, for monitor events.
     fn raw_fd(&self) -> std::os::fd::RawFd;
+    /// The Peer-Address message property, as libzmq forms it: the peer's IP address (no
+    /// port) over tcp, `:uid:gid:pid` of the peer process over ipc.
+    fn peer_address(&self) -> String;
 }
 
 macro_rules! impl_stream {
-    ($t:ty) => {
+    ($t:ty, $peer_address:expr) => {
         impl Stream for $t {
             fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
                 <$t>::poll_read_ready(self, cx)
@@ -58,12 +61,21 @@ macro_rules! impl_stream {
             fn raw_fd(&self) -> std::os::fd::RawFd {
                 std::os::fd::AsRawFd::as_raw_fd(self)
             }
+            fn peer_address(&self) -> String {
+                $peer_address(self)
+            }
         }
     };
 }
 
-impl_stream!(tokio::net::TcpStream);
-impl_stream!(tokio::net::UnixStream);
+impl_stream!(tokio::net::TcpStream, |s: &tokio::net::TcpStream| s
+    .peer_addr()
+    .map(|a| a.ip().to_string())
+    .unwrap_or_default());
+impl_stream!(tokio::net::UnixStream, |s: &tokio::net::UnixStream| s
+    .peer_cred()
+    .map(|c| format!(":{}:{}:{}", c.uid(), c.gid(), c.pid().unwrap_or(0)))
+    .unwrap_or_default());
 
 /// How one stream transport listens, accepts, connects and configures connections.
 pub(crate) trait Transport: Send + Sync + 'static {
