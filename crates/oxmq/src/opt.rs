@@ -109,6 +109,36 @@ pub const BINDTODEVICE: i32 = 92;
 /// STREAM: deliver an empty message with the routing id when a peer connects or leaves
 /// (write-only, as in libzmq).
 pub const STREAM_NOTIFY: i32 = 73;
+/// Context options (`zmq_ctx_set` / `zmq_ctx_get`), for [`crate::Context::set`] and
+/// [`crate::Context::get`].
+pub mod ctx {
+    /// Number of I/O threads (default 1); before the first socket.
+    pub const IO_THREADS: i32 = 1;
+    /// Largest number of live sockets (default 1023); more fail with `EMFILE`.
+    pub const MAX_SOCKETS: i32 = 2;
+    /// The largest MAX_SOCKETS accepted (read only).
+    pub const SOCKET_LIMIT: i32 = 3;
+    /// Scheduling priority of the I/O threads (write only; shares SOCKET_LIMIT's number).
+    pub const THREAD_PRIORITY: i32 = 3;
+    /// Scheduling policy of the I/O threads (`SCHED_*`; default -1: unchanged).
+    pub const THREAD_SCHED_POLICY: i32 = 4;
+    /// Largest message a socket of this context accepts from the network (default `INT_MAX`).
+    pub const MAX_MSGSZ: i32 = 5;
+    /// Size of libzmq's `zmq_msg_t`: 64 (read only).
+    pub const MSG_T_SIZE: i32 = 6;
+    /// Adds a CPU to the I/O threads' affinity set.
+    pub const THREAD_AFFINITY_CPU_ADD: i32 = 7;
+    /// Removes a CPU from the I/O threads' affinity set.
+    pub const THREAD_AFFINITY_CPU_REMOVE: i32 = 8;
+    /// A prefix for the I/O threads' names (an int with `set`; text with
+    /// [`crate::Context::set_thread_name_prefix`]).
+    pub const THREAD_NAME_PREFIX: i32 = 9;
+    /// ZMQ_IPV6 for sockets created afterwards.
+    pub const IPV6: i32 = 42;
+    /// 0: sockets created afterwards have LINGER 0, so termination does not wait (default 1).
+    pub const BLOCKY: i32 = 70;
+}
+
 /// Deprecated: 1 restricts the socket to IPv4 (the inverse of [`IPV6`]).
 pub const IPV4ONLY: i32 = 31;
 /// Deprecated alias of [`IMMEDIATE`].

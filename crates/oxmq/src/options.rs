@@ -62,6 +62,8 @@ pub(crate) struct Options {
     pub(crate) ipc_filters: crate::transport::ipc::PeerFilters,
     /// ROUTER_RAW (ROUTER) or STREAM: raw TCP, no ZMTP.
     pub(crate) raw: bool,
+    /// The context's ZMQ_MAX_MSGSZ when the socket was made: a cap on MAXMSGSIZE.
+    pub(crate) ctx_max_msgsz: i64,
 }
 
 impl Default for Options {
@@ -107,6 +109,7 @@ impl Default for Options {
             tcp_accept_filters: Vec::new(),
             ipc_filters: Default::default(),
             raw: false,
+            ctx_max_msgsz: i64::from(i32::MAX),
         }
     }
 }
@@ -189,7 +192,11 @@ impl Options {
         let mut c = oxmq_proto::SessionConfig::new(socket_type);
         c.routing_id = self.routing_id.clone();
         c.extra_properties.clone_from(&self.metadata);
-        c.max_msg_size = u64::try_from(self.maxmsgsize).ok();
+        let limit = match self.maxmsgsize {
+            -1 => self.ctx_max_msgsz,
+            own => own.min(self.ctx_max_msgsz),
+        };
+        c.max_msg_size = u64::try_from(limit).ok();
         c.handshake_ivl = ms(self.handshake_ivl);
         c.heartbeat_ivl = ms(self.heartbeat_ivl);
         // ZMQ_HEARTBEAT_TTL is in ms but travels in deciseconds; libzmq rounds down.

@@ -99,6 +99,7 @@ pub struct Socket {
 impl Socket {
     pub(crate) fn new(ctx: Arc<ContextInner>, socket_type: SocketType) -> Result<Socket> {
         let pattern = SocketPattern::new(socket_type).map_err(pattern_error)?;
+        let defaults = ctx.socket_defaults()?;
         let signal = Arc::new(SocketSignal::default());
         let alive = Arc::new(());
         ctx.register_socket(&signal, &alive);
@@ -109,7 +110,7 @@ impl Socket {
                 socket_type,
                 next_pipe: AtomicU64::new(1),
                 closed: AtomicBool::new(false),
-                linger: AtomicI32::new(Options::default().linger),
+                linger: AtomicI32::new(defaults.linger),
                 closed_at: std::sync::OnceLock::new(),
                 close_notify: tokio::sync::Notify::new(),
                 monitor: MonitorSlot::default(),
@@ -119,6 +120,9 @@ impl Socket {
             pipes: PipeTable::default(),
             options: Options {
                 raw: socket_type == SocketType::Stream,
+                ipv6: defaults.ipv6,
+                linger: defaults.linger,
+                ctx_max_msgsz: defaults.max_msgsz,
                 ..Options::default()
             },
             commands: Vec::new(),

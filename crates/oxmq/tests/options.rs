@@ -523,3 +523,20 @@ fn received_frames_carry_the_connections_properties() {
         assert_eq!(Msg::from("mine").property("Socket-Type"), None);
     }
 }
+
+#[test]
+fn context_max_msgsz_drops_a_peer_sending_more() {
+    let ctx = Context::new();
+    ctx.set(opt::ctx::MAX_MSGSZ, 100).expect("max msgsz");
+    let mut pull = socket(&ctx, Pull);
+    let mut mon = monitor(&ctx, &mut pull, events::DISCONNECTED);
+    pull.bind("tcp://127.0.0.1:*").expect("bind");
+    let other = Context::new();
+    let mut push = socket(&other, Push);
+    push.connect(&pull.last_endpoint()).expect("connect");
+    push.send(vec![1u8; 100]).expect("send");
+    assert_eq!(recv(&mut pull, "at the limit")[0].len(), 100);
+    push.send(vec![1u8; 101]).expect("send");
+    let ev = next_event(&mut mon, EVENT_MS).expect("the peer is dropped");
+    assert_eq!(ev.event, events::DISCONNECTED);
+}
