@@ -78,6 +78,7 @@ both_ways! {
     heartbeats_detect_a_frozen_peer => super::heartbeats_detect_a_frozen_peer;
     monitor_events_as_libzmq_reports_them => super::monitor_events_as_libzmq_reports_them;
     message_properties_both_ways => super::message_properties_both_ways, ipc;
+    req_correlate_relaxed_recovers_after_rep_dies => super::req_correlate_relaxed_recovers_after_rep_dies, ipc;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1031,4 +1032,72 @@ fn message_properties_both_ways(dir: Dir, family: Family) {
     assert!(!seen_by_pyzmq.is_empty());
     assert_eq!(prop(&mut peer, "X-Missing"), "none");
     peer.finish();
+}
+
+/// oxmq's REQ with ZMQ_REQ_CORRELATE and ZMQ_REQ_RELAXED talks to a pyzmq REP that is killed
+/// while a request is outstanding. Without RELAXED the REQ would be stuck (EFSM on send);
+/// with it, the REQ sends new requests, and once a restarted REP answers, the reply it gets
+/// is the one to its latest request, never a late echo of an earlier one (CORRELATE).
+fn req_correlate_relaxed_recovers_after_rep_dies(dir: Dir, family: Family) {
+    let ctx = Context::new();
+    let mut req = socket(&ctx, SocketType::Req);
+    for o in [oxmq::opt::REQ_CORRELATE, oxmq::opt::REQ_RELAXED] {
+        req.set_sockopt(o, &1i32.to_ne_bytes()).expect("option");
+    }
+    req.set_reconnect_ivl_max(200)
+        .expect("set_reconnect_ivl_max");
+    let args = ["echo", "--type", "REP"];
+    let mut first = link_on(&mut req, dir, family, &args);
+    let endpoint = match dir {
+        Dir::OxmqBinds => req.last_endpoint(),
+        Dir::PyzmqBinds => first.lines_with("READY ").remove(0),
+    };
+    send(&mut req, &msg(&["first"]), "the first request");
+    assert_msg(&recv(&mut req, "its reply"), &msg(&["first"]), "reply");
+    // Freeze the REP, give it a request it will never answer, then kill it.
+    // SAFETY: kill(2) on the pid of our own child process, which is still alive.
+    let stopped = unsafe { libc::kill(first.pid() as i32, libc::SIGSTOP) };
+    assert_eq!(stopped, 0, "SIGSTOP the pyzmq REP");
+    send(&mut req, &msg(&["lost"]), "a request the REP never answers");
+    first.kill();
+
+    let mut args: Vec<&str> = args.to_vec();
+    match dir {
+        Dir::OxmqBinds => args.extend(["--connect", &endpoint]),
+        Dir::PyzmqBinds => args.extend(["--bind", &endpoint]),
+    }
+    let mut second = Peer::spawn(&args);
+    second.expect("READY ");
+    // RELAXED: a new request is allowed although "lost" was never answered. Keep asking until
+    // the new REP answers; every reply must be to the request just sent.
+    req.set_rcvtimeo(100).expect("set_rcvtimeo");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut n = 0;
+    loop {
+        let request = format!("retry-{n}");
+        req.send(request.as_str())
+            .expect("RELAXED lets a new request go");
+        n += 1;
+        match req.recv_multipart() {
+            Ok(m) => {
+                let got: Vec<&[u8]> = m.iter().map(|f| f.data()).collect();
+                assert_eq!(
+                    got,
+                    [request.as_bytes()],
+                    "a reply to an older request got through"
+                );
+                break;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => panic!("receiving a reply: {e:?}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no reply from the restarted REP within 10 s ({n} requests sent)"
+        );
+    }
+    req.set_rcvtimeo(IO_TIMEOUT_MS).expect("set_rcvtimeo");
+    send(&mut req, &msg(&["END"]), "END");
+    assert_msg(&recv(&mut req, "the echo of END"), &msg(&["END"]), "END");
+    second.finish();
 }
