@@ -46,6 +46,6 @@ pub use oxmq_proto::{
     Msg, Properties, SocketType, PROPERTY_PEER_ADDRESS, PROPERTY_ROUTING_ID, PROPERTY_SOCKET_TYPE,
     PROPERTY_USER_ID,
 };
-pub use poll::{poll, PollItem, POLLERR, POLLPRI};
+pub use poll::{poll, poll_async, PollItem, POLLERR, POLLPRI};
 pub use proxy::{proxy, proxy_steerable, ProxyCounters, ProxyStatistics};
 pub use socket::{Socket, POLLIN, POLLOUT};

@@ -157,6 +157,58 @@ pub fn poll(items: &mut [PollItem<'_>], timeout_ms: i64) -> Result<usize> {
     }
 }
 
+/// The async [`poll`], for any executor: completes when at least one socket item has one of
+/// its events, with how many have (see [`PollItem::revents`]). It has no time-out of its own
+/// (time belongs to the executor: wrap it in the executor's timer, such as
+/// `tokio::time::timeout`), and takes sockets only: raw descriptors are the executor's to
+/// watch, so an fd item fails with `EINVAL`. `ETERM` once the context is shut down.
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use oxmq::{poll_async, Context, PollItem, SocketType, POLLIN};
+/// let ctx = Context::new();
+/// let mut a = ctx.socket(SocketType::Pull)?;
+/// a.bind("inproc://poll-async-doc")?;
+/// let mut b = ctx.socket(SocketType::Push)?;
+/// b.connect("inproc://poll-async-doc")?;
+/// b.send("hello")?;
+/// let mut items = [PollItem::socket(&mut a, POLLIN)];
+/// assert_eq!(poll_async(&mut items).await?, 1);
+/// assert!(items[0].is_readable());
+/// # Ok::<(), oxmq::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn poll_async(items: &mut [PollItem<'_>]) -> Result<usize> {
+    std::future::poll_fn(|cx| {
+        let mut ready = 0;
+        for item in items.iter_mut() {
+            item.revents = 0;
+            let interest = item.events & (POLLIN | POLLOUT);
+            let Target::Socket(s) = &mut item.target else {
+                return std::task::Poll::Ready(Err(Error::with_source(
+                    ErrorKind::InvalidInput,
+                    "poll_async waits on sockets only",
+                )));
+            };
+            if s.is_terminated() {
+                return std::task::Poll::Ready(Err(ErrorKind::Terminated.into()));
+            }
+            if let std::task::Poll::Ready(ev) = s.poll_events(cx, interest) {
+                item.revents = ev;
+                if ev != 0 {
+                    ready += 1;
+                }
+            }
+        }
+        if ready > 0 {
+            std::task::Poll::Ready(Ok(ready))
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
 fn to_os(events: u32) -> libc::c_short {
     let mut e = 0;
     if events & POLLIN != 0 {
@@ -337,5 +389,49 @@ mod tests {
         });
         handle.shutdown();
         assert_eq!(waiter.join().expect("thread"), Err(ErrorKind::Terminated));
+    }
+
+    #[test]
+    fn poll_async_waits_for_the_socket_that_becomes_ready() {
+        let ctx = Context::new();
+        let (mut idle, _idle_push) = pair(&ctx, "inproc://poll-async-idle");
+        let (mut busy, mut busy_push) = pair(&ctx, "inproc://poll-async-busy");
+        futures::executor::block_on(async {
+            let mut items = [
+                PollItem::socket(&mut idle, POLLIN),
+                PollItem::socket(&mut busy, POLLIN),
+            ];
+            let n = {
+                let mut fut = std::pin::pin!(poll_async(&mut items));
+                assert!(
+                    futures::poll!(fut.as_mut()).is_pending(),
+                    "nothing to read yet"
+                );
+                busy_push.send("wake").expect("send");
+                fut.await.expect("poll")
+            };
+            assert_eq!(n, 1);
+            assert!(!items[0].is_readable());
+            assert!(items[1].is_readable());
+        });
+        assert_eq!(busy.recv().expect("recv").data(), b"wake");
+    }
+
+    #[test]
+    fn poll_async_refuses_descriptors_and_reports_eterm() {
+        let ctx = Context::new();
+        let (mut a, _b) = pair(&ctx, "inproc://poll-async-eterm");
+        let fd = a.fd().expect("fd");
+        let mut items = [PollItem::fd(fd, POLLIN)];
+        let r = futures::executor::block_on(poll_async(&mut items));
+        assert_eq!(r.map_err(|e| e.kind()), Err(ErrorKind::InvalidInput));
+        let waiter = std::thread::spawn(move || {
+            futures::executor::block_on(async {
+                let mut items = [PollItem::socket(&mut a, POLLIN)];
+                poll_async(&mut items).await.map_err(|e| e.kind())
+            })
+        });
+        ctx.shutdown();
+        assert_eq!(waiter.join().expect("joined"), Err(ErrorKind::Terminated));
     }
 }

@@ -465,6 +465,21 @@ impl Socket {
         self.ctx.is_terminated()
     }
 
+    /// The async form of [`Socket::events`]: `Ready` with the events of `interest` that hold
+    /// now, or `Pending` with the task's waker registered until the socket's state changes.
+    /// [`crate::poll_async`] is built on it.
+    pub fn poll_events(&mut self, cx: &mut TaskContext<'_>, interest: u32) -> Poll<u32> {
+        loop {
+            let ev = self.events() & interest;
+            if ev != 0 || self.is_terminated() {
+                return Poll::Ready(ev);
+            }
+            if self.shared.signal.register(cx.waker()) {
+                return Poll::Pending;
+            }
+        }
+    }
+
     /// Whether the last frame received had MORE set (`ZMQ_RCVMORE`).
     pub fn rcvmore(&self) -> bool {
         self.rcvmore
