@@ -19,6 +19,13 @@ pub struct Distributor {
     arr: PipeArray,
     matching: usize,
     active: usize,
+    /// Messages a matching pipe did not get because it was at its high-water mark.
+    hwm_drops: u64,
+    /// Messages sent with [`Distributor::send_to_matching`] that no pipe matched.
+    unmatched: u64,
+    /// Full pipes (`[eligible, len)`) matched for the current message, at the start of that
+    /// region: `[eligible, eligible + full_matched)`.
+    full_matched: usize,
     eligible: usize,
     more: bool,
 }
@@ -56,6 +63,14 @@ impl Distributor {
         };
         // libzmq bounds this by `eligible`, which equals `active` whenever it matches (at the
         // start of a message); `active` also keeps a pipe attached mid-message out of it.
+        if i >= self.eligible + self.full_matched {
+            // Matching, but at its high-water mark: the message is dropped for it. Such pipes
+            // gather at the start of the full region so that each is counted once.
+            self.arr.swap(i, self.eligible + self.full_matched);
+            self.full_matched += 1;
+            self.hwm_drops += 1;
+            return;
+        }
         if i < self.matching || i >= self.active {
             return;
         }
@@ -78,6 +93,7 @@ impl Distributor {
     #[inline]
     pub fn unmatch(&mut self) {
         self.matching = 0;
+        self.full_matched = 0;
     }
 
     /// `pipe` is gone.
@@ -120,18 +136,35 @@ impl Distributor {
 
     /// Sends a frame to every active pipe.
     pub fn send_to_all<P: Pipes>(&mut self, pipes: &mut P, msg: Msg) {
+        if !self.more {
+            self.hwm_drops += (self.arr.len() - self.active) as u64;
+        }
         self.matching = self.active;
-        self.send_to_matching(pipes, msg);
+        self.send(pipes, msg);
     }
 
     /// Sends a frame to the matching pipes. At the end of a message every writable pipe
     /// becomes active again.
     #[inline]
     pub fn send_to_matching<P: Pipes>(&mut self, pipes: &mut P, msg: Msg) {
+        if !self.more && self.matching == 0 && self.full_matched == 0 {
+            self.unmatched += 1;
+        }
+        self.send(pipes, msg);
+    }
+
+    /// Messages dropped for a pipe at its high-water mark, and messages no pipe matched.
+    pub fn drops(&self) -> (u64, u64) {
+        (self.hwm_drops, self.unmatched)
+    }
+
+    #[inline]
+    fn send<P: Pipes>(&mut self, pipes: &mut P, msg: Msg) {
         let more = msg.more();
         self.distribute(pipes, msg);
         if !more {
             self.active = self.eligible;
+            self.full_matched = 0;
         }
         self.more = more;
     }
@@ -177,7 +210,10 @@ impl Distributor {
                 }
                 // The pipe at `i` is swapped out of the matching part, and another one into
                 // its place: retry the same index.
-                Err(_) => self.deactivate_at(i),
+                Err(_) => {
+                    self.hwm_drops += 1;
+                    self.deactivate_at(i);
+                }
             }
         }
     }

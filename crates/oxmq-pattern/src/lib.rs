@@ -33,7 +33,7 @@ pub use error::{PatternError, SendError};
 pub use fq::FairQueue;
 pub use lb::LoadBalancer;
 pub use mtrie::{RemoveOutcome, SubscriptionMap};
-pub use pattern::{PatternOption, PeerInfo, SocketPattern};
+pub use pattern::{DropCounts, PatternOption, PeerInfo, SocketPattern};
 pub use req_check::ReplyCheck;
 pub use routing::RoutingTable;
 pub use sockets::{Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Stream, Sub, XPub, XSub};

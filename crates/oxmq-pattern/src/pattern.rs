@@ -85,6 +85,17 @@ impl PeerInfo {
     }
 }
 
+/// Messages a socket dropped on send instead of queueing them, by cause.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DropCounts {
+    /// A recipient was at its high-water mark (PUB, XPUB: per subscriber; ROUTER).
+    pub hwm: u64,
+    /// ROUTER without ROUTER_MANDATORY: no peer has the routing id.
+    pub unroutable: u64,
+    /// PUB, XPUB: no subscriber matched.
+    pub no_subscribers: u64,
+}
+
 /// The socket options that change a pattern's behaviour. Options a socket type does not know are
 /// refused with [`PatternError::InvalidArgument`] (EINVAL), as libzmq does; the caller handles
 /// the generic ones (HWM, LINGER, …) itself.
@@ -266,6 +277,25 @@ impl SocketPattern {
             SocketPattern::Sub(s) => s.hiccuped(pipes, pipe),
             SocketPattern::XSub(s) => s.hiccuped(pipes, pipe),
             _ => {}
+        }
+    }
+
+    /// The messages this socket dropped on send, by cause (for the socket's counters).
+    pub fn drop_counts(&self) -> DropCounts {
+        let from_dist = |d: &crate::Distributor| {
+            let (hwm, unmatched) = d.drops();
+            DropCounts {
+                hwm,
+                unroutable: 0,
+                no_subscribers: unmatched,
+            }
+        };
+        match self {
+            SocketPattern::Pub(s) => from_dist(s.distributor()),
+            SocketPattern::XPub(s) => from_dist(s.distributor()),
+            SocketPattern::Router(s) => s.drops,
+            SocketPattern::Rep(s) => s.router().drops,
+            _ => DropCounts::default(),
         }
     }
 

@@ -21,6 +21,11 @@ pub struct Rep {
 }
 
 impl Rep {
+    /// The ROUTER underneath, for its drop counts.
+    pub(crate) fn router(&self) -> &Router {
+        &self.router
+    }
+
     pub(crate) fn new() -> Rep {
         Rep {
             router: Router::new(),

@@ -7,7 +7,8 @@ use super::dealer::send_probe;
 use crate::pattern::Behaviour;
 use crate::pipe_map::PipeSet;
 use crate::{
-    FairQueue, PatternError, PatternOption, PeerInfo, PipeId, Pipes, RoutingTable, SendError,
+    DropCounts, FairQueue, PatternError, PatternOption, PeerInfo, PipeId, Pipes, RoutingTable,
+    SendError,
 };
 
 /// ZMQ_ROUTER: received messages start with a frame holding the sender's routing id; sent
@@ -30,6 +31,8 @@ pub struct Router {
     mandatory: bool,
     handover: bool,
     probe_router: bool,
+    /// Messages dropped: for a peer at its high-water mark, and for an unknown routing id.
+    pub(crate) drops: DropCounts,
 }
 
 impl Router {
@@ -47,6 +50,7 @@ impl Router {
             mandatory: false,
             handover: false,
             probe_router: false,
+            drops: DropCounts::default(),
         }
     }
 
@@ -155,6 +159,7 @@ impl Behaviour for Router {
                             self.more_out = false;
                             return Err(SendError::new(PatternError::WouldBlock, msg));
                         }
+                        self.drops.hwm += 1;
                     }
                     None => {
                         self.current_out = None;
@@ -162,6 +167,7 @@ impl Behaviour for Router {
                             self.more_out = false;
                             return Err(SendError::new(PatternError::HostUnreachable, msg));
                         }
+                        self.drops.unroutable += 1;
                     }
                 }
             }

@@ -257,6 +257,47 @@ fn pub_drops_at_hwm_without_blocking() {
 }
 
 #[test]
+fn drops_are_counted_by_cause() {
+    use crate::DropCounts;
+    let mut h = Harness::new(SocketType::Pub);
+    h.send(&[b"nobody", b"listens"]).expect("dropped");
+    h.attach(1, 2);
+    h.attach(2, 0);
+    subscribe_cmd(&mut h, 1, "");
+    subscribe_cmd(&mut h, 1, "t");
+    subscribe_cmd(&mut h, 2, "t");
+    for _ in 0..5 {
+        h.send(&[b"topic"]).expect("PUB never blocks");
+    }
+    h.send(&[b"other"])
+        .expect("only pipe 1 matches, and it is full");
+    // Pipe 1 (HWM 2, matched twice by "" and "t") missed 3 + 1 messages, each counted once.
+    assert_eq!(
+        h.s.drop_counts(),
+        DropCounts {
+            hwm: 4,
+            unroutable: 0,
+            no_subscribers: 1
+        }
+    );
+
+    let mut h = Harness::new(SocketType::Router);
+    h.attach_id(1, b"full");
+    h.fp.add(p(2), 1);
+    let peer = PeerInfo::new().with_routing_id(Bytes::from_static(b"tiny"));
+    h.s.attach(&mut h.fp, p(2), &peer);
+    h.send(&[b"nobody", b"x"]).expect("dropped");
+    h.send(&[b"tiny", b"1"]).expect("sent");
+    h.send(&[b"tiny", b"2"]).expect("dropped at HWM");
+    let d = h.s.drop_counts();
+    assert_eq!((d.hwm, d.unroutable, d.no_subscribers), (1, 1, 0));
+    assert_eq!(
+        Harness::new(SocketType::Push).s.drop_counts(),
+        DropCounts::default()
+    );
+}
+
+#[test]
 fn pub_reads_zmtp30_subscription_messages() {
     let mut h = Harness::new(SocketType::Pub);
     h.attach(1, 0);

@@ -27,6 +27,11 @@ pub struct XPub {
 }
 
 impl Pub {
+    /// The distributor, for its drop counts.
+    pub(crate) fn distributor(&self) -> &crate::Distributor {
+        &self.core.dist
+    }
+
     pub(crate) fn new() -> Pub {
         Pub {
             core: XPubCore::new(true),
@@ -39,6 +44,11 @@ impl Pub {
 }
 
 impl XPub {
+    /// The distributor, for its drop counts.
+    pub(crate) fn distributor(&self) -> &crate::Distributor {
+        &self.core.dist
+    }
+
     pub(crate) fn new() -> XPub {
         XPub {
             core: XPubCore::new(false),
