@@ -62,6 +62,7 @@ pub(crate) async fn run<S: Stream>(
 ) -> Ended {
     let fd = stream.raw_fd() as u32;
     let peer_address = stream.peer_address();
+    let meter = cfg.socket.stats.peer(&endpoint, &peer_address);
     cfg.socket.register_engine(&cfg.waker);
     let persistent = ends.is_some();
     let cfg_type = cfg.socket.socket_type;
@@ -90,6 +91,7 @@ pub(crate) async fn run<S: Stream>(
         timer_at: None,
         peer_addr: endpoint,
         peer_address,
+        meter,
         out_more: false,
         failure: None,
         reply_check: (cfg_type == SocketType::Req).then(ReplyCheck::new),
@@ -138,6 +140,8 @@ struct Engine<S> {
     peer_addr: String,
     /// The Peer-Address message property: the remote IP address (tcp) or `:uid:gid:pid` (ipc).
     peer_address: String,
+    /// This connection's traffic counters.
+    meter: crate::counters::PeerMeter,
     /// The last frame taken from the out-pipe had MORE set.
     out_more: bool,
     /// REQ only: libzmq's per-connection check that the peer sends well-formed replies.
@@ -150,6 +154,12 @@ struct Engine<S> {
 
 impl<S: Stream> Engine<S> {
     fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<Exit> {
+        let r = self.run_rounds(cx);
+        self.meter.publish();
+        r
+    }
+
+    fn run_rounds(&mut self, cx: &mut Context<'_>) -> Poll<Exit> {
         self.cfg.waker.register(cx.waker());
         for _ in 0..ROUNDS {
             let mut progress = false;
@@ -250,6 +260,7 @@ impl<S: Stream> Engine<S> {
             // decoder delivers it.
             if let Some(ends) = &mut self.ends {
                 if !self.rbuf.is_empty() {
+                    self.meter.frame_in(self.rbuf.len(), true);
                     ends.writer
                         .write_unchecked(Msg::from_bytes(self.rbuf.split().freeze()));
                     ends.writer.flush();
@@ -286,6 +297,7 @@ impl<S: Stream> Engine<S> {
                             return Err(Exit::Disconnected);
                         }
                     }
+                    self.meter.frame_in(msg.len(), !msg.more());
                     if let Some(ends) = &mut self.ends {
                         ends.writer.write_unchecked(msg);
                     }
@@ -395,6 +407,7 @@ impl<S: Stream> Engine<S> {
                     }
                     progress = true;
                     self.out_more = msg.more();
+                    self.meter.frame_out(msg.len(), !msg.more());
                     if self.raw {
                         match msg.shared() {
                             Some(b) => self.wbuf.put_bytes(b.clone()),
@@ -476,14 +489,18 @@ impl<S: Stream> Engine<S> {
     /// failed on a protocol or authentication error says so, one cut short otherwise says
     /// "no detail", and every ended connection is DISCONNECTED.
     fn report_failure(&self, fd: u32) {
+        use crate::counters::HandshakeFailure as Why;
         let monitor = &self.cfg.socket.monitor;
+        let stats = &self.cfg.socket.stats;
         let endpoint = &self.peer_addr;
         match &self.failure {
             Some(e) if e.zap_status_code().is_some() => {
                 let code = e.zap_status_code().map_or(0, u32::from);
+                stats.handshake_failed(Why::Auth);
                 monitor.emit(events::HANDSHAKE_FAILED_AUTH, code, endpoint);
             }
             Some(e) if reports_protocol_failure(e) => {
+                stats.handshake_failed(Why::Protocol);
                 monitor.emit(
                     events::HANDSHAKE_FAILED_PROTOCOL,
                     e.zmq_protocol_error_code(),
@@ -493,6 +510,9 @@ impl<S: Stream> Engine<S> {
             // libzmq's raw engine has no mechanism, which its error path takes for a
             // handshake still running: every STREAM disconnect reports this too.
             Some(oxmq_proto::ProtocolError::HandshakeTimeout) | None if !self.ready || self.raw => {
+                if !self.raw {
+                    stats.handshake_failed(Why::NoDetail);
+                }
                 monitor.emit(events::HANDSHAKE_FAILED_NO_DETAIL, 0, endpoint);
             }
             _ => {}
@@ -511,6 +531,7 @@ impl<S: Stream> Engine<S> {
     /// Tears the connection down: hands persistent pipes back (without any half-transferred
     /// message), or tells the socket that this peer is gone.
     fn finish(mut self) -> Option<EngineEnds> {
+        self.meter.finish();
         let mut ends = self.ends.take()?;
         if self.persistent {
             ends.writer.rollback();

@@ -24,6 +24,7 @@
 //! socket semantics), and this crate (context, sockets, pipes, engines, transports).
 
 mod context;
+mod counters;
 mod endpoint;
 mod engine;
 mod error;
@@ -40,6 +41,7 @@ mod spsc;
 mod transport;
 
 pub use context::Context;
+pub use counters::{Counters, PeerCounters, Traffic};
 pub use error::{errno, Error, ErrorKind, Result};
 pub use monitor::{Monitor, MonitorEvent};
 pub use oxmq_proto::{

@@ -114,6 +114,7 @@ impl Socket {
                 closed_at: std::sync::OnceLock::new(),
                 close_notify: tokio::sync::Notify::new(),
                 monitor: MonitorSlot::default(),
+                stats: Arc::default(),
                 engines: std::sync::Mutex::default(),
             }),
             pattern,
@@ -478,6 +479,19 @@ impl Socket {
                 return Poll::Pending;
             }
         }
+    }
+
+    /// A snapshot of the socket's counters, beyond what libzmq offers: messages and bytes in
+    /// and out (in total and for each live connection), messages dropped on send by cause,
+    /// reconnects, and failed handshakes by cause. Engines publish their counts each time they
+    /// finish a batch of work, so a snapshot may trail the traffic by one batch.
+    pub fn counters(&self) -> crate::Counters {
+        let mut c = self.shared.stats.snapshot();
+        let d = self.pattern.drop_counts();
+        c.dropped_hwm = d.hwm;
+        c.dropped_unroutable = d.unroutable;
+        c.dropped_no_subscribers = d.no_subscribers;
+        c
     }
 
     /// Whether the last frame received had MORE set (`ZMQ_RCVMORE`).
@@ -1159,6 +1173,8 @@ pub(crate) struct SocketShared {
     pub(crate) close_notify: tokio::sync::Notify,
     /// Where connection events go (`zmq_socket_monitor`).
     pub(crate) monitor: MonitorSlot,
+    /// Traffic, reconnect and handshake counters ([`Socket::counters`]).
+    pub(crate) stats: Arc<crate::counters::SocketStats>,
     /// The engines serving this socket, woken when it closes (even those whose pipes the
     /// socket never saw, such as one still in its handshake).
     engines: std::sync::Mutex<Vec<std::sync::Weak<TaskWaker>>>,

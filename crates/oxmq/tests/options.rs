@@ -540,3 +540,75 @@ fn context_max_msgsz_drops_a_peer_sending_more() {
     let ev = next_event(&mut mon, EVENT_MS).expect("the peer is dropped");
     assert_eq!(ev.event, events::DISCONNECTED);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Counters (beyond libzmq)
+
+/// Polls `f` until it holds or 10 s pass (engines publish their counts after each batch).
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn counters_follow_traffic_drops_reconnects_and_failed_handshakes() {
+    let ctx = Context::new();
+    let mut router = socket(&ctx, Router);
+    router.bind("tcp://127.0.0.1:*").expect("bind");
+    let ep = router.last_endpoint();
+    let mut dealer = socket(&ctx, Dealer);
+    dealer.set_routing_id(b"d").expect("id");
+    dealer.connect(&ep).expect("connect");
+    for _ in 0..10 {
+        dealer.send_multipart(["ab", "cde"]).expect("send");
+    }
+    for _ in 0..10 {
+        recv(&mut router, "message");
+    }
+    router.send_multipart(["d", "reply"]).expect("reply");
+    router.send_multipart(["nobody", "x"]).expect("dropped");
+    assert_eq!(recv(&mut dealer, "reply"), msg(&["reply"]));
+
+    // Engines publish after each batch of work: what a peer already received may take a
+    // moment to show.
+    eventually("the dealer's traffic is counted", || {
+        let t = dealer.counters().traffic;
+        (t.msgs_out, t.bytes_out, t.msgs_in, t.bytes_in) == (10, 50, 1, 5)
+    });
+    let d = dealer.counters();
+    assert_eq!(d.peers.len(), 1);
+    assert_eq!(d.peers[0].endpoint, ep);
+    assert_eq!(d.peers[0].peer_address, "127.0.0.1");
+    assert_eq!(d.peers[0].traffic, d.traffic);
+    eventually("the router's traffic is counted", || {
+        let t = router.counters().traffic;
+        (t.msgs_in, t.bytes_in, t.msgs_out, t.bytes_out) == (10, 50, 1, 5)
+    });
+    assert_eq!(router.counters().dropped_unroutable, 1);
+
+    // The connection ends: its traffic stays in the totals, and it leaves the peer list.
+    drop(dealer);
+    eventually("the ended connection leaves the peer list", || {
+        router.counters().peers.is_empty()
+    });
+    assert_eq!(router.counters().traffic.msgs_in, 10);
+
+    // Reconnects, and a handshake that fails: a peer that hangs up before its greeting.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let mut d2 = socket(&ctx, Dealer);
+    set_int(&mut d2, opt::RECONNECT_IVL, 10);
+    d2.connect(&format!("tcp://{}", listener.local_addr().expect("addr")))
+        .expect("connect");
+    drop(listener.accept().expect("accept"));
+    eventually("a failed handshake and a reconnect are counted", || {
+        let c = d2.counters();
+        c.handshake_failed_no_detail >= 1 && c.reconnects >= 1
+    });
+
+    let mut publisher = socket(&ctx, Pub);
+    publisher.send("unheard").expect("send");
+    assert_eq!(publisher.counters().dropped_no_subscribers, 1);
+}

@@ -278,6 +278,7 @@ pub(crate) fn spawn_connecter<T: Transport>(
                 return;
             }
             monitor.emit(events::CONNECT_RETRIED, ivl as u32, &endpoint);
+            cfg.socket.stats.reconnected();
             let delay = Duration::from_millis(ivl as u64 + jitter(ivl));
             // A closed socket retries only until its LINGER runs out.
             let wake = linger_deadline.map_or(tokio::time::Instant::now() + delay, |d| {
