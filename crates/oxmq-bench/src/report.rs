@@ -227,18 +227,7 @@ impl Report {
             .map(|row| {
                 let mut cells = vec![row.spec.label(), format_count(row.spec.count)];
                 for i in 0..self.contenders.len() {
-                    cells.push(row.per_sec(i).map_or_else(dash, |s| {
-                        format!(
-                            "{} [{}-{}]",
-                            format_rate(s.median),
-                            format_rate(s.min),
-                            format_rate(s.max)
-                        )
-                    }));
-                    cells.push(
-                        row.mb_per_sec(i)
-                            .map_or_else(dash, |s| format!("{:.1}", s.median)),
-                    );
+                    cells.extend(rate_cells(row, i));
                 }
                 if self.contenders.len() >= 2 {
                     cells.push(ratio(row.per_sec(0), row.per_sec(1)));
@@ -293,18 +282,7 @@ impl Report {
             .map(|row| {
                 let mut cells = vec![row.spec.label(), format_count(row.spec.count)];
                 for i in 0..self.contenders.len() {
-                    cells.push(row.per_sec(i).map_or_else(dash, |s| {
-                        format!(
-                            "{} [{}-{}]",
-                            format_rate(s.median),
-                            format_rate(s.min),
-                            format_rate(s.max)
-                        )
-                    }));
-                    cells.push(
-                        row.mb_per_sec(i)
-                            .map_or_else(dash, |s| format!("{:.1}", s.median)),
-                    );
+                    cells.extend(rate_cells(row, i));
                     cells.push(if row.samples[i].is_empty() {
                         dash()
                     } else {
@@ -379,6 +357,22 @@ fn ratio(a: Option<Summary>, b: Option<Summary>) -> String {
         (Some(a), Some(b)) if b.median > 0.0 => format!("{:.2}x", a.median / b.median),
         _ => dash(),
     }
+}
+
+/// A throughput row's rate cell (median and range) and MB/s cell for contender `i`.
+fn rate_cells(row: &Row, i: usize) -> [String; 2] {
+    let rate = row.per_sec(i).map_or_else(dash, |s| {
+        format!(
+            "{} [{}-{}]",
+            format_rate(s.median),
+            format_rate(s.min),
+            format_rate(s.max)
+        )
+    });
+    let mb = row
+        .mb_per_sec(i)
+        .map_or_else(dash, |s| format!("{:.1}", s.median));
+    [rate, mb]
 }
 
 /// `3.12M`, `812k`, `950`.

@@ -123,26 +123,24 @@ pub(crate) const DEFAULT_OUT_BATCH_SIZE: i32 = 256 * 1024;
 
 /// Reads an `int` option value as `zmq_setsockopt` takes it (native-endian, exactly 4 bytes).
 pub(crate) fn int_value(value: &[u8]) -> Result<i32> {
-    let bytes: [u8; 4] = value
-        .try_into()
-        .map_err(|_| crate::Error::new(ErrorKind::InvalidInput))?;
-    Ok(i32::from_ne_bytes(bytes))
+    fixed(value).map(i32::from_ne_bytes)
 }
 
 /// Reads an `int64_t` option value (native-endian, exactly 8 bytes).
 pub(crate) fn i64_value(value: &[u8]) -> Result<i64> {
-    let bytes: [u8; 8] = value
-        .try_into()
-        .map_err(|_| crate::Error::new(ErrorKind::InvalidInput))?;
-    Ok(i64::from_ne_bytes(bytes))
+    fixed(value).map(i64::from_ne_bytes)
 }
 
 /// Reads a `uint64_t` option value (native-endian, exactly 8 bytes).
 pub(crate) fn u64_value(value: &[u8]) -> Result<u64> {
-    let bytes: [u8; 8] = value
+    fixed(value).map(u64::from_ne_bytes)
+}
+
+/// The value as exactly `N` bytes, or EINVAL.
+fn fixed<const N: usize>(value: &[u8]) -> Result<[u8; N]> {
+    value
         .try_into()
-        .map_err(|_| crate::Error::new(ErrorKind::InvalidInput))?;
-    Ok(u64::from_ne_bytes(bytes))
+        .map_err(|_| crate::Error::new(ErrorKind::InvalidInput))
 }
 
 /// A binary option where an empty value means "none".

@@ -11,7 +11,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use oxmq::{Context, ErrorKind, Msg, SocketType};
+use oxmq::{Context, ErrorKind, Msg, Socket, SocketType};
 
 /// One test per binding direction for each case, over tcp (127.0.0.1); `, ipc` adds the same
 /// two over ipc.
@@ -644,21 +644,12 @@ fn reconnect_after_pyzmq_restarts(dir: Dir, family: Family) {
     s.set_reconnect_ivl_max(200).expect("set_reconnect_ivl_max");
     let args = ["echo", "--type", "ROUTER"];
     let mut first = link_on(&mut s, dir, family, &args);
-    let endpoint = match dir {
-        Dir::OxmqBinds => s.last_endpoint(),
-        Dir::PyzmqBinds => first.lines_with("READY ").remove(0),
-    };
+    let endpoint = linked_endpoint(&s, dir, &first);
     send(&mut s, &msg(&["before"]), "a message before the restart");
     assert_msg(&recv(&mut s, "the echo"), &msg(&["before"]), "echo");
     first.kill();
 
-    let mut args: Vec<&str> = args.to_vec();
-    match dir {
-        Dir::OxmqBinds => args.extend(["--connect", &endpoint]),
-        Dir::PyzmqBinds => args.extend(["--bind", &endpoint]),
-    }
-    let mut second = Peer::spawn(&args);
-    second.expect("READY ");
+    let second = respawn(&args, dir, &endpoint);
     // Messages sent into the dead connection are lost, as with libzmq; keep pinging until the
     // new peer answers.
     s.set_rcvtimeo(50).expect("set_rcvtimeo");
@@ -1048,10 +1039,7 @@ fn req_correlate_relaxed_recovers_after_rep_dies(dir: Dir, family: Family) {
         .expect("set_reconnect_ivl_max");
     let args = ["echo", "--type", "REP"];
     let mut first = link_on(&mut req, dir, family, &args);
-    let endpoint = match dir {
-        Dir::OxmqBinds => req.last_endpoint(),
-        Dir::PyzmqBinds => first.lines_with("READY ").remove(0),
-    };
+    let endpoint = linked_endpoint(&req, dir, &first);
     send(&mut req, &msg(&["first"]), "the first request");
     assert_msg(&recv(&mut req, "its reply"), &msg(&["first"]), "reply");
     // Freeze the REP, give it a request it will never answer, then kill it.
@@ -1061,13 +1049,7 @@ fn req_correlate_relaxed_recovers_after_rep_dies(dir: Dir, family: Family) {
     send(&mut req, &msg(&["lost"]), "a request the REP never answers");
     first.kill();
 
-    let mut args: Vec<&str> = args.to_vec();
-    match dir {
-        Dir::OxmqBinds => args.extend(["--connect", &endpoint]),
-        Dir::PyzmqBinds => args.extend(["--bind", &endpoint]),
-    }
-    let mut second = Peer::spawn(&args);
-    second.expect("READY ");
+    let second = respawn(&args, dir, &endpoint);
     // RELAXED: a new request is allowed although "lost" was never answered. Keep asking until
     // the new REP answers; every reply must be to the request just sent.
     req.set_rcvtimeo(100).expect("set_rcvtimeo");
@@ -1100,4 +1082,25 @@ fn req_correlate_relaxed_recovers_after_rep_dies(dir: Dir, family: Family) {
     send(&mut req, &msg(&["END"]), "END");
     assert_msg(&recv(&mut req, "the echo of END"), &msg(&["END"]), "END");
     second.finish();
+}
+
+/// The endpoint a [`link_on`] connection uses: the one oxmq bound, or the one pyzmq reported.
+fn linked_endpoint(sock: &Socket, dir: Dir, peer: &Peer) -> String {
+    match dir {
+        Dir::OxmqBinds => sock.last_endpoint(),
+        Dir::PyzmqBinds => peer.lines_with("READY ").remove(0),
+    }
+}
+
+/// Starts a pyzmq peer like a killed one, on the same endpoint and the same side of it, and
+/// waits until it is ready.
+fn respawn(args: &[&str], dir: Dir, endpoint: &str) -> Peer {
+    let mut args: Vec<&str> = args.to_vec();
+    match dir {
+        Dir::OxmqBinds => args.extend(["--connect", endpoint]),
+        Dir::PyzmqBinds => args.extend(["--bind", endpoint]),
+    }
+    let mut peer = Peer::spawn(&args);
+    peer.expect("READY ");
+    peer
 }
