@@ -9,6 +9,9 @@
 //!    descriptor, an errno, a reconnect interval or a protocol error code, per event;
 //! 2. the endpoint the event concerns.
 //!
+//! oxmq adds one event of its own, [`events::COUNTERS`], sent only when the application asks
+//! for it ([`Socket::monitor_counters`]); it has a third frame with the counters.
+//!
 //! [`Monitor`] connects such a PAIR and returns [`MonitorEvent`]s, blocking or async.
 //! Events are sent without blocking: a monitor that is not read loses events once its queue
 //! is full, as in libzmq.
@@ -53,6 +56,11 @@ pub mod events {
     pub const HANDSHAKE_FAILED_PROTOCOL: u32 = 0x2000;
     /// Authentication failed (value: the ZAP status code).
     pub const HANDSHAKE_FAILED_AUTH: u32 = 0x4000;
+    /// oxmq's own, on request ([`crate::Socket::monitor_counters`]): the socket's counters
+    /// (value 0, empty endpoint) or one connection's (value 1, its endpoint), in a third frame
+    /// of native-endian `u64`s (see [`super::MonitorEvent::values`]). libzmq 4.3 leaves this
+    /// bit unused.
+    pub const COUNTERS: u32 = 0x8000;
     /// Every event.
     pub const ALL: u32 = 0xFFFF;
 }
@@ -66,24 +74,47 @@ pub struct MonitorEvent {
     pub value: u32,
     /// The endpoint it concerns.
     pub endpoint: String,
+    /// [`events::COUNTERS`] only: messages in, bytes in, messages out, bytes out; for the
+    /// socket's totals (value 0) then dropped at HWM, dropped unroutable, dropped without
+    /// subscribers, reconnects, and failed handshakes (protocol, auth, no detail). Empty for
+    /// every other event.
+    pub values: Vec<u64>,
 }
 
 impl MonitorEvent {
-    /// Encodes the event in libzmq's two-frame format.
-    pub fn to_frames(&self) -> [Msg; 2] {
+    /// Encodes the event in libzmq's two-frame format (three frames for
+    /// [`events::COUNTERS`]).
+    pub fn to_frames(&self) -> Vec<Msg> {
         let mut head = [0u8; 6];
         head[..2].copy_from_slice(&(self.event as u16).to_ne_bytes());
         head[2..].copy_from_slice(&self.value.to_ne_bytes());
-        [
+        let counters = self.event == events::COUNTERS;
+        let mut frames = vec![
             Msg::copy_from_slice(&head).with_more(true),
-            Msg::from(self.endpoint.as_str()),
-        ]
+            Msg::from(self.endpoint.as_str()).with_more(counters),
+        ];
+        if counters {
+            let body: Vec<u8> = self.values.iter().flat_map(|v| v.to_ne_bytes()).collect();
+            frames.push(Msg::from(body));
+        }
+        frames
     }
 
-    /// Decodes libzmq's two-frame format; `EPROTO`-like `InvalidInput` for anything else.
+    /// Decodes libzmq's two-frame format (three frames for [`events::COUNTERS`]);
+    /// `InvalidInput` for anything else.
     pub fn from_frames(frames: &[Msg]) -> Result<MonitorEvent> {
-        let [head, endpoint] = frames else {
-            return Err(bad("a monitor event has two frames"));
+        let (head, endpoint, values) = match frames {
+            [head, endpoint] => (head, endpoint, Vec::new()),
+            [head, endpoint, values] if values.len() % 8 == 0 => (
+                head,
+                endpoint,
+                values
+                    .data()
+                    .chunks_exact(8)
+                    .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or_default()))
+                    .collect(),
+            ),
+            _ => return Err(bad("a monitor event has two frames")),
         };
         let head: &[u8; 6] = head
             .data()
@@ -91,11 +122,26 @@ impl MonitorEvent {
             .map_err(|_| bad("a monitor event starts with six bytes"))?;
         let event = u16::from_ne_bytes([head[0], head[1]]);
         let value = u32::from_ne_bytes([head[2], head[3], head[4], head[5]]);
+        if values.is_empty() != (u32::from(event) != events::COUNTERS) {
+            return Err(bad("only a COUNTERS event has a third frame"));
+        }
         Ok(MonitorEvent {
             event: u32::from(event),
             value,
             endpoint: String::from_utf8_lossy(endpoint.data()).into_owned(),
+            values,
         })
+    }
+}
+
+/// Sends an event's frames without blocking: a full monitor queue drops the event (never an
+/// I/O thread waits for a monitor), and a frame refused mid-event cannot happen, as the HWM
+/// counts whole messages.
+fn send_event(pair: &mut Socket, ev: &MonitorEvent) {
+    for f in ev.to_frames() {
+        if pair.try_send(f).is_err() {
+            return;
+        }
     }
 }
 
@@ -151,12 +197,19 @@ impl MonitorSlot {
                     event,
                     value,
                     endpoint: endpoint.to_owned(),
+                    values: Vec::new(),
                 };
-                let [head, tail] = ev.to_frames();
-                // Never block an I/O thread: a full monitor queue drops the event.
-                if active.pair.try_send(head).is_ok() {
-                    let _ = active.pair.try_send(tail);
-                }
+                send_event(&mut active.pair, &ev);
+            }
+        }
+    }
+
+    /// Sends `ev` if its event is monitored (for events built by the caller).
+    pub(crate) fn emit_event(&self, ev: &MonitorEvent) {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(active) = guard.as_mut() {
+            if active.mask & ev.event != 0 {
+                send_event(&mut active.pair, ev);
             }
         }
     }
@@ -175,15 +228,13 @@ impl MonitorSlot {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let mut active = guard.take()?;
         if active.mask & events::MONITOR_STOPPED != 0 {
-            let [head, tail] = MonitorEvent {
+            let ev = MonitorEvent {
                 event: events::MONITOR_STOPPED,
                 value: 0,
                 endpoint: String::new(),
-            }
-            .to_frames();
-            if active.pair.try_send(head).is_ok() {
-                let _ = active.pair.try_send(tail);
-            }
+                values: Vec::new(),
+            };
+            send_event(&mut active.pair, &ev);
         }
         Some(active.pair)
     }
@@ -277,11 +328,20 @@ mod tests {
             event: CONNECTED,
             value: 42,
             endpoint: "tcp://127.0.0.1:5555".into(),
+            values: Vec::new(),
         };
         let frames = e.to_frames();
+        assert_eq!(frames.len(), 2);
+        assert!(!frames[1].more());
         assert_eq!(frames[0].len(), 6);
         assert!(frames[0].more());
         assert_eq!(MonitorEvent::from_frames(&frames).expect("decode"), e);
         assert!(MonitorEvent::from_frames(&frames[..1]).is_err());
+        let mut three = frames.clone();
+        three.push(Msg::from(vec![0u8; 8]));
+        assert!(
+            MonitorEvent::from_frames(&three).is_err(),
+            "only COUNTERS has a third frame"
+        );
     }
 }

@@ -494,6 +494,41 @@ impl Socket {
         c
     }
 
+    /// Publishes the socket's counters ([`Socket::counters`]) in its monitor stream, if
+    /// [`events::COUNTERS`](crate::monitor::events::COUNTERS) is monitored: one event for the
+    /// socket's totals, then one per live connection (oxmq's own event; libzmq has none).
+    pub fn monitor_counters(&self) {
+        use crate::monitor::MonitorEvent;
+        let c = self.counters();
+        let t = &c.traffic;
+        let mut values = vec![t.msgs_in, t.bytes_in, t.msgs_out, t.bytes_out];
+        values.extend([
+            c.dropped_hwm,
+            c.dropped_unroutable,
+            c.dropped_no_subscribers,
+            c.reconnects,
+            c.handshake_failed_protocol,
+            c.handshake_failed_auth,
+            c.handshake_failed_no_detail,
+        ]);
+        let monitor = &self.shared.monitor;
+        monitor.emit_event(&MonitorEvent {
+            event: events::COUNTERS,
+            value: 0,
+            endpoint: String::new(),
+            values,
+        });
+        for p in &c.peers {
+            let t = &p.traffic;
+            monitor.emit_event(&MonitorEvent {
+                event: events::COUNTERS,
+                value: 1,
+                endpoint: p.endpoint.clone(),
+                values: vec![t.msgs_in, t.bytes_in, t.msgs_out, t.bytes_out],
+            });
+        }
+    }
+
     /// Whether the last frame received had MORE set (`ZMQ_RCVMORE`).
     pub fn rcvmore(&self) -> bool {
         self.rcvmore

@@ -612,3 +612,38 @@ fn counters_follow_traffic_drops_reconnects_and_failed_handshakes() {
     publisher.send("unheard").expect("send");
     assert_eq!(publisher.counters().dropped_no_subscribers, 1);
 }
+
+#[test]
+fn counters_reach_the_monitor_stream_on_request() {
+    let ctx = Context::new();
+    let mut pull = socket(&ctx, Pull);
+    let mut mon = monitor(&ctx, &mut pull, events::COUNTERS);
+    pull.bind("tcp://127.0.0.1:*").expect("bind");
+    let ep = pull.last_endpoint();
+    let mut push = socket(&ctx, Push);
+    push.connect(&ep).expect("connect");
+    push.send("hello").expect("send");
+    assert_eq!(recv(&mut pull, "hello"), msg(&["hello"]));
+    eventually("the message is counted", || {
+        pull.counters().traffic.msgs_in == 1
+    });
+    pull.monitor_counters();
+    let total = next_event(&mut mon, EVENT_MS).expect("the socket's counters");
+    assert_eq!((total.event, total.value), (events::COUNTERS, 0));
+    assert_eq!(total.values.len(), 11);
+    assert_eq!(&total.values[..4], &[1, 5, 0, 0]);
+    let peer = next_event(&mut mon, EVENT_MS).expect("the connection's counters");
+    assert_eq!((peer.event, peer.value), (events::COUNTERS, 1));
+    assert_eq!(peer.endpoint, ep);
+    assert_eq!(peer.values, [1, 5, 0, 0]);
+    // The frames are libzmq's two plus one: a round trip keeps everything.
+    let frames = peer.to_frames();
+    assert_eq!(frames.len(), 3);
+    assert_eq!(MonitorEvent::from_frames(&frames).expect("decodes"), peer);
+    let mut two = total.to_frames();
+    two.truncate(2);
+    assert!(
+        MonitorEvent::from_frames(&two).is_err(),
+        "COUNTERS needs its values"
+    );
+}
