@@ -20,6 +20,7 @@ mod socket_type;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod wbuf;
+pub mod z85;
 
 pub use error::ProtocolError;
 pub use msg::{
