@@ -635,13 +635,19 @@ fn run_boxed<B: Backend>(spec: &Spec) -> Result<Measurement, BoxError> {
     run::<B>(spec).map_err(|e| Box::new(e) as BoxError)
 }
 
-fn throughput<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error>> {
-    if spec.count < 2 {
+/// `CountTooSmall` unless the case has at least `min` messages or round trips.
+fn require_count<E: StdError + 'static>(spec: &Spec, min: u64) -> Result<(), CaseError<E>> {
+    if spec.count < min {
         return Err(CaseError::CountTooSmall {
             count: spec.count,
-            min: 2,
+            min,
         });
     }
+    Ok(())
+}
+
+fn throughput<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error>> {
+    require_count(spec, 2)?;
     let be = backend_error::<B>;
     let ctx = B::context().map_err(be)?;
     let mut pull = B::socket(&ctx, Role::Pull, spec.timeout).map_err(be)?;
@@ -713,12 +719,7 @@ fn receive_all<B: Backend>(
 }
 
 fn latency<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error>> {
-    if spec.count < 1 {
-        return Err(CaseError::CountTooSmall {
-            count: spec.count,
-            min: 1,
-        });
-    }
+    require_count(spec, 1)?;
     let be = backend_error::<B>;
     let ctx = B::context().map_err(be)?;
     let server_ctx = peer_context::<B>(&ctx, spec.transport).map_err(be)?;
@@ -821,12 +822,7 @@ fn ping_pong<B: Backend>(
 }
 
 fn fanout<B: Backend>(spec: &Spec, subscribers: usize) -> Result<Measurement, CaseError<B::Error>> {
-    if spec.count < 1 {
-        return Err(CaseError::CountTooSmall {
-            count: spec.count,
-            min: 1,
-        });
-    }
+    require_count(spec, 1)?;
     if spec.size < 1 {
         return Err(CaseError::SizeTooSmall {
             size: spec.size,

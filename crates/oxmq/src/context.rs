@@ -97,11 +97,8 @@ impl Context {
                 | copt::THREAD_AFFINITY_CPU_REMOVE
                 | copt::THREAD_NAME_PREFIX
         );
-        if thread_option && self.inner.started.get().is_some() {
-            return Err(Error::with_source(
-                ErrorKind::InvalidInput,
-                "I/O thread options must be set before the first socket",
-            ));
+        if thread_option {
+            self.inner.check_not_started()?;
         }
         let invalid = || Error::with_source(ErrorKind::InvalidInput, "bad context option value");
         match option {
@@ -143,12 +140,7 @@ impl Context {
     /// `prefix/oxmq-io-N`. Before the first socket only.
     pub fn set_thread_name_prefix(&self, prefix: &str) -> Result<()> {
         let mut c = self.inner.lock_config();
-        if self.inner.started.get().is_some() {
-            return Err(Error::with_source(
-                ErrorKind::InvalidInput,
-                "I/O thread options must be set before the first socket",
-            ));
-        }
+        self.inner.check_not_started()?;
         c.thread_name_prefix = prefix.to_owned();
         Ok(())
     }
@@ -272,6 +264,17 @@ pub(crate) struct SocketDefaults {
 }
 
 impl ContextInner {
+    /// EINVAL once the I/O threads run: the options that shape them come too late.
+    fn check_not_started(&self) -> Result<()> {
+        if self.started.get().is_some() {
+            return Err(Error::with_source(
+                ErrorKind::InvalidInput,
+                "I/O thread options must be set before the first socket",
+            ));
+        }
+        Ok(())
+    }
+
     fn lock_config(&self) -> std::sync::MutexGuard<'_, ContextConfig> {
         self.config.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -306,23 +309,27 @@ impl ContextInner {
     /// The defaults a new socket takes from the context; `EMFILE` when MAX_SOCKETS sockets
     /// are alive already.
     pub(crate) fn socket_defaults(&self) -> Result<SocketDefaults> {
-        let c = self.lock_config().clone();
+        let (max_sockets, defaults) = {
+            let c = self.lock_config();
+            let defaults = SocketDefaults {
+                ipv6: c.ipv6,
+                linger: if c.blocky { -1 } else { 0 },
+                max_msgsz: i64::from(c.max_msgsz),
+            };
+            (c.max_sockets, defaults)
+        };
         let live = {
             let mut sockets = self.lock_sockets();
             sockets.retain(|(_, a)| a.strong_count() > 0);
             sockets.len()
         };
-        if live >= usize::try_from(c.max_sockets).unwrap_or(0) {
+        if live >= usize::try_from(max_sockets).unwrap_or(0) {
             return Err(Error::with_source(
                 ErrorKind::TooManySockets,
                 "ZMQ_MAX_SOCKETS sockets are open",
             ));
         }
-        Ok(SocketDefaults {
-            ipv6: c.ipv6,
-            linger: if c.blocky { -1 } else { 0 },
-            max_msgsz: i64::from(c.max_msgsz),
-        })
+        Ok(defaults)
     }
 
     /// Whether [`Context::shutdown`] or [`Context::term`] was called.
