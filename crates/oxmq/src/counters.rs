@@ -22,6 +22,12 @@ pub struct Traffic {
 }
 
 impl Traffic {
+    /// Messages in, bytes in, messages out, bytes out: the order of the COUNTERS monitor
+    /// event's values.
+    pub fn values(&self) -> [u64; 4] {
+        [self.msgs_in, self.bytes_in, self.msgs_out, self.bytes_out]
+    }
+
     fn add(&mut self, other: &Traffic) {
         self.msgs_in += other.msgs_in;
         self.bytes_in += other.bytes_in;

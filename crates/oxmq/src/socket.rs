@@ -500,8 +500,7 @@ impl Socket {
     pub fn monitor_counters(&self) {
         use crate::monitor::MonitorEvent;
         let c = self.counters();
-        let t = &c.traffic;
-        let mut values = vec![t.msgs_in, t.bytes_in, t.msgs_out, t.bytes_out];
+        let mut values = c.traffic.values().to_vec();
         values.extend([
             c.dropped_hwm,
             c.dropped_unroutable,
@@ -519,12 +518,11 @@ impl Socket {
             values,
         });
         for p in &c.peers {
-            let t = &p.traffic;
             monitor.emit_event(&MonitorEvent {
                 event: events::COUNTERS,
                 value: 1,
                 endpoint: p.endpoint.clone(),
-                values: vec![t.msgs_in, t.bytes_in, t.msgs_out, t.bytes_out],
+                values: p.traffic.values().to_vec(),
             });
         }
     }
@@ -798,14 +796,11 @@ impl Socket {
             opt::CONFLATE => {
                 use SocketType as T;
                 let on = options::bool_value(value)?;
-                let t = self.shared.socket_type;
-                if on && !matches!(t, T::Push | T::Pull | T::Pub | T::Sub | T::Dealer) {
-                    return Err(Error::with_source(
-                        ErrorKind::InvalidInput,
-                        "ZMQ_CONFLATE applies to PUSH, PULL, PUB, SUB and DEALER",
-                    ));
+                if on {
+                    let types = [T::Push, T::Pull, T::Pub, T::Sub, T::Dealer];
+                    self.check_type(&types, "ZMQ_CONFLATE")?;
                 }
-                o.conflate = on;
+                self.options.conflate = on;
             }
             opt::RECONNECT_STOP => o.reconnect_stop = non_negative(options::int_value(value)?)?,
             opt::METADATA => {
