@@ -116,6 +116,48 @@ pub enum ProtocolError {
     /// announced in its last PING.
     #[error("peer heartbeat timed out")]
     HeartbeatTimeout,
+
+    /// A CURVE box did not open: the peer used the wrong key, or the bytes were altered.
+    #[error("{command} box failed to open (wrong key or altered data)")]
+    Cryptographic {
+        /// The command whose box failed ("HELLO", "WELCOME", "INITIATE", "READY", "MESSAGE", or
+        /// "COOKIE" / "VOUCH" for the boxes inside INITIATE).
+        command: &'static str,
+    },
+
+    /// A CURVE nonce did not strictly increase: a replayed or reordered command.
+    #[error("{command} nonce {nonce} does not follow {last}")]
+    InvalidNonce {
+        /// The command that carried it.
+        command: &'static str,
+        /// The nonce received.
+        nonce: u64,
+        /// The last nonce accepted from the peer.
+        last: u64,
+    },
+
+    /// The CURVE key exchange is inconsistent: INITIATE names a different short-term key than
+    /// the cookie, or the vouch names other keys than the handshake used.
+    #[error("CURVE key exchange failed: {reason}")]
+    KeyExchange {
+        /// What did not match.
+        reason: &'static str,
+    },
+
+    /// The ZAP handler refused the peer (status 300, 400 or 500; RFC 27).
+    #[error("ZAP handler refused the peer with status {status}")]
+    AuthFailed {
+        /// The ZAP status code.
+        status: u16,
+    },
+
+    /// Authentication could not be carried out: no ZAP handler while `ZMQ_ZAP_ENFORCE_DOMAIN`
+    /// is set, or the handler's reply broke RFC 27.
+    #[error("ZAP failure: {reason}")]
+    ZapFailure {
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 impl ProtocolError {
@@ -135,7 +177,12 @@ impl ProtocolError {
             | ProtocolError::PeerError { .. }
             | ProtocolError::NotReady
             | ProtocolError::HandshakeTimeout
-            | ProtocolError::HeartbeatTimeout => ZMTP_UNSPECIFIED,
+            | ProtocolError::HeartbeatTimeout
+            | ProtocolError::AuthFailed { .. }
+            | ProtocolError::ZapFailure { .. } => ZMTP_UNSPECIFIED,
+            ProtocolError::Cryptographic { .. } => ZMTP_CRYPTOGRAPHIC,
+            ProtocolError::InvalidNonce { .. } => ZMTP_INVALID_SEQUENCE,
+            ProtocolError::KeyExchange { .. } => ZMTP_KEY_EXCHANGE,
             ProtocolError::MechanismMismatch { .. } => ZMTP_MECHANISM_MISMATCH,
             ProtocolError::CommandTooLarge { .. } => ZMTP_MALFORMED_COMMAND_UNSPECIFIED,
             ProtocolError::MalformedCommand { command, .. } => match command.as_str() {
@@ -158,8 +205,12 @@ impl ProtocolError {
     /// For a [`PeerError`](ProtocolError::PeerError) whose reason is a ZAP status code ("300",
     /// "400" or "500"), that code: libzmq reports such a failure as
     /// `ZMQ_EVENT_HANDSHAKE_FAILED_AUTH` with this value instead of a protocol error.
+    ///
+    /// [`AuthFailed`](ProtocolError::AuthFailed), our own ZAP handler's refusal, gives its
+    /// status too.
     pub fn zap_status_code(&self) -> Option<u16> {
         match self {
+            ProtocolError::AuthFailed { status } => Some(*status),
             ProtocolError::PeerError { reason } => match reason.as_bytes() {
                 [d @ b'3'..=b'5', b'0', b'0'] => Some(u16::from(d - b'0') * 100),
                 _ => None,
