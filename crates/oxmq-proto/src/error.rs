@@ -151,13 +151,18 @@ pub enum ProtocolError {
         status: u16,
     },
 
-    /// Authentication could not be carried out: no ZAP handler while `ZMQ_ZAP_ENFORCE_DOMAIN`
-    /// is set, or the handler's reply broke RFC 27.
-    #[error("ZAP failure: {reason}")]
-    ZapFailure {
-        /// What went wrong.
-        reason: String,
+    /// The ZAP handler's reply broke RFC 27.
+    #[error("malformed ZAP reply: {reason}")]
+    ZapMalformedReply {
+        /// libzmq's `ZMQ_PROTOCOL_ERROR_ZAP_*` code for the fault.
+        code: u32,
+        /// What is wrong with it.
+        reason: &'static str,
     },
+
+    /// Authentication is required but no ZAP handler is bound (`ZMQ_ZAP_ENFORCE_DOMAIN`).
+    #[error("no ZAP handler is bound at inproc://zeromq.zap.01")]
+    NoZapHandler,
 }
 
 impl ProtocolError {
@@ -179,7 +184,8 @@ impl ProtocolError {
             | ProtocolError::HandshakeTimeout
             | ProtocolError::HeartbeatTimeout
             | ProtocolError::AuthFailed { .. }
-            | ProtocolError::ZapFailure { .. } => ZMTP_UNSPECIFIED,
+            | ProtocolError::NoZapHandler => ZMTP_UNSPECIFIED,
+            ProtocolError::ZapMalformedReply { code, .. } => *code,
             ProtocolError::Cryptographic { .. } => ZMTP_CRYPTOGRAPHIC,
             ProtocolError::InvalidNonce { .. } => ZMTP_INVALID_SEQUENCE,
             ProtocolError::KeyExchange { .. } => ZMTP_KEY_EXCHANGE,
@@ -251,6 +257,18 @@ pub mod codes {
     pub const ZMTP_CRYPTOGRAPHIC: u32 = 0x1100_0001;
     /// `ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH`
     pub const ZMTP_MECHANISM_MISMATCH: u32 = 0x1100_0002;
+    /// `ZMQ_PROTOCOL_ERROR_ZAP_UNSPECIFIED`
+    pub const ZAP_UNSPECIFIED: u32 = 0x2000_0000;
+    /// `ZMQ_PROTOCOL_ERROR_ZAP_MALFORMED_REPLY`
+    pub const ZAP_MALFORMED_REPLY: u32 = 0x2000_0001;
+    /// `ZMQ_PROTOCOL_ERROR_ZAP_BAD_REQUEST_ID`
+    pub const ZAP_BAD_REQUEST_ID: u32 = 0x2000_0002;
+    /// `ZMQ_PROTOCOL_ERROR_ZAP_BAD_VERSION`
+    pub const ZAP_BAD_VERSION: u32 = 0x2000_0003;
+    /// `ZMQ_PROTOCOL_ERROR_ZAP_INVALID_STATUS_CODE`
+    pub const ZAP_INVALID_STATUS_CODE: u32 = 0x2000_0004;
+    /// `ZMQ_PROTOCOL_ERROR_ZAP_INVALID_METADATA`
+    pub const ZAP_INVALID_METADATA: u32 = 0x2000_0005;
 }
 
 #[cfg(test)]

@@ -21,12 +21,15 @@ mod socket_type;
 pub mod testing;
 pub mod wbuf;
 pub mod z85;
+pub mod zap;
 
 pub use error::ProtocolError;
 pub use msg::{
     flags, Msg, Properties, PROPERTY_PEER_ADDRESS, PROPERTY_ROUTING_ID, PROPERTY_SOCKET_TYPE,
     PROPERTY_USER_ID,
 };
-pub use session::{Event, Mechanism, PeerInfo, Session, SessionConfig, MAX_HANDSHAKE_COMMAND_SIZE};
+pub use session::{
+    Credentials, Event, Mechanism, PeerInfo, Session, SessionConfig, MAX_HANDSHAKE_COMMAND_SIZE,
+};
 pub use socket_type::SocketType;
 pub use wbuf::WriteBuf;

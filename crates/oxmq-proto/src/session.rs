@@ -49,6 +49,7 @@ use crate::command::{self, Command};
 use crate::frame::{self, FrameHeader};
 use crate::greeting::{self, Greeting, ZmtpVersion};
 use crate::wbuf::WriteBuf;
+use crate::zap::ZapRequest;
 use crate::{flags, Msg, ProtocolError, SocketType};
 
 /// One ZMTP connection's protocol state.
@@ -68,6 +69,12 @@ pub struct Session {
     input_needed: usize,
     error: Option<ProtocolError>,
     timers: Timers,
+    /// The mechanism's handshake.
+    handshake: Handshake,
+    /// An [`Event::ZapRequest`] awaits [`Session::handle_zap`].
+    zap_pending: bool,
+    /// User-Id and metadata from the ZAP reply, added to the peer's properties.
+    zap_properties: Vec<(String, Bytes)>,
 }
 
 /// What a [`Session`] needs to know about its socket.
@@ -84,6 +91,14 @@ pub struct SessionConfig {
     pub as_server: bool,
     /// The security mechanism.
     pub mechanism: Mechanism,
+    /// The mechanism's credentials.
+    pub credentials: Credentials,
+    /// `ZMQ_ZAP_DOMAIN`. A NULL server asks ZAP only when it is set; PLAIN and CURVE servers
+    /// always ask, with this domain.
+    pub zap_domain: Bytes,
+    /// `ZMQ_ZAP_ENFORCE_DOMAIN`: with no ZAP handler bound, refuse the peer instead of
+    /// accepting it.
+    pub zap_enforce_domain: bool,
     /// `ZMQ_MAXMSGSIZE`: frames (data or command) longer than this are a protocol error.
     /// `None` means unlimited.
     pub max_msg_size: Option<u64>,
@@ -111,6 +126,26 @@ pub struct SessionConfig {
 pub enum Mechanism {
     /// No security (RFC 23 §"The NULL Security Mechanism").
     Null,
+    /// Clear-text username and password (RFC 24).
+    Plain,
+}
+
+/// What a mechanism needs to prove who we are. Its `Debug` output hides the secrets.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    /// `ZMQ_PLAIN_USERNAME` (a PLAIN client sends it; at most 255 bytes).
+    pub plain_username: Bytes,
+    /// `ZMQ_PLAIN_PASSWORD` (a PLAIN client sends it; at most 255 bytes).
+    pub plain_password: Bytes,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("plain_username", &self.plain_username)
+            .field("plain_password", &"..")
+            .finish()
+    }
 }
 
 /// What the handshake told us about the peer.
@@ -140,6 +175,9 @@ pub enum Event {
     /// One data frame, its MORE flag preserved; or a SUBSCRIBE / CANCEL command from a ZMTP 3.1
     /// peer as [`Msg::subscribe`] / [`Msg::cancel`] of the topic.
     Message(Msg),
+    /// A server-side mechanism wants the ZAP handler's verdict on the peer: send the request
+    /// and answer with [`Session::handle_zap`]. The handshake waits until then.
+    ZapRequest(ZapRequest),
 }
 
 impl SessionConfig {
@@ -151,6 +189,9 @@ impl SessionConfig {
             routing_id: Bytes::new(),
             as_server: false,
             mechanism: Mechanism::Null,
+            credentials: Credentials::default(),
+            zap_domain: Bytes::new(),
+            zap_enforce_domain: false,
             max_msg_size: None,
             extra_properties: Vec::new(),
             handshake_ivl: Some(DEFAULT_HANDSHAKE_IVL),
@@ -166,6 +207,7 @@ impl Mechanism {
     pub fn name(&self) -> &'static str {
         match self {
             Mechanism::Null => "NULL",
+            Mechanism::Plain => "PLAIN",
         }
     }
 
@@ -193,6 +235,7 @@ impl Session {
             handshake: config.handshake_ivl.and_then(|d| now.checked_add(d)),
             ..Timers::default()
         };
+        let handshake = Handshake::new(config.mechanism, as_server);
         Session {
             config,
             state: State::Greeting,
@@ -208,6 +251,9 @@ impl Session {
             input_needed: 1,
             error: None,
             timers,
+            handshake,
+            zap_pending: false,
+            zap_properties: Vec::new(),
         }
     }
 
@@ -452,8 +498,8 @@ impl Session {
                 });
             }
             self.peer_v31 = peer.version() != ZmtpVersion::V3 { minor: 0 };
-            self.queue_ready();
             self.state = State::Handshake;
+            self.start_handshake();
             self.input_needed = 1;
             return Ok(true);
         }
@@ -558,125 +604,6 @@ impl Session {
         // libzmq runs no heartbeats without a mechanism.
         self.timers = Timers::default();
         Ok(true)
-    }
-
-    fn queue_ready(&mut self) {
-        let ty = self.config.socket_type;
-        let mut metadata = Vec::with_capacity(64);
-        // Both names are short constants, so these cannot fail; the routing id is at most 255
-        // bytes by libzmq's rules but a longer one would only be skipped.
-        let _ = command::encode_property(
-            &mut metadata,
-            command::PROPERTY_SOCKET_TYPE.as_bytes(),
-            ty.as_str().as_bytes(),
-        );
-        if matches!(
-            ty,
-            SocketType::Req | SocketType::Dealer | SocketType::Router
-        ) {
-            let _ = command::encode_property(
-                &mut metadata,
-                command::PROPERTY_IDENTITY.as_bytes(),
-                &self.config.routing_id,
-            );
-        }
-        for (name, value) in &self.config.extra_properties {
-            // Unsendable properties are skipped (documented on `extra_properties`).
-            let _ = command::encode_property(&mut metadata, name.as_bytes(), value);
-        }
-        Command::Ready {
-            metadata: &metadata,
-        }
-        .write_frame(&mut self.out);
-    }
-
-    /// Reads one handshake command from `buf`; returns whether it did.
-    fn read_handshake_command(
-        &mut self,
-        buf: &mut BytesMut,
-        now: Instant,
-    ) -> Result<bool, ProtocolError> {
-        let Some(body_at) = self.handshake_frame(buf)? else {
-            return Ok(false);
-        };
-        let total = body_at.end;
-        let body = &buf[body_at];
-        // Like libzmq's NULL mechanism, any frame here is taken as a command, whatever its flags.
-        if let Some(metadata) = body.strip_prefix(READY_PREFIX) {
-            let peer = self.check_ready(metadata)?;
-            buf.advance(total);
-            self.peer = Some(peer.clone());
-            self.events.push_back(Event::HandshakeDone(peer));
-            self.state = State::Ready;
-            self.input_needed = 1;
-            self.timers.handshake = None;
-            self.timers.ping = self
-                .config
-                .heartbeat_ivl
-                .and_then(|ivl| now.checked_add(ivl));
-            Ok(true)
-        } else if body.starts_with(ERROR_PREFIX) {
-            match Command::parse(body)? {
-                Command::Error { reason } => Err(ProtocolError::PeerError {
-                    reason: String::from_utf8_lossy(reason).into_owned(),
-                }),
-                _ => Err(ProtocolError::UnexpectedCommand {
-                    name: "ERROR".into(),
-                }),
-            }
-        } else {
-            Err(ProtocolError::UnexpectedCommand {
-                name: command_name_lossy(body),
-            })
-        }
-    }
-
-    fn check_ready(&mut self, metadata: &[u8]) -> Result<PeerInfo, ProtocolError> {
-        let local = self.config.socket_type;
-        let mut socket_type = None;
-        let mut routing_id = None;
-        let mut properties = Vec::new();
-        for property in command::properties(metadata) {
-            let (name, value) = property?;
-            if command::property_name_eq(name, command::PROPERTY_SOCKET_TYPE.as_bytes()) {
-                // Checked where it occurs, as libzmq does.
-                let Some(peer) = SocketType::from_wire_name(value) else {
-                    self.queue_error(ERROR_REASON_INVALID);
-                    return Err(ProtocolError::InvalidSocketType {
-                        name: String::from_utf8_lossy(value).into_owned(),
-                    });
-                };
-                if !local.is_compatible(peer) {
-                    self.queue_error(ERROR_REASON_INCOMPATIBLE);
-                    return Err(ProtocolError::IncompatibleSocketType { local, peer });
-                }
-                socket_type = Some(peer);
-            } else if command::property_name_eq(name, command::PROPERTY_IDENTITY.as_bytes()) {
-                routing_id = (!value.is_empty()).then(|| Bytes::copy_from_slice(value));
-            }
-            properties.push((
-                String::from_utf8_lossy(name).into_owned(),
-                Bytes::copy_from_slice(value),
-            ));
-        }
-        let Some(socket_type) = socket_type else {
-            self.queue_error(ERROR_REASON_MISSING);
-            return Err(ProtocolError::MissingSocketType);
-        };
-        Ok(PeerInfo {
-            socket_type,
-            routing_id,
-            properties,
-            zmtp_minor: u8::from(self.peer_v31),
-            zmtp_major: 3,
-        })
-    }
-
-    fn queue_error(&mut self, reason: &str) {
-        Command::Error {
-            reason: reason.as_bytes(),
-        }
-        .write_frame(&mut self.out);
     }
 
     /// The post-handshake fast path: decodes every complete frame in `buf`.
@@ -887,5 +814,10 @@ const ERROR_REASON_INCOMPATIBLE: &str = "Incompatible Socket-Type";
 /// there, so steady-state decoding never allocates.
 const EVENT_QUEUE_CAPACITY: usize = 64;
 
+mod handshake;
+#[cfg(test)]
+mod security_tests;
 #[cfg(test)]
 mod tests;
+
+use handshake::Handshake;
