@@ -23,6 +23,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use oxmq_pattern::ReplyCheck;
+use oxmq_proto::zap::{ZapOutcome, ZapReply};
 use oxmq_proto::{Event, Msg, Session, SocketType, WriteBuf};
 use tokio::time::Sleep;
 use tracing::debug;
@@ -31,6 +32,7 @@ use crate::monitor::events;
 use crate::signal::{Attachment, Command};
 use crate::socket::{new_pipe_pair, EngineConfig, EngineEnds};
 use crate::transport::Stream;
+use crate::zap::ZapClient;
 
 /// Why an engine stopped.
 #[derive(Debug)]
@@ -96,6 +98,7 @@ pub(crate) async fn run<S: Stream>(
         failure: None,
         reply_check: (cfg_type == SocketType::Req).then(ReplyCheck::new),
         raw,
+        zap: None,
     };
     if raw {
         engine.start_raw();
@@ -150,6 +153,8 @@ struct Engine<S> {
     failure: Option<oxmq_proto::ProtocolError>,
     /// STREAM: bytes in and out as they are; the session is never used.
     raw: bool,
+    /// The ZAP request the handshake waits for.
+    zap: Option<ZapClient>,
 }
 
 impl<S: Stream> Engine<S> {
@@ -171,6 +176,10 @@ impl<S: Stream> Engine<S> {
                 Err(exit) => return Poll::Ready(exit),
             }
             match self.poll_timer(cx) {
+                Ok(p) => progress |= p,
+                Err(exit) => return Poll::Ready(exit),
+            }
+            match self.poll_zap() {
                 Ok(p) => progress |= p,
                 Err(exit) => return Poll::Ready(exit),
             }
@@ -270,6 +279,16 @@ impl<S: Stream> Engine<S> {
             return Ok(());
         }
         let result = self.session.handle_input(&mut self.rbuf, Instant::now());
+        self.drain_events()?;
+        if let Err(e) = result {
+            return Err(self.fail(e));
+        }
+        Ok(())
+    }
+
+    /// Serves the session's events: the handshake's completion, messages for the socket, and
+    /// ZAP requests.
+    fn drain_events(&mut self) -> Result<(), Exit> {
         while let Some(ev) = self.session.poll_event() {
             match ev {
                 Event::HandshakeDone(peer) => {
@@ -302,21 +321,56 @@ impl<S: Stream> Engine<S> {
                         ends.writer.write_unchecked(msg);
                     }
                 }
+                Event::ZapRequest(request) => {
+                    let frames = request.frames(&self.peer_address);
+                    match ZapClient::send(&self.cfg.socket, &self.cfg.waker, frames) {
+                        Some(client) => self.zap = Some(client),
+                        None => {
+                            let r = self
+                                .session
+                                .handle_zap(ZapOutcome::NoHandler, Instant::now());
+                            if let Err(e) = r {
+                                return Err(self.fail(e));
+                            }
+                        }
+                    }
+                }
                 _ => {}
             }
         }
         if let Some(ends) = &mut self.ends {
             ends.writer.flush();
         }
-        if let Err(e) = result {
-            debug!(peer = %self.peer_addr, error = %e, "dropping connection: protocol error");
-            self.failure = Some(e);
-            // Give an ERROR command the session queued a chance to reach the peer.
-            self.session.poll_transmit(&mut self.wbuf);
-            self.try_write_once();
-            return Err(Exit::Disconnected);
-        }
         Ok(())
+    }
+
+    /// Hands the ZAP handler's reply, once in, to the session.
+    fn poll_zap(&mut self) -> Result<bool, Exit> {
+        let Some(frames) = self.zap.as_mut().and_then(ZapClient::poll_reply) else {
+            return Ok(false);
+        };
+        self.zap = None;
+        let outcome = match ZapReply::parse(&frames) {
+            Ok(reply) => ZapOutcome::Reply(reply),
+            Err(e) => return Err(self.fail(e)),
+        };
+        if let Err(e) = self.session.handle_zap(outcome, Instant::now()) {
+            return Err(self.fail(e));
+        }
+        self.drain_events()?;
+        Ok(true)
+    }
+
+    /// The session failed: note why for the monitor, give an ERROR command it queued a chance
+    /// to reach the peer, and end the connection.
+    fn fail(&mut self, e: oxmq_proto::ProtocolError) -> Exit {
+        debug!(peer = %self.peer_addr, error = %e, "dropping connection");
+        if self.failure.is_none() {
+            self.failure = Some(e);
+        }
+        self.session.poll_transmit(&mut self.wbuf);
+        self.try_write_once();
+        Exit::Disconnected
     }
 
     /// The handshake completed: hand the socket its ends of this peer's pipes.
@@ -499,6 +553,11 @@ impl<S: Stream> Engine<S> {
                 stats.handshake_failed(Why::Auth);
                 monitor.emit(events::HANDSHAKE_FAILED_AUTH, code, endpoint);
             }
+            Some(oxmq_proto::ProtocolError::NoZapHandler) => {
+                // libzmq: "no detail", with EFAULT.
+                stats.handshake_failed(Why::NoDetail);
+                monitor.emit(events::HANDSHAKE_FAILED_NO_DETAIL, EFAULT, endpoint);
+            }
             Some(e) if reports_protocol_failure(e) => {
                 stats.handshake_failed(Why::Protocol);
                 monitor.emit(
@@ -562,8 +621,15 @@ fn reports_protocol_failure(e: &oxmq_proto::ProtocolError) -> bool {
             | P::MissingSocketType
             | P::InvalidSocketType { .. }
             | P::IncompatibleSocketType { .. }
+            | P::ZapMalformedReply { .. }
+            | P::Cryptographic { .. }
+            | P::InvalidNonce { .. }
+            | P::KeyExchange { .. }
     )
 }
+
+/// `EFAULT`, the value of libzmq's HANDSHAKE_FAILED_NO_DETAIL when ZAP is enforced and absent.
+const EFAULT: u32 = libc::EFAULT as u32;
 
 /// Read buffer growth step. 64 KiB lets one read pick up thousands of small messages.
 const READ_CHUNK: usize = 64 * 1024;

@@ -23,6 +23,7 @@
 //! Layers (see `docs/ARCHITECTURE.md`): `oxmq-proto` (sans-IO ZMTP), `oxmq-pattern` (sans-IO
 //! socket semantics), and this crate (context, sockets, pipes, engines, transports).
 
+pub mod auth;
 mod context;
 mod counters;
 mod endpoint;
@@ -35,10 +36,12 @@ mod options;
 mod pipe;
 mod poll;
 mod proxy;
+mod security;
 mod signal;
 mod socket;
 mod spsc;
 mod transport;
+mod zap;
 
 pub use context::Context;
 pub use counters::{Counters, PeerCounters, Traffic};
@@ -46,8 +49,8 @@ pub use error::{errno, Error, ErrorKind, Result};
 pub use monitor::{Monitor, MonitorEvent};
 pub use oxmq_proto::z85;
 pub use oxmq_proto::{
-    Msg, Properties, SocketType, PROPERTY_PEER_ADDRESS, PROPERTY_ROUTING_ID, PROPERTY_SOCKET_TYPE,
-    PROPERTY_USER_ID,
+    Mechanism, Msg, Properties, SocketType, PROPERTY_PEER_ADDRESS, PROPERTY_ROUTING_ID,
+    PROPERTY_SOCKET_TYPE, PROPERTY_USER_ID,
 };
 pub use poll::{poll, poll_async, PollItem, POLLERR, POLLPRI};
 pub use proxy::{proxy, proxy_steerable, ProxyCounters, ProxyStatistics};

@@ -187,3 +187,34 @@ pub const DISCONNECT_MSG: i32 = 111;
 pub const HICCUP_MSG: i32 = 114;
 /// XSUB: forward every unsubscribe, not only the last one of a topic (draft in libzmq 4.3).
 pub const XSUB_VERBOSE_UNSUBSCRIBE: i32 = 115;
+
+/// The socket's security mechanism (read only): [`NULL`], [`PLAIN`] or [`CURVE`].
+pub const MECHANISM: i32 = 43;
+/// PLAIN: be the server side (`int`, 0 or 1); 1 selects PLAIN, 0 selects NULL.
+pub const PLAIN_SERVER: i32 = 44;
+/// PLAIN: the client's username (at most 255 bytes); selects PLAIN as a client, empty selects
+/// NULL.
+pub const PLAIN_USERNAME: i32 = 45;
+/// PLAIN: the client's password (at most 255 bytes); as [`PLAIN_USERNAME`].
+pub const PLAIN_PASSWORD: i32 = 46;
+/// CURVE: be the server side (`int`, 0 or 1); 1 selects CURVE, 0 selects NULL.
+pub const CURVE_SERVER: i32 = 47;
+/// CURVE: the socket's long-term public key (32 bytes, or 40 characters of Z85).
+pub const CURVE_PUBLICKEY: i32 = 48;
+/// CURVE: the socket's long-term secret key (32 bytes, or 40 characters of Z85).
+pub const CURVE_SECRETKEY: i32 = 49;
+/// CURVE: the server's public key, which makes this socket a CURVE client (32 bytes, or 40
+/// characters of Z85).
+pub const CURVE_SERVERKEY: i32 = 50;
+/// The ZAP domain sent with each authentication request (at most 255 bytes). A NULL server
+/// asks ZAP only when it is set.
+pub const ZAP_DOMAIN: i32 = 55;
+/// Refuse peers when no ZAP handler is bound, instead of accepting them (`int`, 0 or 1).
+pub const ZAP_ENFORCE_DOMAIN: i32 = 93;
+
+/// [`MECHANISM`] value: no security.
+pub const NULL: i32 = 0;
+/// [`MECHANISM`] value: PLAIN (RFC 24).
+pub const PLAIN: i32 = 1;
+/// [`MECHANISM`] value: CURVE (RFC 25, 26).
+pub const CURVE: i32 = 2;

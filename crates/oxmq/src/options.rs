@@ -64,6 +64,8 @@ pub(crate) struct Options {
     pub(crate) raw: bool,
     /// The context's ZMQ_MAX_MSGSZ when the socket was made: a cap on MAXMSGSIZE.
     pub(crate) ctx_max_msgsz: i64,
+    /// Mechanism, credentials and ZAP settings.
+    pub(crate) security: crate::security::Security,
 }
 
 impl Default for Options {
@@ -110,6 +112,7 @@ impl Default for Options {
             ipc_filters: Default::default(),
             raw: false,
             ctx_max_msgsz: i64::from(i32::MAX),
+            security: crate::security::Security::default(),
         }
     }
 }
@@ -189,6 +192,7 @@ impl Options {
         };
         let mut c = oxmq_proto::SessionConfig::new(socket_type);
         c.routing_id = self.routing_id.clone();
+        self.security.apply(&mut c);
         c.extra_properties.clone_from(&self.metadata);
         let limit = match self.maxmsgsize {
             -1 => self.ctx_max_msgsz,

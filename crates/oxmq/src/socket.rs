@@ -32,6 +32,7 @@ use crate::monitor::{events, MonitorSlot};
 use crate::opt;
 use crate::options::{self, Options};
 use crate::pipe::{pipe_with, Notifier, PipeReader, PipeWriter, TaskWaker};
+use crate::security::Security;
 use crate::signal::{thread_waker, Attachment, Command, PeerLink, SocketSignal};
 use crate::transport::ipc::{self, IpcCleanup, IpcEndpoint};
 use crate::transport::{self, inproc, tcp, Transport};
@@ -84,7 +85,7 @@ pub struct Socket {
     shared: Arc<SocketShared>,
     pattern: SocketPattern,
     pipes: PipeTable,
-    options: Options,
+    pub(crate) options: Options,
     commands: Vec<Command>,
     endpoints: Vec<EndpointEntry>,
     last_endpoint: String,
@@ -104,8 +105,8 @@ impl Socket {
         let alive = Arc::new(());
         ctx.register_socket(&signal, &alive);
         Ok(Socket {
-            ctx,
             shared: Arc::new(SocketShared {
+                ctx: Arc::downgrade(&ctx),
                 signal,
                 socket_type,
                 next_pipe: AtomicU64::new(1),
@@ -117,6 +118,7 @@ impl Socket {
                 stats: Arc::default(),
                 engines: std::sync::Mutex::default(),
             }),
+            ctx,
             pattern,
             pipes: PipeTable::default(),
             options: Options {
@@ -844,6 +846,7 @@ impl Socket {
                     self.make_raw()?;
                 }
             }
+            option if Security::handles(option) => o.security.set(option, value)?,
             _ => {
                 return Err(Error::with_source(
                     ErrorKind::InvalidInput,
@@ -910,6 +913,7 @@ impl Socket {
                 v.push(0);
                 Ok(v)
             }
+            option if Security::handles(option) => o.security.get(option),
             _ => Err(Error::with_source(
                 ErrorKind::InvalidInput,
                 format!("socket option {option} is not supported"),
@@ -1190,6 +1194,9 @@ impl std::fmt::Debug for Socket {
 
 /// What engines share with their socket.
 pub(crate) struct SocketShared {
+    /// The socket's context, for engines that reach other sockets of it (the ZAP handler).
+    /// Weak, so that engines outliving their socket do not keep the context alive.
+    pub(crate) ctx: std::sync::Weak<ContextInner>,
     pub(crate) signal: Arc<SocketSignal>,
     pub(crate) socket_type: SocketType,
     next_pipe: AtomicU64,

@@ -155,6 +155,37 @@ impl Registry {
         }
     }
 
+    /// Connects an engine task (not a socket) to the socket bound at `name`, as libzmq's
+    /// session connects to its ZAP handler: the binder gets a new peer, the task gets its
+    /// (reader, writer) ends, woken through `waker`. `None` when nothing is bound there; a
+    /// connect never waits for a later bind. Both directions are unbounded: a handshake sends
+    /// one request and expects one reply.
+    pub(crate) fn connect_task(
+        &self,
+        name: &str,
+        waker: &Arc<crate::pipe::TaskWaker>,
+    ) -> Option<Ends> {
+        let names = self.lock();
+        let Some(Slot::Bound(binder)) = names.get(name) else {
+            return None;
+        };
+        let their_id = binder.socket.next_pipe_id();
+        let theirs = Notifier::Socket(Arc::clone(&binder.socket.signal), their_id);
+        let mine = Notifier::Task(Arc::clone(waker));
+        let (to_binder_w, to_binder_r) = pipe_with(false, 0, theirs.clone(), mine.clone());
+        let (to_task_w, to_task_r) = pipe_with(false, 0, mine, theirs);
+        binder
+            .socket
+            .signal
+            .push(Command::Attach(Box::new(attachment(
+                their_id,
+                (to_binder_r, to_task_w),
+                None,
+                None,
+            ))));
+        Some((to_task_r, to_binder_w))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
         self.names.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -1,0 +1,293 @@
+//! PLAIN, NULL-with-ZAP and the ZAP handler, oxmq to oxmq over tcp and ipc.
+//!
+//! Every blocking call is bounded by the sockets' time-outs; a refused handshake is awaited
+//! through the monitor, never by sleeping.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::{socket, IO_TIMEOUT_MS};
+use oxmq::auth::Authenticator;
+use oxmq::monitor::events;
+use oxmq::{Context, ErrorKind, Monitor, Socket, SocketType};
+
+static MONITORS: AtomicUsize = AtomicUsize::new(0);
+
+/// Monitors `s` for `mask` events.
+fn monitor(ctx: &Context, s: &mut Socket, mask: u32) -> Monitor {
+    let ep = format!(
+        "inproc://security-monitor-{}",
+        MONITORS.fetch_add(1, Ordering::Relaxed)
+    );
+    s.monitor(Some(&ep), mask).expect("monitor");
+    let mut m = Monitor::connect(ctx, &ep).expect("monitor connect");
+    m.socket().set_rcvtimeo(IO_TIMEOUT_MS).expect("rcvtimeo");
+    m
+}
+
+/// The first event among `wanted` (others are skipped), panicking on timeout.
+fn next_event(m: &mut Monitor, wanted: &[u32]) -> (u32, u32) {
+    loop {
+        let e = m.recv().expect("a monitor event in time");
+        if wanted.contains(&e.event) {
+            return (e.event, e.value);
+        }
+    }
+}
+
+fn endpoints() -> Vec<String> {
+    let dir = std::env::temp_dir();
+    let n = MONITORS.fetch_add(1, Ordering::Relaxed);
+    vec![
+        "tcp://127.0.0.1:*".to_owned(),
+        format!(
+            "ipc://{}/oxmq-sec-{}-{n}",
+            dir.display(),
+            std::process::id()
+        ),
+    ]
+}
+
+fn bind(s: &mut Socket, ep: &str) -> String {
+    s.bind(ep).expect("bind");
+    s.last_endpoint()
+}
+
+fn plain_pair(ctx: &Context, ep: &str, user: &[u8], pass: &[u8]) -> (Socket, Socket, String) {
+    let mut server = socket(ctx, SocketType::Rep);
+    server.set_plain_server(true).expect("plain server");
+    let addr = bind(&mut server, ep);
+    let mut client = socket(ctx, SocketType::Req);
+    client.set_plain_credentials(user, pass).expect("creds");
+    (server, client, addr)
+}
+
+#[test]
+fn plain_with_the_built_in_authenticator() {
+    for ep in endpoints() {
+        let ctx = Context::new();
+        let auth = Authenticator::start(&ctx).expect("authenticator");
+        auth.configure_plain("*", [("admin", "secret")]);
+        let (mut server, mut client, addr) = plain_pair(&ctx, &ep, b"admin", b"secret");
+        assert_eq!(server.mechanism(), oxmq::Mechanism::Plain);
+        client.connect(&addr).expect("connect");
+        client.send("ping").expect("send");
+        let msg = server.recv().expect("request arrives");
+        assert_eq!(msg.data(), b"ping");
+        assert_eq!(msg.property("User-Id"), Some(&b"admin"[..]), "{ep}");
+        server.send("pong").expect("reply");
+        assert_eq!(client.recv().expect("reply").data(), b"pong");
+    }
+}
+
+#[test]
+fn plain_wrong_password_fails_with_auth_events_on_both_sides() {
+    for ep in endpoints() {
+        let ctx = Context::new();
+        let auth = Authenticator::start(&ctx).expect("authenticator");
+        auth.configure_plain("*", [("admin", "secret")]);
+        let (mut server, mut client, addr) = plain_pair(&ctx, &ep, b"admin", b"wrong");
+        let mut server_events = monitor(&ctx, &mut server, events::ALL);
+        let mut client_events = monitor(&ctx, &mut client, events::ALL);
+        client.connect(&addr).expect("connect");
+        let wanted = [events::HANDSHAKE_FAILED_AUTH, events::HANDSHAKE_SUCCEEDED];
+        assert_eq!(
+            next_event(&mut server_events, &wanted),
+            (events::HANDSHAKE_FAILED_AUTH, 400),
+            "{ep}"
+        );
+        assert_eq!(
+            next_event(&mut client_events, &wanted),
+            (events::HANDSHAKE_FAILED_AUTH, 400),
+            "{ep}"
+        );
+        assert_eq!(server.counters().handshake_failed_auth, 1);
+        client.set_rcvtimeo(0).expect("rcvtimeo");
+        server.set_rcvtimeo(0).expect("rcvtimeo");
+        assert_eq!(
+            server
+                .recv()
+                .map(|_| ())
+                .expect_err("nothing gets through")
+                .kind(),
+            ErrorKind::WouldBlock
+        );
+    }
+}
+
+/// A hand-written ZAP handler answering every request with `status`, a user id and metadata;
+/// returns the request it saw.
+fn one_shot_handler(ctx: &Context, status: &'static str) -> std::thread::JoinHandle<Vec<Vec<u8>>> {
+    let mut rep = socket(ctx, SocketType::Rep);
+    rep.bind("inproc://zeromq.zap.01").expect("bind zap");
+    std::thread::spawn(move || {
+        let req: Vec<Vec<u8>> = rep
+            .recv_multipart()
+            .expect("zap request")
+            .iter()
+            .map(|m| m.data().to_vec())
+            .collect();
+        let mut md = Vec::new();
+        md.push(6u8);
+        md.extend_from_slice(b"X-Role");
+        md.extend_from_slice(&3u32.to_be_bytes());
+        md.extend_from_slice(b"ops");
+        let reply: Vec<Vec<u8>> = vec![
+            b"1.0".to_vec(),
+            req[1].clone(),
+            status.as_bytes().to_vec(),
+            b"text".to_vec(),
+            b"carol".to_vec(),
+            md,
+        ];
+        rep.send_multipart(reply).expect("zap reply");
+        req
+    })
+}
+
+#[test]
+fn zap_request_frames_and_reply_metadata() {
+    let ctx = Context::new();
+    let handler = one_shot_handler(&ctx, "200");
+    let mut server = socket(&ctx, SocketType::Rep);
+    server.set_plain_server(true).expect("plain server");
+    // Options apply to later binds, as in libzmq.
+    server.set_zap_domain(b"realm").expect("domain");
+    let addr = bind(&mut server, "tcp://127.0.0.1:*");
+    let mut client = socket(&ctx, SocketType::Req);
+    client
+        .set_plain_credentials(b"admin", b"pw")
+        .expect("creds");
+    client.connect(&addr).expect("connect");
+    client.send("x").expect("send");
+    let msg = server.recv().expect("request");
+    assert_eq!(msg.property("User-Id"), Some(&b"carol"[..]));
+    assert_eq!(msg.property("X-Role"), Some(&b"ops"[..]));
+    let req = handler.join().expect("handler");
+    let want: Vec<&[u8]> = vec![
+        b"1.0",
+        b"1",
+        b"realm",
+        b"127.0.0.1",
+        b"",
+        b"PLAIN",
+        b"admin",
+        b"pw",
+    ];
+    assert_eq!(req, want.iter().map(|f| f.to_vec()).collect::<Vec<_>>());
+}
+
+#[test]
+fn zap_300_closes_without_error_and_500_sends_one() {
+    for (status, code) in [("300", 300), ("500", 500)] {
+        let ctx = Context::new();
+        let _handler = one_shot_handler(&ctx, status);
+        let (mut server, mut client, addr) = plain_pair(&ctx, "tcp://127.0.0.1:*", b"u", b"p");
+        let mut server_events = monitor(&ctx, &mut server, events::ALL);
+        let mut client_events = monitor(&ctx, &mut client, events::ALL);
+        client.connect(&addr).expect("connect");
+        let wanted = [
+            events::HANDSHAKE_FAILED_AUTH,
+            events::HANDSHAKE_FAILED_NO_DETAIL,
+            events::HANDSHAKE_SUCCEEDED,
+        ];
+        assert_eq!(
+            next_event(&mut server_events, &wanted),
+            (events::HANDSHAKE_FAILED_AUTH, code)
+        );
+        let client_saw = next_event(&mut client_events, &wanted);
+        if code == 300 {
+            // No ERROR: the client only sees the connection close mid-handshake.
+            assert_eq!(client_saw.0, events::HANDSHAKE_FAILED_NO_DETAIL);
+        } else {
+            assert_eq!(client_saw, (events::HANDSHAKE_FAILED_AUTH, 500));
+        }
+    }
+}
+
+#[test]
+fn null_asks_zap_only_with_a_domain() {
+    let ctx = Context::new();
+    let auth = Authenticator::start(&ctx).expect("authenticator");
+    auth.deny("127.0.0.1");
+    // Without a domain, NULL never asks: the deny list does not apply.
+    let mut server = socket(&ctx, SocketType::Pull);
+    let addr = bind(&mut server, "tcp://127.0.0.1:*");
+    let mut client = socket(&ctx, SocketType::Push);
+    client.connect(&addr).expect("connect");
+    client.send("open").expect("send");
+    assert_eq!(server.recv().expect("recv").data(), b"open");
+
+    // With one, the authenticator refuses 127.0.0.1.
+    let mut guarded = socket(&ctx, SocketType::Pull);
+    guarded.set_zap_domain(b"global").expect("domain");
+    let mut events_ = monitor(&ctx, &mut guarded, events::ALL);
+    let addr = bind(&mut guarded, "tcp://127.0.0.1:*");
+    let mut client = socket(&ctx, SocketType::Push);
+    client.connect(&addr).expect("connect");
+    let wanted = [events::HANDSHAKE_FAILED_AUTH, events::HANDSHAKE_SUCCEEDED];
+    assert_eq!(
+        next_event(&mut events_, &wanted),
+        (events::HANDSHAKE_FAILED_AUTH, 400)
+    );
+}
+
+#[test]
+fn enforced_domain_without_handler_refuses_with_no_detail() {
+    let ctx = Context::new();
+    let mut server = socket(&ctx, SocketType::Rep);
+    server.set_plain_server(true).expect("server");
+    server.set_zap_enforce_domain(true).expect("enforce");
+    let mut ev = monitor(&ctx, &mut server, events::ALL);
+    let addr = bind(&mut server, "tcp://127.0.0.1:*");
+    let mut client = socket(&ctx, SocketType::Req);
+    client.set_plain_credentials(b"u", b"p").expect("creds");
+    client.connect(&addr).expect("connect");
+    let wanted = [
+        events::HANDSHAKE_FAILED_NO_DETAIL,
+        events::HANDSHAKE_SUCCEEDED,
+    ];
+    assert_eq!(
+        next_event(&mut ev, &wanted),
+        (events::HANDSHAKE_FAILED_NO_DETAIL, libc_efault())
+    );
+
+    // Not enforced: PLAIN without a handler lets the client in.
+    let mut open = socket(&ctx, SocketType::Rep);
+    open.set_plain_server(true).expect("server");
+    let addr = bind(&mut open, "tcp://127.0.0.1:*");
+    let mut client = socket(&ctx, SocketType::Req);
+    client.set_plain_credentials(b"u", b"p").expect("creds");
+    client.connect(&addr).expect("connect");
+    client.send("in").expect("send");
+    assert_eq!(open.recv().expect("recv").data(), b"in");
+}
+
+fn libc_efault() -> u32 {
+    14
+}
+
+#[test]
+fn security_options_read_back_like_libzmq() {
+    use oxmq::opt;
+    let ctx = Context::new();
+    let mut s = socket(&ctx, SocketType::Dealer);
+    let int = |s: &mut Socket, o| {
+        let v = s.sockopt(o).expect("getsockopt");
+        i32::from_ne_bytes(v.try_into().expect("an int option"))
+    };
+    assert_eq!(int(&mut s, opt::MECHANISM), opt::NULL);
+    s.set_plain_credentials(b"user", b"pw").expect("option");
+    assert_eq!(int(&mut s, opt::MECHANISM), opt::PLAIN);
+    assert_eq!(int(&mut s, opt::PLAIN_SERVER), 0);
+    assert_eq!(s.sockopt(opt::PLAIN_USERNAME).expect("option"), b"user\0");
+    s.set_plain_server(true).expect("option");
+    assert_eq!(int(&mut s, opt::PLAIN_SERVER), 1);
+    s.set_sockopt(opt::PLAIN_USERNAME, b"").expect("option");
+    assert_eq!(int(&mut s, opt::MECHANISM), opt::NULL);
+    assert!(s.set_sockopt(opt::MECHANISM, &1i32.to_ne_bytes()).is_err());
+    assert!(s.set_sockopt(opt::ZAP_DOMAIN, &[b'a'; 256]).is_err());
+    s.set_zap_domain(b"d").expect("option");
+    assert_eq!(s.sockopt(opt::ZAP_DOMAIN).expect("option"), b"d\0");
+}
