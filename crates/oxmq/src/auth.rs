@@ -296,7 +296,9 @@ mod tests {
     #[test]
     fn curve_checks_keys_per_domain() {
         let p = policy();
-        let user = p.check("keys", "a", b"CURVE", &[vec![7; 32]]).expect("allowed key");
+        let user = p
+            .check("keys", "a", b"CURVE", &[vec![7; 32]])
+            .expect("allowed key");
         assert_eq!(user.len(), 40, "User-Id is the Z85 key");
         assert!(p.check("keys", "a", b"CURVE", &[vec![8; 32]]).is_err());
         assert!(p.check("open", "a", b"CURVE", &[vec![8; 32]]).is_ok());

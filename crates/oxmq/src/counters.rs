@@ -72,6 +72,10 @@ pub struct Counters {
     pub handshake_failed_auth: u64,
     /// Handshakes cut short otherwise: a time-out or a peer that left (HANDSHAKE_FAILED_NO_DETAIL).
     pub handshake_failed_no_detail: u64,
+    /// Accepted connections closed in their handshake because newer ones from the same
+    /// address, or too many in all, were waiting (see docs/SECURITY.md). Also counted in
+    /// `handshake_failed_no_detail`.
+    pub handshakes_evicted: u64,
     /// The live connections.
     pub peers: Vec<PeerCounters>,
 }
@@ -118,6 +122,7 @@ pub(crate) struct SocketStats {
     hs_protocol: AtomicU64,
     hs_auth: AtomicU64,
     hs_no_detail: AtomicU64,
+    hs_evicted: AtomicU64,
     live: Mutex<Vec<Arc<PeerStats>>>,
 }
 
@@ -150,6 +155,10 @@ impl SocketStats {
         cell.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn handshakes_evicted(&self, n: usize) {
+        self.hs_evicted.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
     /// Everything but the drops, which the socket's pattern keeps.
     pub(crate) fn snapshot(&self) -> Counters {
         // Under the lock that `finish` holds to move a connection's totals, so that nothing
@@ -174,6 +183,7 @@ impl SocketStats {
             handshake_failed_protocol: self.hs_protocol.load(Ordering::Relaxed),
             handshake_failed_auth: self.hs_auth.load(Ordering::Relaxed),
             handshake_failed_no_detail: self.hs_no_detail.load(Ordering::Relaxed),
+            handshakes_evicted: self.hs_evicted.load(Ordering::Relaxed),
             peers,
             ..Counters::default()
         }

@@ -28,6 +28,7 @@ use oxmq_proto::{Event, Msg, Session, SocketType, WriteBuf};
 use tokio::time::Sleep;
 use tracing::debug;
 
+use crate::admission::Ticket;
 use crate::monitor::events;
 use crate::signal::{Attachment, Command};
 use crate::socket::{new_pipe_pair, EngineConfig, EngineEnds};
@@ -61,6 +62,7 @@ pub(crate) async fn run<S: Stream>(
     ends: Option<EngineEnds>,
     routing_id: Option<bytes::Bytes>,
     endpoint: String,
+    ticket: Option<Ticket>,
 ) -> Ended {
     let fd = stream.raw_fd() as u32;
     let peer_address = stream.peer_address();
@@ -99,6 +101,7 @@ pub(crate) async fn run<S: Stream>(
         reply_check: (cfg_type == SocketType::Req).then(ReplyCheck::new),
         raw,
         zap: None,
+        ticket,
     };
     if raw {
         engine.start_raw();
@@ -155,6 +158,8 @@ struct Engine<S> {
     raw: bool,
     /// The ZAP request the handshake waits for.
     zap: Option<ZapClient>,
+    /// An accepted connection's place among the socket's handshakes in progress.
+    ticket: Option<Ticket>,
 }
 
 impl<S: Stream> Engine<S> {
@@ -170,6 +175,10 @@ impl<S: Stream> Engine<S> {
             let mut progress = false;
             if let Some(exit) = self.check_closed(cx) {
                 return Poll::Ready(exit);
+            }
+            if self.ticket.as_ref().is_some_and(Ticket::is_evicted) {
+                debug!(peer = %self.peer_addr, "dropping connection: evicted by newer handshakes");
+                return Poll::Ready(Exit::Disconnected);
             }
             match self.poll_input(cx) {
                 Ok(p) => progress |= p,
@@ -293,6 +302,7 @@ impl<S: Stream> Engine<S> {
             match ev {
                 Event::HandshakeDone(peer) => {
                     self.ready = true;
+                    self.ticket = None;
                     self.cfg
                         .socket
                         .monitor

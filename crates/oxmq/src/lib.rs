@@ -23,6 +23,7 @@
 //! Layers (see `docs/ARCHITECTURE.md`): `oxmq-proto` (sans-IO ZMTP), `oxmq-pattern` (sans-IO
 //! socket semantics), and this crate (context, sockets, pipes, engines, transports).
 
+mod admission;
 pub mod auth;
 mod context;
 mod counters;

@@ -116,6 +116,7 @@ impl Socket {
                 close_notify: tokio::sync::Notify::new(),
                 monitor: MonitorSlot::default(),
                 stats: Arc::default(),
+                admission: Arc::default(),
                 engines: std::sync::Mutex::default(),
             }),
             ctx,
@@ -1212,6 +1213,8 @@ pub(crate) struct SocketShared {
     pub(crate) monitor: MonitorSlot,
     /// Traffic, reconnect and handshake counters ([`Socket::counters`]).
     pub(crate) stats: Arc<crate::counters::SocketStats>,
+    /// The accepted connections still in their handshake.
+    pub(crate) admission: Arc<crate::admission::Admission>,
     /// The engines serving this socket, woken when it closes (even those whose pipes the
     /// socket never saw, such as one still in its handshake).
     engines: std::sync::Mutex<Vec<std::sync::Weak<TaskWaker>>>,

@@ -291,3 +291,31 @@ fn security_options_read_back_like_libzmq() {
     s.set_zap_domain(b"d").expect("option");
     assert_eq!(s.sockopt(opt::ZAP_DOMAIN).expect("option"), b"d\0");
 }
+
+#[test]
+fn a_flood_of_half_open_handshakes_does_not_starve_a_real_client() {
+    use std::io::Write;
+    let ctx = Context::new();
+    let mut server = socket(&ctx, SocketType::Rep);
+    let addr = bind(&mut server, "tcp://127.0.0.1:*");
+    let target = common::tcp_addr(&addr);
+    // More half-open handshakes from 127.0.0.1 than one address may hold: each sends the first
+    // bytes of a greeting and then nothing.
+    let flood: Vec<std::net::TcpStream> = (0..80)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(target).expect("flood connect");
+            s.write_all(&[0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F])
+                .expect("flood write");
+            s
+        })
+        .collect();
+    let mut client = socket(&ctx, SocketType::Req);
+    client.connect(&addr).expect("connect");
+    client.send("still served").expect("send");
+    assert_eq!(server.recv().expect("recv").data(), b"still served");
+    server.send("yes").expect("reply");
+    assert_eq!(client.recv().expect("reply").data(), b"yes");
+    let evicted = server.counters().handshakes_evicted;
+    assert!(evicted >= 16, "80 half-open handshakes, 64 allowed: {evicted} evicted");
+    drop(flood);
+}

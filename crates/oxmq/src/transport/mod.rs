@@ -195,6 +195,20 @@ pub(crate) fn spawn_listener<T: Transport>(
                 stream_notify: cfg.stream_notify,
                 waker: Arc::default(),
             });
+            // STREAM connections have no handshake to bound.
+            let ticket = (!cfg.options.raw).then(|| {
+                let source = stream.peer_address();
+                let (ticket, evicted) = cfg.socket.admission.admit(
+                    &source,
+                    Arc::clone(&engine_cfg.waker),
+                    cfg.socket.next_pipe_id().0,
+                );
+                if evicted > 0 {
+                    debug!(%endpoint, %source, evicted, "too many handshakes in progress: evicting the oldest");
+                    cfg.socket.stats.handshakes_evicted(evicted);
+                }
+                ticket
+            });
             let Ok(stream) = T::stream_to_std(stream) else {
                 continue;
             };
@@ -205,7 +219,7 @@ pub(crate) fn spawn_listener<T: Transport>(
                 };
                 T::configure(&stream, &engine_cfg.options);
                 debug!(%endpoint, %peer, "accepted");
-                engine::run(stream, engine_cfg, None, None, endpoint).await;
+                engine::run(stream, engine_cfg, None, None, endpoint, ticket).await;
             });
         }
     })
@@ -247,6 +261,7 @@ pub(crate) fn spawn_connecter<T: Transport>(
                         ends,
                         routing_id.clone(),
                         endpoint.clone(),
+                        None,
                     )
                     .await;
                     ends = ended.ends;
