@@ -293,7 +293,7 @@ fn security_options_read_back_like_libzmq() {
 }
 
 #[test]
-fn a_flood_of_half_open_handshakes_does_not_starve_a_real_client() {
+fn cve_2020_15166_a_flood_of_half_open_handshakes_does_not_starve_a_real_client() {
     use std::io::Write;
     let ctx = Context::new();
     let mut server = socket(&ctx, SocketType::Rep);
@@ -316,6 +316,50 @@ fn a_flood_of_half_open_handshakes_does_not_starve_a_real_client() {
     server.send("yes").expect("reply");
     assert_eq!(client.recv().expect("reply").data(), b"yes");
     let evicted = server.counters().handshakes_evicted;
-    assert!(evicted >= 16, "80 half-open handshakes, 64 allowed: {evicted} evicted");
+    assert!(
+        evicted >= 16,
+        "80 half-open handshakes, 64 allowed: {evicted} evicted"
+    );
     drop(flood);
+}
+
+#[test]
+fn cve_2019_6250_long_frame_sizes_drop_only_that_connection() {
+    let ctx = Context::new();
+    let mut server = socket(&ctx, SocketType::Pull);
+    let addr = bind(&mut server, "tcp://127.0.0.1:*");
+    // libzmq 4.3.0 added the announced size to a pointer and wrapped around.
+    for size in [u64::MAX, u64::MAX - 7, 1 << 63] {
+        common::assert_dropped(
+            common::tcp_addr(&addr),
+            common::Hostile::OversizedFrame(size),
+            std::time::Duration::from_secs(10),
+        );
+    }
+    let mut client = socket(&ctx, SocketType::Push);
+    client.connect(&addr).expect("connect");
+    client.send("after").expect("send");
+    assert_eq!(server.recv().expect("recv").data(), b"after");
+}
+
+#[test]
+fn ghsa_qq65_x72m_9wr8_long_topics_subscribe_and_unsubscribe_without_recursion() {
+    let ctx = Context::new();
+    let mut publisher = socket(&ctx, SocketType::XPub);
+    let addr = bind(&mut publisher, "tcp://127.0.0.1:*");
+    let mut sub = socket(&ctx, SocketType::Sub);
+    sub.connect(&addr).expect("connect");
+    // A topic long enough to overflow any stack a per-byte recursion would use.
+    let long = vec![b'a'; 4 << 20];
+    sub.subscribe(&long).expect("subscribe");
+    let seen = publisher.recv().expect("subscription");
+    assert_eq!(seen.len(), long.len() + 1);
+    sub.unsubscribe(&long).expect("unsubscribe");
+    let seen = publisher.recv().expect("unsubscription");
+    assert_eq!((seen.data()[0], seen.len()), (0, long.len() + 1));
+    // The publisher still serves a subscriber.
+    sub.subscribe(b"t").expect("subscribe");
+    assert_eq!(publisher.recv().expect("subscription").data(), b"\x01t");
+    publisher.send("t.1").expect("publish");
+    assert_eq!(sub.recv().expect("message").data(), b"t.1");
 }
