@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod command;
+pub mod curve;
 pub mod error;
 pub mod frame;
 pub mod greeting;
