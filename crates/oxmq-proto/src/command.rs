@@ -119,6 +119,28 @@ impl<'a> Command<'a> {
     ///
     /// An ERROR reason is cut to 255 bytes, the most its length byte can say.
     pub fn write_frame(&self, out: &mut WriteBuf) {
+        self.with_parts(|name_len, name, prefix, data| {
+            let body_len = 1 + name.len() + prefix.len() + data.len();
+            let header = FrameHeader::new(body_len as u64, false, true);
+            let mut hdr = [0u8; frame::MAX_HEADER_SIZE];
+            let n = frame::encode_header(&header, &mut hdr);
+            out.put_slice(&hdr[..n]);
+            out.put_slice(name_len);
+            out.put_slice(name);
+            out.put_slice(prefix);
+            out.put_slice(data);
+        });
+    }
+
+    /// The command's body (what follows the frame header), as [`write_frame`] writes it.
+    ///
+    /// [`write_frame`]: Command::write_frame
+    pub fn to_body(&self) -> Vec<u8> {
+        self.with_parts(|name_len, name, prefix, data| [name_len, name, prefix, data].concat())
+    }
+
+    /// Calls `f` with the body's four parts: name length byte, name, fixed fields, data.
+    fn with_parts<R>(&self, f: impl FnOnce(&[u8], &[u8], &[u8], &[u8]) -> R) -> R {
         let name = self.name();
         let mut tmp = [0u8; 3];
         let (prefix, data): (&[u8], &[u8]) = match *self {
@@ -136,16 +158,8 @@ impl<'a> Command<'a> {
             Command::Pong { context } => (&[], context),
             Command::Other { data, .. } => (&[], data),
         };
-        let body_len = 1 + name.len() + prefix.len() + data.len();
-        let header = FrameHeader::new(body_len as u64, false, true);
-        let mut hdr = [0u8; frame::MAX_HEADER_SIZE];
-        let n = frame::encode_header(&header, &mut hdr);
-        out.put_slice(&hdr[..n]);
         // `name()` never returns more than 255 bytes.
-        out.put_slice(&[name.len() as u8]);
-        out.put_slice(name);
-        out.put_slice(prefix);
-        out.put_slice(data);
+        f(&[name.len() as u8], name, prefix, data)
     }
 }
 

@@ -197,9 +197,6 @@ impl ZeroizeOnDrop for SecretKey {}
 
 /// The client side of the handshake. Call [`hello`](CurveClient::hello), then
 /// [`on_welcome`](CurveClient::on_welcome), then [`on_ready`](CurveClient::on_ready).
-// TODO(#4): drop the `allow(dead_code)`s in this module once the session drives CURVE; until
-// then only the tests call the handshake machines and the cipher.
-#[allow(dead_code)]
 pub(crate) struct CurveClient {
     /// HELLO, made at construction (it is always short nonce 1).
     hello: Vec<u8>,
@@ -208,7 +205,6 @@ pub(crate) struct CurveClient {
 
 /// The server side of the handshake. Call [`on_hello`](CurveServer::on_hello), then
 /// [`on_initiate`](CurveServer::on_initiate), then (after ZAP) [`ready`](CurveServer::ready).
-#[allow(dead_code)]
 pub(crate) struct CurveServer {
     secret: SecretKey,
     public: PublicKey,
@@ -216,7 +212,6 @@ pub(crate) struct CurveServer {
 }
 
 /// Encrypts and decrypts MESSAGE commands once the handshake is done.
-#[allow(dead_code)]
 pub(crate) struct CurveCipher {
     /// The short-term key agreement (C' with S'), precomputed.
     shared: SalsaBox,
@@ -269,7 +264,6 @@ enum ServerState {
     Done,
 }
 
-#[allow(dead_code)]
 impl CurveClient {
     /// A client with long-term key pair `public`/`secret` that will talk to the server whose
     /// long-term public key is `server`. Makes the connection's short-term key pair.
@@ -390,7 +384,6 @@ impl ClientKeys {
     }
 }
 
-#[allow(dead_code)]
 impl CurveServer {
     /// A server with long-term secret key `secret`.
     pub(crate) fn new(secret: SecretKey) -> CurveServer {
@@ -573,8 +566,8 @@ impl CurveServer {
     }
 }
 
-#[allow(dead_code)]
 impl CurveCipher {
+    #[cfg(test)]
     /// MESSAGE command body for one frame (flags: bit0 MORE, bit1 COMMAND; other bits are
     /// dropped). One allocation, one copy of `data`, encrypted in place.
     pub(crate) fn seal(&mut self, flags: u8, data: &[u8]) -> Bytes {
@@ -602,6 +595,7 @@ impl CurveCipher {
         head[MESSAGE_HEADER_SIZE - TAG_SIZE..].copy_from_slice(&t);
     }
 
+    #[cfg(test)]
     /// Opens a MESSAGE command body: `(flags & 3, payload)`. Checks the name, the minimum size,
     /// the nonce order and the box. Copies the ciphertext once; see
     /// [`open_in_place`](CurveCipher::open_in_place) to avoid that.

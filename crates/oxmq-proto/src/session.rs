@@ -75,6 +75,8 @@ pub struct Session {
     zap_pending: bool,
     /// User-Id and metadata from the ZAP reply, added to the peer's properties.
     zap_properties: Vec<(String, Bytes)>,
+    /// CURVE: every frame after the handshake is a MESSAGE sealed or opened here.
+    cipher: Option<Box<crate::curve::CurveCipher>>,
 }
 
 /// What a [`Session`] needs to know about its socket.
@@ -128,6 +130,8 @@ pub enum Mechanism {
     Null,
     /// Clear-text username and password (RFC 24).
     Plain,
+    /// CurveZMQ: authenticated encryption with X25519 keys (RFC 25, 26).
+    Curve,
 }
 
 /// What a mechanism needs to prove who we are. Its `Debug` output hides the secrets.
@@ -137,6 +141,13 @@ pub struct Credentials {
     pub plain_username: Bytes,
     /// `ZMQ_PLAIN_PASSWORD` (a PLAIN client sends it; at most 255 bytes).
     pub plain_password: Bytes,
+    /// `ZMQ_CURVE_PUBLICKEY`: our long-term public key (a CURVE client needs it; a server
+    /// derives it from the secret key).
+    pub curve_public: Option<crate::curve::PublicKey>,
+    /// `ZMQ_CURVE_SECRETKEY`: our long-term secret key (both CURVE sides need it).
+    pub curve_secret: Option<crate::curve::SecretKey>,
+    /// `ZMQ_CURVE_SERVERKEY`: the server's long-term public key (a CURVE client needs it).
+    pub curve_server: Option<crate::curve::PublicKey>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -144,6 +155,9 @@ impl std::fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("plain_username", &self.plain_username)
             .field("plain_password", &"..")
+            .field("curve_public", &self.curve_public)
+            .field("curve_secret", &self.curve_secret.as_ref().map(|_| ".."))
+            .field("curve_server", &self.curve_server)
             .finish()
     }
 }
@@ -208,6 +222,7 @@ impl Mechanism {
         match self {
             Mechanism::Null => "NULL",
             Mechanism::Plain => "PLAIN",
+            Mechanism::Curve => "CURVE",
         }
     }
 
@@ -235,7 +250,7 @@ impl Session {
             handshake: config.handshake_ivl.and_then(|d| now.checked_add(d)),
             ..Timers::default()
         };
-        let handshake = Handshake::new(config.mechanism, as_server);
+        let handshake = Handshake::new(&config, as_server);
         Session {
             config,
             state: State::Greeting,
@@ -254,6 +269,7 @@ impl Session {
             handshake,
             zap_pending: false,
             zap_properties: Vec::new(),
+            cipher: None,
         }
     }
 
@@ -304,11 +320,10 @@ impl Session {
                     .and_then(|d| now.checked_add(d));
             }
             let ttl = self.config.heartbeat_ttl.as_millis() / 100;
-            Command::Ping {
+            self.put_command(&Command::Ping {
                 ttl: u16::try_from(ttl).unwrap_or(u16::MAX),
                 context: &[],
-            }
-            .write_frame(&mut self.out);
+            });
         }
         Ok(())
     }
@@ -323,6 +338,10 @@ impl Session {
     pub fn send(&mut self, msg: Msg) -> Result<(), ProtocolError> {
         if self.state != State::Ready {
             return Err(self.error.clone().unwrap_or(ProtocolError::NotReady));
+        }
+        if self.cipher.is_some() {
+            self.send_sealed(&msg);
+            return Ok(());
         }
         let f = msg.flags();
         if f & (flags::SUBSCRIBE | flags::CANCEL) != 0 {
@@ -421,6 +440,7 @@ impl Session {
                 State::Greeting => self.read_greeting(buf)?,
                 State::Handshake => self.read_handshake_command(buf, now)?,
                 State::V2Identity { peer } => self.read_v2_identity(buf, peer)?,
+                State::Ready if self.cipher.is_some() => return self.read_sealed(buf, now),
                 State::Ready => return self.read_traffic(buf, now),
                 // `handle_input` returns the stored error before getting here.
                 State::Failed => return Ok(()),
@@ -499,7 +519,7 @@ impl Session {
             }
             self.peer_v31 = peer.version() != ZmtpVersion::V3 { minor: 0 };
             self.state = State::Handshake;
-            self.start_handshake();
+            self.start_handshake()?;
             self.input_needed = 1;
             return Ok(true);
         }
@@ -673,6 +693,13 @@ impl Session {
             }
         };
         buf.advance(pos);
+        self.note_traffic(received, last_ping_ttl, now);
+        result
+    }
+
+    /// Heartbeat bookkeeping after a batch of frames: whether any arrived, and the TTL of the
+    /// last one if it was a PING.
+    fn note_traffic(&mut self, received: bool, last_ping_ttl: Option<u16>, now: Instant) {
         if received {
             // libzmq: any frame from the peer cancels the heartbeat timeout and the peer's TTL;
             // a PING then (re)starts the TTL.
@@ -681,7 +708,6 @@ impl Session {
                 .filter(|&ttl| ttl > 0)
                 .and_then(|ttl| now.checked_add(Duration::from_millis(u64::from(ttl) * 100)));
         }
-        result
     }
 
     /// Handles a command frame after the handshake; returns the TTL if it was a PING.
@@ -689,7 +715,7 @@ impl Session {
         match Command::parse(body) {
             Ok(Command::Ping { ttl, context }) => {
                 let context = &context[..context.len().min(command::MAX_PING_CONTEXT)];
-                Command::Pong { context }.write_frame(&mut self.out);
+                self.put_command(&Command::Pong { context });
                 return Some(ttl);
             }
             Ok(Command::Subscribe { topic }) => {
@@ -815,6 +841,7 @@ const ERROR_REASON_INCOMPATIBLE: &str = "Incompatible Socket-Type";
 const EVENT_QUEUE_CAPACITY: usize = 64;
 
 mod handshake;
+mod sealed;
 #[cfg(test)]
 mod security_tests;
 #[cfg(test)]

@@ -18,8 +18,9 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::{Event, PeerInfo, Session, State, ERROR_PREFIX, READY_PREFIX};
+use super::{Event, PeerInfo, Session, SessionConfig, State, ERROR_PREFIX, READY_PREFIX};
 use crate::command::{self, Command};
+use crate::curve::{CurveClient, CurveServer};
 use crate::frame::FrameHeader;
 use crate::zap::{ZapOutcome, ZapReply, ZapRequest};
 use crate::{Mechanism, ProtocolError, SocketType};
@@ -37,6 +38,32 @@ pub(super) enum Handshake {
     PlainClient { welcomed: bool },
     /// PLAIN server.
     PlainServer(PlainServer),
+    /// CURVE client: HELLO sent, waiting for WELCOME, then (INITIATE sent) for READY.
+    CurveClient {
+        client: Box<CurveClient>,
+        welcomed: bool,
+    },
+    /// CURVE server. `peer` is the client's INITIATE metadata while ZAP decides.
+    CurveServer {
+        server: Box<CurveServer>,
+        step: CurveStep,
+        peer: Option<PeerInfo>,
+    },
+    /// A mechanism without the keys it needs: the handshake fails as soon as it starts.
+    Unconfigured(&'static str),
+    /// Between steps (taken out while a command is handled), or finished.
+    Idle,
+}
+
+/// A CURVE server's progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CurveStep {
+    /// Waiting for HELLO.
+    Hello,
+    /// WELCOME sent, waiting for INITIATE.
+    Initiate,
+    /// INITIATE verified, ZAP asked.
+    Zap,
 }
 
 /// A PLAIN server's progress.
@@ -57,10 +84,30 @@ const HELLO_PREFIX: &[u8] = b"\x05HELLO";
 
 impl Handshake {
     /// The state a mechanism starts in, before anything is sent.
-    pub(super) fn new(mechanism: Mechanism, as_server: bool) -> Handshake {
-        match (mechanism, as_server) {
+    pub(super) fn new(config: &SessionConfig, as_server: bool) -> Handshake {
+        let c = &config.credentials;
+        match (config.mechanism, as_server) {
             (Mechanism::Plain, false) => Handshake::PlainClient { welcomed: false },
             (Mechanism::Plain, true) => Handshake::PlainServer(PlainServer::Hello),
+            (Mechanism::Curve, false) => {
+                match (&c.curve_public, &c.curve_secret, &c.curve_server) {
+                    (Some(public), Some(secret), Some(server)) => Handshake::CurveClient {
+                        client: Box::new(CurveClient::new(*public, secret.clone(), *server)),
+                        welcomed: false,
+                    },
+                    _ => Handshake::Unconfigured(
+                        "a CURVE client needs CURVE_PUBLICKEY, CURVE_SECRETKEY and CURVE_SERVERKEY",
+                    ),
+                }
+            }
+            (Mechanism::Curve, true) => match &c.curve_secret {
+                Some(secret) => Handshake::CurveServer {
+                    server: Box::new(CurveServer::new(secret.clone())),
+                    step: CurveStep::Hello,
+                    peer: None,
+                },
+                None => Handshake::Unconfigured("a CURVE server needs CURVE_SECRETKEY"),
+            },
             (Mechanism::Null, _) => Handshake::Null {
                 ready_sent: false,
                 peer: None,
@@ -71,7 +118,7 @@ impl Handshake {
 
 impl Session {
     /// The greetings are done: queues the mechanism's first command, or asks ZAP.
-    pub(super) fn start_handshake(&mut self) {
+    pub(super) fn start_handshake(&mut self) -> Result<(), ProtocolError> {
         match self.handshake {
             Handshake::Null { .. } if !self.config.zap_domain.is_empty() => {
                 self.request_zap(Vec::new());
@@ -97,8 +144,16 @@ impl Session {
                 write_command(&mut self.out, HELLO_PREFIX, &body);
                 body.fill(0);
             }
-            Handshake::PlainServer(_) => {}
+            Handshake::CurveClient { ref mut client, .. } => {
+                let hello = client.hello();
+                write_command(&mut self.out, &hello, &[]);
+            }
+            Handshake::Unconfigured(reason) => {
+                return Err(ProtocolError::KeyExchange { reason });
+            }
+            Handshake::PlainServer(_) | Handshake::CurveServer { .. } | Handshake::Idle => {}
         }
+        Ok(())
     }
 
     /// Hands the session the verdict on its [`Event::ZapRequest`].
@@ -148,23 +203,35 @@ impl Session {
                 .push((crate::PROPERTY_USER_ID.to_owned(), user_id));
             self.zap_properties.extend(metadata);
         }
-        match &mut self.handshake {
+        let ours = self.our_metadata();
+        let mut hs = std::mem::replace(&mut self.handshake, Handshake::Idle);
+        let result = match &mut hs {
             Handshake::Null { ready_sent, peer } => {
                 *ready_sent = true;
-                let peer = peer.take();
-                let metadata = self.our_metadata();
-                write_command(&mut self.out, READY_PREFIX, &metadata);
-                if let Some(peer) = peer {
+                write_command(&mut self.out, READY_PREFIX, &ours);
+                if let Some(peer) = peer.take() {
                     self.complete(peer, now);
                 }
+                Ok(())
             }
             Handshake::PlainServer(step) => {
                 *step = PlainServer::Initiate;
                 write_command(&mut self.out, WELCOME_BODY, &[]);
+                Ok(())
             }
-            Handshake::PlainClient { .. } => {}
-        }
-        Ok(())
+            Handshake::CurveServer { server, peer, .. } => {
+                server.ready(&ours).map(|(ready, cipher)| {
+                    write_command(&mut self.out, &ready, &[]);
+                    self.cipher = Some(Box::new(cipher));
+                    if let Some(peer) = peer.take() {
+                        self.complete(peer, now);
+                    }
+                })
+            }
+            _ => Ok(()),
+        };
+        self.handshake = hs;
+        result
     }
 
     /// Queues a ZAP request with the mechanism's credentials and waits for its verdict.
@@ -232,55 +299,96 @@ impl Session {
             // The peer must wait for our answer to its credentials.
             return Err(unexpected(&body));
         }
-        match self.handshake {
-            Handshake::Null { ready_sent, .. } => {
+        let mut hs = std::mem::replace(&mut self.handshake, Handshake::Idle);
+        let result = self.handshake_step(&mut hs, &body, now);
+        self.handshake = hs;
+        result.map(|()| true)
+    }
+
+    /// Handles one handshake command (not ERROR) in state `hs`.
+    fn handshake_step(
+        &mut self,
+        hs: &mut Handshake,
+        body: &[u8],
+        now: Instant,
+    ) -> Result<(), ProtocolError> {
+        match hs {
+            Handshake::Null { ready_sent, peer } => {
                 let Some(metadata) = body.strip_prefix(READY_PREFIX) else {
-                    return Err(unexpected(&body));
+                    return Err(unexpected(body));
                 };
-                let peer = self.check_metadata(metadata)?;
-                if ready_sent {
-                    self.complete(peer, now);
-                } else if let Handshake::Null { peer: slot, .. } = &mut self.handshake {
+                let info = self.check_metadata(metadata)?;
+                if *ready_sent {
+                    self.complete(info, now);
+                } else {
                     // Our READY waits for ZAP; so does the handshake.
-                    *slot = Some(peer);
+                    *peer = Some(info);
                 }
             }
-            Handshake::PlainClient { welcomed: false } => {
+            Handshake::PlainClient { welcomed } if !*welcomed => {
                 if body != WELCOME_BODY {
-                    return Err(malformed_or_unexpected(&body, WELCOME));
+                    return Err(malformed_or_unexpected(body, WELCOME));
                 }
-                self.handshake = Handshake::PlainClient { welcomed: true };
+                *welcomed = true;
                 let metadata = self.our_metadata();
                 write_command(&mut self.out, INITIATE_PREFIX, &metadata);
             }
-            Handshake::PlainClient { welcomed: true } => {
+            Handshake::PlainClient { .. } => {
                 let Some(metadata) = body.strip_prefix(READY_PREFIX) else {
-                    return Err(unexpected(&body));
+                    return Err(unexpected(body));
                 };
-                let peer = self.check_metadata(metadata)?;
-                self.complete(peer, now);
+                let info = self.check_metadata(metadata)?;
+                self.complete(info, now);
             }
-            Handshake::PlainServer(PlainServer::Hello) => {
+            Handshake::PlainServer(step @ PlainServer::Hello) => {
                 let Some(credentials) = body.strip_prefix(HELLO_PREFIX) else {
-                    return Err(unexpected(&body));
+                    return Err(unexpected(body));
                 };
                 let (username, password) = plain_credentials(credentials)?;
-                self.handshake = Handshake::PlainServer(PlainServer::Zap);
+                *step = PlainServer::Zap;
                 self.request_zap(vec![username, password]);
             }
             Handshake::PlainServer(PlainServer::Initiate) => {
                 let Some(metadata) = body.strip_prefix(INITIATE_PREFIX) else {
-                    return Err(unexpected(&body));
+                    return Err(unexpected(body));
                 };
-                let peer = self.check_metadata(metadata)?;
+                let info = self.check_metadata(metadata)?;
                 let ours = self.our_metadata();
                 write_command(&mut self.out, READY_PREFIX, &ours);
-                self.complete(peer, now);
+                self.complete(info, now);
             }
-            // `zap_pending` is set in this state, handled above.
-            Handshake::PlainServer(PlainServer::Zap) => return Err(unexpected(&body)),
+            Handshake::CurveClient { client, welcomed } if !*welcomed => {
+                let ours = self.our_metadata();
+                let initiate = client.on_welcome(body, &ours)?;
+                *welcomed = true;
+                write_command(&mut self.out, &initiate, &[]);
+            }
+            Handshake::CurveClient { client, .. } => {
+                let (metadata, cipher) = client.on_ready(body)?;
+                let info = self.check_metadata(&metadata)?;
+                self.cipher = Some(Box::new(cipher));
+                self.complete(info, now);
+            }
+            Handshake::CurveServer { server, step, .. } if *step == CurveStep::Hello => {
+                let welcome = server.on_hello(body)?;
+                *step = CurveStep::Initiate;
+                write_command(&mut self.out, &welcome, &[]);
+            }
+            Handshake::CurveServer { server, step, peer } if *step == CurveStep::Initiate => {
+                let (client_key, metadata) = server.on_initiate(body)?;
+                // Checked before ZAP is troubled with a peer that could not talk to us anyway.
+                *peer = Some(self.check_metadata(&metadata)?);
+                *step = CurveStep::Zap;
+                self.request_zap(vec![Bytes::copy_from_slice(client_key.as_bytes())]);
+            }
+            // `zap_pending` is set in these states, handled above; `Unconfigured` failed at
+            // the start.
+            Handshake::PlainServer(PlainServer::Zap)
+            | Handshake::CurveServer { .. }
+            | Handshake::Unconfigured(_)
+            | Handshake::Idle => return Err(unexpected(body)),
         }
-        Ok(true)
+        Ok(())
     }
 
     /// The handshake is done: traffic may flow.

@@ -12,6 +12,7 @@ fn plain_client(username: &str, password: &str) -> SessionConfig {
         credentials: Credentials {
             plain_username: Bytes::copy_from_slice(username.as_bytes()),
             plain_password: Bytes::copy_from_slice(password.as_bytes()),
+            ..Credentials::default()
         },
         ..SessionConfig::new(SocketType::Dealer)
     }
@@ -240,4 +241,188 @@ fn plain_client_against_null_server_is_a_mechanism_mismatch() {
 fn credentials_stay_out_of_debug_output() {
     let c = plain_client("admin", "hunter2");
     assert!(!format!("{c:?}").contains("hunter2"));
+}
+
+// ---- CURVE -------------------------------------------------------------------------------------
+
+use crate::curve::KeyPair;
+
+fn curve_client(ty: SocketType, server: &KeyPair) -> SessionConfig {
+    let me = KeyPair::generate();
+    SessionConfig {
+        mechanism: Mechanism::Curve,
+        credentials: Credentials {
+            curve_public: Some(me.public),
+            curve_secret: Some(me.secret.clone()),
+            curve_server: Some(server.public),
+            ..Credentials::default()
+        },
+        ..SessionConfig::new(ty)
+    }
+}
+
+fn curve_server(ty: SocketType, keys: &KeyPair) -> SessionConfig {
+    SessionConfig {
+        mechanism: Mechanism::Curve,
+        as_server: true,
+        credentials: Credentials {
+            curve_secret: Some(keys.secret.clone()),
+            ..Credentials::default()
+        },
+        ..SessionConfig::new(ty)
+    }
+}
+
+/// A CURVE pair through ZAP (accepted) to traffic.
+fn curve_pair(client: SessionConfig, server: SessionConfig) -> Pair {
+    let client_key = client.credentials.curve_public;
+    let mut pair = Pair::new(client, server);
+    let request = zap_request(&mut pair);
+    assert_eq!(request.mechanism, Mechanism::Curve);
+    let key = client_key.expect("client key");
+    assert_eq!(
+        request.credentials,
+        vec![Bytes::copy_from_slice(key.as_bytes())]
+    );
+    pair.server
+        .handle_zap(ZapOutcome::Reply(ZapReply::ok("curve-user")), pair.now())
+        .unwrap();
+    pair.drive().unwrap();
+    assert!(pair.client.is_ready() && pair.server.is_ready());
+    pair
+}
+
+fn messages(s: &mut Session) -> Vec<Msg> {
+    std::iter::from_fn(|| s.poll_event())
+        .filter_map(|e| match e {
+            Event::Message(m) => Some(m),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn curve_handshake_then_encrypted_multipart_traffic_both_ways() {
+    let keys = KeyPair::generate();
+    let mut pair = curve_pair(
+        curve_client(SocketType::Dealer, &keys),
+        curve_server(SocketType::Router, &keys),
+    );
+    let peer = done(&mut pair.server).expect("server done");
+    assert_eq!(property(&peer, "User-Id"), Some(&b"curve-user"[..]));
+    assert_eq!(&pair.client_sent[12..17], b"CURVE");
+    assert_eq!(pair.server_sent[32], 1, "as-server");
+
+    let big = vec![0x5A; 100_000];
+    let mut first = Msg::copy_from_slice(b"secret-part-1");
+    first.set_more(true);
+    pair.client.send(first).unwrap();
+    pair.client
+        .send(Msg::from_bytes(Bytes::from(big.clone())))
+        .unwrap();
+    pair.server.send(Msg::copy_from_slice(b"answer")).unwrap();
+    let before = pair.client_sent.len();
+    pair.drive().unwrap();
+    let got = messages(&mut pair.server);
+    assert_eq!(got.len(), 2);
+    assert!(got[0].more() && !got[1].more());
+    assert_eq!(got[0].data(), b"secret-part-1");
+    assert_eq!(got[1].data(), &big[..]);
+    assert_eq!(messages(&mut pair.client)[0].data(), b"answer");
+    // Nothing travels in clear, and MESSAGE frames carry frame flags 0, as libzmq sends them.
+    let wire = &pair.client_sent[before..];
+    assert!(!wire.windows(13).any(|w| w == b"secret-part-1"));
+    assert_eq!(wire[0], 0x00);
+    assert_eq!(&wire[2..10], b"\x07MESSAGE");
+}
+
+#[test]
+fn curve_heartbeats_and_subscriptions_travel_inside_boxes() {
+    let keys = KeyPair::generate();
+    let mut client = curve_client(SocketType::Sub, &keys);
+    client.heartbeat_ivl = Some(std::time::Duration::from_secs(1));
+    let mut pair = curve_pair(client, curve_server(SocketType::Pub, &keys));
+    let before = pair.client_sent.len();
+    pair.client.send(Msg::subscribe(b"weather")).unwrap();
+    pair.advance(std::time::Duration::from_secs(1)).unwrap();
+    pair.drive().unwrap();
+    let got = messages(&mut pair.server);
+    assert_eq!(got.len(), 1);
+    assert!(got[0].flags() & flags::SUBSCRIBE != 0);
+    assert_eq!(got[0].data(), b"weather");
+    let wire = &pair.client_sent[before..];
+    assert!(!wire.windows(9).any(|w| w == b"SUBSCRIBE"));
+    assert!(!wire.windows(4).any(|w| w == b"PING"));
+    // The PONG came back encrypted and cancelled the heartbeat timeout.
+    assert!(!pair.server_sent.windows(4).any(|w| w == b"PONG"));
+    pair.advance(std::time::Duration::from_millis(999)).unwrap();
+}
+
+#[test]
+fn curve_wrong_server_key_fails_the_hello() {
+    let keys = KeyPair::generate();
+    let impostor = KeyPair::generate();
+    let mut pair = Pair::new(
+        curve_client(SocketType::Dealer, &impostor),
+        curve_server(SocketType::Router, &keys),
+    );
+    let e = pair.drive().unwrap_err();
+    assert_eq!(e.side, Side::Server);
+    assert!(matches!(
+        e.error,
+        ProtocolError::Cryptographic { command: "HELLO" }
+    ));
+    assert_eq!(
+        e.error.zmq_protocol_error_code(),
+        crate::error::codes::ZMTP_CRYPTOGRAPHIC
+    );
+}
+
+#[test]
+fn curve_refusal_sends_a_plaintext_error() {
+    let keys = KeyPair::generate();
+    let mut pair = Pair::new(
+        curve_client(SocketType::Dealer, &keys),
+        curve_server(SocketType::Router, &keys),
+    );
+    zap_request(&mut pair);
+    let refused = ZapReply {
+        status: 400,
+        ..ZapReply::ok("")
+    };
+    assert!(pair
+        .server
+        .handle_zap(ZapOutcome::Reply(refused), pair.now())
+        .is_err());
+    let e = pair.drive().unwrap_err();
+    assert_eq!(e.side, Side::Client);
+    assert_eq!(e.error.zap_status_code(), Some(400));
+}
+
+#[test]
+fn curve_replayed_message_fails_with_invalid_nonce() {
+    let keys = KeyPair::generate();
+    let mut pair = curve_pair(
+        curve_client(SocketType::Dealer, &keys),
+        curve_server(SocketType::Router, &keys),
+    );
+    let before = pair.client_sent.len();
+    pair.client.send(Msg::copy_from_slice(b"once")).unwrap();
+    pair.drive().unwrap();
+    assert_eq!(messages(&mut pair.server).len(), 1);
+    let replay = pair.client_sent[before..].to_vec();
+    let mut buf = bytes::BytesMut::from(&replay[..]);
+    let e = pair.server.handle_input(&mut buf, pair.now()).unwrap_err();
+    assert!(matches!(e, ProtocolError::InvalidNonce { .. }), "{e:?}");
+}
+
+#[test]
+fn curve_without_keys_fails_at_the_start_of_the_handshake() {
+    let mut client = SessionConfig::new(SocketType::Dealer);
+    client.mechanism = Mechanism::Curve;
+    let keys = KeyPair::generate();
+    let mut pair = Pair::new(client, curve_server(SocketType::Router, &keys));
+    let e = pair.drive().unwrap_err();
+    assert_eq!(e.side, Side::Client);
+    assert!(matches!(e.error, ProtocolError::KeyExchange { .. }));
 }
