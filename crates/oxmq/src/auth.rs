@@ -37,6 +37,7 @@ use std::thread::JoinHandle;
 use subtle::ConstantTimeEq;
 use tracing::{debug, info};
 
+use crate::curve::PublicKey;
 use crate::{Context, Result, Socket, SocketType};
 
 /// A ZAP handler thread with an editable policy. Stops when dropped (or with
@@ -110,10 +111,10 @@ impl Authenticator {
         self.policy().passwords.insert(domain.to_owned(), table);
     }
 
-    /// Sets the CURVE public keys (32 bytes each) allowed in `domain` (`"*"`: every domain
-    /// without its own list).
-    pub fn configure_curve(&self, domain: &str, keys: impl IntoIterator<Item = [u8; 32]>) {
-        let keys = keys.into_iter().collect();
+    /// Sets the CURVE client public keys allowed in `domain` (`"*"`: every domain without its
+    /// own list).
+    pub fn configure_curve<'k>(&self, domain: &str, keys: impl IntoIterator<Item = &'k PublicKey>) {
+        let keys = keys.into_iter().map(|k| *k.as_bytes()).collect();
         self.policy().curve.insert(domain.to_owned(), Some(keys));
     }
 

@@ -48,7 +48,7 @@ pub use context::Context;
 pub use counters::{Counters, PeerCounters, Traffic};
 pub use error::{errno, Error, ErrorKind, Result};
 pub use monitor::{Monitor, MonitorEvent};
-pub use oxmq_proto::z85;
+pub use oxmq_proto::{curve, z85};
 pub use oxmq_proto::{
     Mechanism, Msg, Properties, SocketType, PROPERTY_PEER_ADDRESS, PROPERTY_ROUTING_ID,
     PROPERTY_SOCKET_TYPE, PROPERTY_USER_ID,

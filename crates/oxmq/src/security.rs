@@ -7,6 +7,7 @@
 //! a server flag of 0, goes back to NULL. The last option set wins.
 
 use bytes::Bytes;
+use oxmq_proto::curve::{KeyPair, PublicKey, SecretKey};
 use oxmq_proto::{Mechanism, SessionConfig};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -32,6 +33,10 @@ impl Security {
                 | opt::PLAIN_SERVER
                 | opt::PLAIN_USERNAME
                 | opt::PLAIN_PASSWORD
+                | opt::CURVE_SERVER
+                | opt::CURVE_PUBLICKEY
+                | opt::CURVE_SECRETKEY
+                | opt::CURVE_SERVERKEY
                 | opt::ZAP_DOMAIN
                 | opt::ZAP_ENFORCE_DOMAIN
         )
@@ -59,6 +64,27 @@ impl Security {
                     self.credentials.plain_password = value;
                 }
             }
+            opt::CURVE_SERVER => {
+                let server = options::bool_value(value)?;
+                self.as_server = server;
+                self.mechanism = server.then_some(Mechanism::Curve);
+            }
+            opt::CURVE_PUBLICKEY => {
+                self.credentials.curve_public =
+                    Some(PublicKey::from_slice(value).map_err(bad_key)?);
+                self.mechanism = Some(Mechanism::Curve);
+            }
+            opt::CURVE_SECRETKEY => {
+                self.credentials.curve_secret =
+                    Some(SecretKey::from_slice(value).map_err(bad_key)?);
+                self.mechanism = Some(Mechanism::Curve);
+            }
+            opt::CURVE_SERVERKEY => {
+                self.credentials.curve_server =
+                    Some(PublicKey::from_slice(value).map_err(bad_key)?);
+                self.as_server = false;
+                self.mechanism = Some(Mechanism::Curve);
+            }
             opt::ZAP_DOMAIN => self.zap_domain = short_string(value, option)?,
             opt::ZAP_ENFORCE_DOMAIN => self.zap_enforce_domain = options::bool_value(value)?,
             _ => return Err(ErrorKind::InvalidInput.into()),
@@ -78,10 +104,33 @@ impl Security {
         match option {
             opt::MECHANISM => int(match self.mechanism() {
                 Mechanism::Plain => opt::PLAIN,
+                Mechanism::Curve => opt::CURVE,
                 _ => opt::NULL,
             }),
             opt::PLAIN_SERVER => int(i32::from(
                 self.as_server && self.mechanism() == Mechanism::Plain,
+            )),
+            opt::CURVE_SERVER => int(i32::from(
+                self.as_server && self.mechanism() == Mechanism::Curve,
+            )),
+            // libzmq returns 32 zero bytes for a key never set.
+            opt::CURVE_PUBLICKEY => Ok(key_bytes(
+                self.credentials
+                    .curve_public
+                    .as_ref()
+                    .map(PublicKey::as_bytes),
+            )),
+            opt::CURVE_SECRETKEY => Ok(key_bytes(
+                self.credentials
+                    .curve_secret
+                    .as_ref()
+                    .map(SecretKey::as_bytes),
+            )),
+            opt::CURVE_SERVERKEY => Ok(key_bytes(
+                self.credentials
+                    .curve_server
+                    .as_ref()
+                    .map(PublicKey::as_bytes),
             )),
             opt::PLAIN_USERNAME => string(&self.credentials.plain_username),
             opt::PLAIN_PASSWORD => string(&self.credentials.plain_password),
@@ -103,6 +152,14 @@ impl Security {
         c.zap_domain = self.zap_domain.clone();
         c.zap_enforce_domain = self.zap_enforce_domain;
     }
+}
+
+fn key_bytes(key: Option<&[u8; 32]>) -> Vec<u8> {
+    key.map_or_else(|| vec![0; 32], |k| k.to_vec())
+}
+
+fn bad_key(e: oxmq_proto::curve::KeyError) -> Error {
+    Error::with_source(ErrorKind::InvalidInput, format!("bad CURVE key: {e}"))
 }
 
 /// A string option of at most 255 bytes (libzmq's limit for credentials and the ZAP domain).
@@ -140,6 +197,35 @@ impl crate::Socket {
     /// accepting them.
     pub fn set_zap_enforce_domain(&mut self, on: bool) -> Result<()> {
         self.set_sockopt(opt::ZAP_ENFORCE_DOMAIN, &i32::from(on).to_ne_bytes())
+    }
+
+    /// Sets `ZMQ_CURVE_SERVER`: `true` makes this socket the server side of CURVE (it also
+    /// needs its secret key, [`set_curve_secret_key`](crate::Socket::set_curve_secret_key));
+    /// `false` goes back to NULL.
+    pub fn set_curve_server(&mut self, on: bool) -> Result<()> {
+        self.set_sockopt(opt::CURVE_SERVER, &i32::from(on).to_ne_bytes())
+    }
+
+    /// Sets `ZMQ_CURVE_SECRETKEY`, selecting CURVE.
+    pub fn set_curve_secret_key(&mut self, key: &SecretKey) -> Result<()> {
+        self.set_sockopt(opt::CURVE_SECRETKEY, key.as_bytes())
+    }
+
+    /// Sets `ZMQ_CURVE_PUBLICKEY`, selecting CURVE.
+    pub fn set_curve_public_key(&mut self, key: &PublicKey) -> Result<()> {
+        self.set_sockopt(opt::CURVE_PUBLICKEY, key.as_bytes())
+    }
+
+    /// Sets both keys of this socket's long-term key pair, selecting CURVE.
+    pub fn set_curve_keypair(&mut self, keys: &KeyPair) -> Result<()> {
+        self.set_curve_public_key(&keys.public)?;
+        self.set_curve_secret_key(&keys.secret)
+    }
+
+    /// Sets `ZMQ_CURVE_SERVERKEY`, the public key of the server to talk to: this socket
+    /// becomes a CURVE client (it also needs its own key pair).
+    pub fn set_curve_server_key(&mut self, key: &PublicKey) -> Result<()> {
+        self.set_sockopt(opt::CURVE_SERVERKEY, key.as_bytes())
     }
 
     /// The socket's security mechanism (`ZMQ_MECHANISM`).

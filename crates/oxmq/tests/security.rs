@@ -363,3 +363,125 @@ fn ghsa_qq65_x72m_9wr8_long_topics_subscribe_and_unsubscribe_without_recursion()
     publisher.send("t.1").expect("publish");
     assert_eq!(sub.recv().expect("message").data(), b"t.1");
 }
+
+// ---- CURVE -------------------------------------------------------------------------------------
+
+use oxmq::curve::KeyPair;
+
+fn curve_server(ctx: &Context, ty: SocketType, keys: &KeyPair, ep: &str) -> (Socket, String) {
+    let mut s = socket(ctx, ty);
+    s.set_curve_server(true).expect("curve server");
+    s.set_curve_secret_key(&keys.secret).expect("secret");
+    let addr = bind(&mut s, ep);
+    (s, addr)
+}
+
+fn curve_client(ctx: &Context, ty: SocketType, server: &KeyPair, me: &KeyPair) -> Socket {
+    let mut s = socket(ctx, ty);
+    s.set_curve_keypair(me).expect("keypair");
+    s.set_curve_server_key(&server.public).expect("server key");
+    s
+}
+
+#[test]
+fn curve_with_allowed_keys_over_tcp_and_ipc() {
+    for ep in endpoints() {
+        let ctx = Context::new();
+        let auth = Authenticator::start(&ctx).expect("authenticator");
+        let server_keys = KeyPair::generate();
+        let alice = KeyPair::generate();
+        auth.configure_curve("*", [&alice.public]);
+        let (mut server, addr) = curve_server(&ctx, SocketType::Rep, &server_keys, &ep);
+        assert_eq!(server.mechanism(), oxmq::Mechanism::Curve);
+        let mut client = curve_client(&ctx, SocketType::Req, &server_keys, &alice);
+        client.connect(&addr).expect("connect");
+        client.send_multipart(["two", "parts"]).expect("send");
+        let got = server.recv_multipart().expect("request");
+        assert_eq!(got.len(), 2, "{ep}");
+        assert_eq!(got[1].data(), b"parts");
+        let user = alice.public.to_z85();
+        assert_eq!(got[0].property("User-Id"), Some(user.as_bytes()));
+        server.send("ok").expect("reply");
+        assert_eq!(client.recv().expect("reply").data(), b"ok");
+
+        // A key the authenticator does not know is refused with 400.
+        let mallory = KeyPair::generate();
+        let mut intruder = curve_client(&ctx, SocketType::Req, &server_keys, &mallory);
+        let mut ev = monitor(&ctx, &mut intruder, events::ALL);
+        intruder.connect(&addr).expect("connect");
+        let wanted = [events::HANDSHAKE_FAILED_AUTH, events::HANDSHAKE_SUCCEEDED];
+        assert_eq!(
+            next_event(&mut ev, &wanted),
+            (events::HANDSHAKE_FAILED_AUTH, 400)
+        );
+    }
+}
+
+#[test]
+fn curve_wrong_server_key_is_a_cryptographic_failure_on_the_server() {
+    let ctx = Context::new();
+    let server_keys = KeyPair::generate();
+    let (mut server, addr) =
+        curve_server(&ctx, SocketType::Pull, &server_keys, "tcp://127.0.0.1:*");
+    let mut ev = monitor(&ctx, &mut server, events::ALL);
+    let not_the_server = KeyPair::generate();
+    let mut client = curve_client(
+        &ctx,
+        SocketType::Push,
+        &not_the_server,
+        &KeyPair::generate(),
+    );
+    client.connect(&addr).expect("connect");
+    let wanted = [
+        events::HANDSHAKE_FAILED_PROTOCOL,
+        events::HANDSHAKE_SUCCEEDED,
+    ];
+    assert_eq!(
+        next_event(&mut ev, &wanted),
+        (events::HANDSHAKE_FAILED_PROTOCOL, 0x1100_0001),
+        "ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC"
+    );
+}
+
+#[test]
+fn curve_pub_sub_without_authenticator_filters_encrypted_subscriptions() {
+    let ctx = Context::new();
+    let keys = KeyPair::generate();
+    let (mut publisher, addr) = curve_server(&ctx, SocketType::XPub, &keys, "tcp://127.0.0.1:*");
+    let mut sub = curve_client(&ctx, SocketType::Sub, &keys, &KeyPair::generate());
+    sub.set_sockopt(oxmq::opt::HEARTBEAT_IVL, &50i32.to_ne_bytes())
+        .expect("heartbeats");
+    sub.subscribe(b"A").expect("subscribe");
+    sub.connect(&addr).expect("connect");
+    assert_eq!(publisher.recv().expect("subscription").data(), b"\x01A");
+    publisher.send("B.skip").expect("publish");
+    publisher.send("A.take").expect("publish");
+    assert_eq!(sub.recv().expect("message").data(), b"A.take");
+}
+
+#[test]
+fn curve_options_take_z85_and_binary_keys() {
+    use oxmq::opt;
+    let ctx = Context::new();
+    let keys = KeyPair::generate();
+    let mut s = socket(&ctx, SocketType::Dealer);
+    s.set_sockopt(opt::CURVE_SERVERKEY, keys.public.to_z85().as_bytes())
+        .expect("z85 key");
+    assert_eq!(
+        s.sockopt(opt::CURVE_SERVERKEY).expect("get"),
+        keys.public.as_bytes()
+    );
+    let mut z = keys.secret.to_z85().into_bytes();
+    z.push(0);
+    s.set_sockopt(opt::CURVE_SECRETKEY, &z)
+        .expect("z85 with NUL");
+    assert_eq!(
+        s.sockopt(opt::CURVE_SECRETKEY).expect("get"),
+        keys.secret.as_bytes()
+    );
+    assert!(s.set_sockopt(opt::CURVE_PUBLICKEY, &[0; 31]).is_err());
+    assert!(s.set_sockopt(opt::CURVE_PUBLICKEY, &[b'#'; 40]).is_err());
+    assert_eq!(s.mechanism(), oxmq::Mechanism::Curve);
+    s.set_curve_server(false).expect("back to NULL");
+    assert_eq!(s.mechanism(), oxmq::Mechanism::Null);
+}
