@@ -213,7 +213,9 @@ mod tests {
 
     fn specs_of(argv: &[&str]) -> Vec<Spec> {
         let cli = Cli::try_parse_from(argv).expect("valid arguments");
-        let Command::Bench(args) = cli.command;
+        let Command::Bench(args) = cli.command else {
+            panic!("not a bench command: {argv:?}");
+        };
         specs(&args)
     }
 
