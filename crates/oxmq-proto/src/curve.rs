@@ -34,7 +34,7 @@ use std::sync::OnceLock;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use crypto_box::aead::rand_core::RngCore;
 use crypto_box::aead::{AeadInPlace, OsRng};
-use crypto_box::{Nonce, SalsaBox, Tag};
+use crypto_box::{Nonce, SalsaBox};
 use crypto_secretbox::{KeyInit, XSalsa20Poly1305};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -872,27 +872,54 @@ fn seal_probe(shared: &SalsaBox) -> [u8; TAG_SIZE] {
 }
 
 /// Encrypts `buf` in place and returns the tag that goes before it.
+#[cfg(not(fuzzing))]
 fn seal_in_place<A: AeadInPlace<TagSize = crypto_box::aead::consts::U16>>(
     aead: &A,
     nonce: &crypto_box::aead::Nonce<A>,
     buf: &mut [u8],
 ) -> [u8; TAG_SIZE] {
     // NaCl boxes fail only when given associated data, and none is.
-    let tag: Tag = aead
+    let tag: crypto_box::Tag = aead
         .encrypt_in_place_detached(nonce, b"", buf)
         .expect("a NaCl box without associated data always seals");
     tag.into()
 }
 
 /// Checks `tag` and decrypts `buf` in place (left untouched on failure).
+#[cfg(not(fuzzing))]
 fn open_in_place<A: AeadInPlace<TagSize = crypto_box::aead::consts::U16>>(
     aead: &A,
     nonce: &crypto_box::aead::Nonce<A>,
     buf: &mut [u8],
     tag: &[u8; TAG_SIZE],
 ) -> Result<(), ()> {
-    aead.decrypt_in_place_detached(nonce, b"", buf, &Tag::from(*tag))
+    aead.decrypt_in_place_detached(nonce, b"", buf, &crypto_box::Tag::from(*tag))
         .map_err(|_| ())
+}
+
+// Under `cargo fuzz` (cfg `fuzzing`) boxes are the identity with an all-zero tag, so that the
+// fuzzer can forge every command and reach the code behind the boxes. Never built otherwise.
+#[cfg(fuzzing)]
+fn seal_in_place<A: AeadInPlace<TagSize = crypto_box::aead::consts::U16>>(
+    _aead: &A,
+    _nonce: &crypto_box::aead::Nonce<A>,
+    _buf: &mut [u8],
+) -> [u8; TAG_SIZE] {
+    [0; TAG_SIZE]
+}
+
+#[cfg(fuzzing)]
+fn open_in_place<A: AeadInPlace<TagSize = crypto_box::aead::consts::U16>>(
+    _aead: &A,
+    _nonce: &crypto_box::aead::Nonce<A>,
+    _buf: &mut [u8],
+    tag: &[u8; TAG_SIZE],
+) -> Result<(), ()> {
+    if *tag == [0; TAG_SIZE] {
+        Ok(())
+    } else {
+        Err(())
+    }
 }
 
 /// The 24-byte nonce of a box numbered with a short (counter) nonce.
