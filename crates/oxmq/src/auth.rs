@@ -55,7 +55,7 @@ struct Policy {
     /// Domain → username → password.
     passwords: HashMap<String, HashMap<Vec<u8>, Vec<u8>>>,
     /// Domain → allowed CURVE public keys (`None`: any key).
-    curve: HashMap<String, Option<HashSet<[u8; 32]>>>,
+    curve: HashMap<String, Option<Vec<[u8; 32]>>>,
 }
 
 /// The domain entry that applies to every domain.
@@ -248,8 +248,13 @@ impl Policy {
                     .get(domain)
                     .or_else(|| self.curve.get(ANY_DOMAIN))
                     .ok_or("no CURVE keys for this domain")?;
+                // Every key is compared, each in constant time.
+                let known = |keys: &[[u8; 32]]| {
+                    keys.iter()
+                        .fold(subtle::Choice::from(0), |found, k| found | k.ct_eq(&key))
+                };
                 match allowed {
-                    Some(keys) if !keys.contains(&key) => Err("unknown CURVE key"),
+                    Some(keys) if !bool::from(known(keys)) => Err("unknown CURVE key"),
                     _ => Ok(crate::z85::encode(&key).unwrap_or_default().into_bytes()),
                 }
             }
@@ -268,8 +273,7 @@ mod tests {
             "*".into(),
             HashMap::from([(b"admin".to_vec(), b"secret".to_vec())]),
         );
-        p.curve
-            .insert("keys".into(), Some(HashSet::from([[7u8; 32]])));
+        p.curve.insert("keys".into(), Some(vec![[7u8; 32]]));
         p.curve.insert("open".into(), None);
         p
     }
