@@ -47,7 +47,7 @@ impl std::fmt::Debug for ZapRequest {
 
 impl ZapRequest {
     /// The request's frames, the peer's `address` (libzmq's Peer-Address: the IP address for
-    /// tcp, `:uid:gid:pid` for ipc) included. Every frame but the last has MORE set.
+    /// tcp, `localhost:uid:gid:pid` for ipc) included. Every frame but the last has MORE set.
     pub fn frames(&self, address: &str) -> Vec<Bytes> {
         let mut frames = Vec::with_capacity(7 + self.credentials.len());
         frames.push(Bytes::new());

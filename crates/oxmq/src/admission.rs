@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::pipe::TaskWaker;
 
-/// Handshakes in progress from one peer address (the IP for tcp, `:uid:gid:pid` for ipc).
+/// Handshakes in progress from one peer address (the IP for tcp, `localhost:uid:gid:pid` for ipc).
 pub(crate) const MAX_PER_SOURCE: usize = 64;
 /// Handshakes in progress on one socket, from any address.
 pub(crate) const MAX_PER_SOCKET: usize = 512;

@@ -144,7 +144,7 @@ struct Engine<S> {
     timer: Option<Pin<Box<Sleep>>>,
     timer_at: Option<Instant>,
     peer_addr: String,
-    /// The Peer-Address message property: the remote IP address (tcp) or `:uid:gid:pid` (ipc).
+    /// The Peer-Address message property: the remote IP address (tcp) or `localhost:uid:gid:pid` (ipc).
     peer_address: String,
     /// This connection's traffic counters.
     meter: crate::counters::PeerMeter,

@@ -233,35 +233,52 @@ fn null_asks_zap_only_with_a_domain() {
     );
 }
 
-#[test]
-fn enforced_domain_without_handler_refuses_with_no_detail() {
-    let ctx = Context::new();
-    let mut server = socket(&ctx, SocketType::Rep);
-    server.set_plain_server(true).expect("server");
-    server.set_zap_enforce_domain(true).expect("enforce");
-    let mut ev = monitor(&ctx, &mut server, events::ALL);
-    let addr = bind(&mut server, "tcp://127.0.0.1:*");
-    let mut client = socket(&ctx, SocketType::Req);
-    client.set_plain_credentials(b"u", b"p").expect("creds");
-    client.connect(&addr).expect("connect");
+/// Waits for `s`'s first handshake outcome.
+fn handshake_outcome(m: &mut Monitor) -> (u32, u32) {
     let wanted = [
         events::HANDSHAKE_FAILED_NO_DETAIL,
+        events::HANDSHAKE_FAILED_AUTH,
         events::HANDSHAKE_SUCCEEDED,
     ];
-    assert_eq!(
-        next_event(&mut ev, &wanted),
-        (events::HANDSHAKE_FAILED_NO_DETAIL, libc_efault())
-    );
+    next_event(m, &wanted)
+}
 
-    // Not enforced: PLAIN without a handler lets the client in.
-    let mut open = socket(&ctx, SocketType::Rep);
-    open.set_plain_server(true).expect("server");
-    let addr = bind(&mut open, "tcp://127.0.0.1:*");
-    let mut client = socket(&ctx, SocketType::Req);
-    client.set_plain_credentials(b"u", b"p").expect("creds");
-    client.connect(&addr).expect("connect");
-    client.send("in").expect("send");
-    assert_eq!(open.recv().expect("recv").data(), b"in");
+#[test]
+fn without_a_handler_plain_refuses_and_curve_accepts_unless_enforced() {
+    let ctx = Context::new();
+    // libzmq's PLAIN server refuses everyone when no handler is bound, enforced or not.
+    for enforce in [false, true] {
+        let mut server = socket(&ctx, SocketType::Rep);
+        server.set_plain_server(true).expect("server");
+        server.set_zap_enforce_domain(enforce).expect("enforce");
+        let mut ev = monitor(&ctx, &mut server, events::ALL);
+        let addr = bind(&mut server, "tcp://127.0.0.1:*");
+        let mut client = socket(&ctx, SocketType::Req);
+        client.set_plain_credentials(b"u", b"p").expect("creds");
+        client.connect(&addr).expect("connect");
+        assert_eq!(
+            handshake_outcome(&mut ev),
+            (events::HANDSHAKE_FAILED_NO_DETAIL, libc_efault())
+        );
+    }
+    // CURVE without a handler: encrypted, unauthenticated, unless the domain is enforced.
+    for enforce in [false, true] {
+        let keys = KeyPair::generate();
+        let mut server = socket(&ctx, SocketType::Rep);
+        server.set_curve_server(true).expect("server");
+        server.set_curve_secret_key(&keys.secret).expect("secret");
+        server.set_zap_enforce_domain(enforce).expect("enforce");
+        let mut ev = monitor(&ctx, &mut server, events::ALL);
+        let addr = bind(&mut server, "tcp://127.0.0.1:*");
+        let mut client = curve_client(&ctx, SocketType::Req, &keys, &KeyPair::generate());
+        client.connect(&addr).expect("connect");
+        let want = if enforce {
+            (events::HANDSHAKE_FAILED_NO_DETAIL, libc_efault())
+        } else {
+            (events::HANDSHAKE_SUCCEEDED, 0)
+        };
+        assert_eq!(handshake_outcome(&mut ev), want);
+    }
 }
 
 fn libc_efault() -> u32 {

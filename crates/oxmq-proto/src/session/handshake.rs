@@ -77,6 +77,11 @@ pub(super) enum PlainServer {
     Initiate,
 }
 
+/// The ERROR a libzmq 4.3 PLAIN server sends, and the only one its PLAIN client understands:
+/// libzmq writes the prefix as the C string `"\x05ERROR"`, whose hex escape swallows the `E`,
+/// so the command starts with the byte 0x5E and "RROR". A PLAIN server sends it that way so
+/// that libzmq clients report the ZAP status; every session also accepts it as an ERROR.
+const LIBZMQ_PLAIN_ERROR: &[u8] = b"\x5eRROR";
 const WELCOME: &[u8] = b"WELCOME";
 const WELCOME_BODY: &[u8] = b"\x07WELCOME";
 const INITIATE_PREFIX: &[u8] = b"\x08INITIATE";
@@ -180,7 +185,11 @@ impl Session {
 
     fn apply_zap(&mut self, outcome: ZapOutcome, now: Instant) -> Result<(), ProtocolError> {
         let reply = match outcome {
-            ZapOutcome::NoHandler if self.config.zap_enforce_domain => {
+            // libzmq's PLAIN server refuses everyone without a handler; NULL and CURVE accept
+            // unless the domain is enforced.
+            ZapOutcome::NoHandler
+                if self.config.zap_enforce_domain || self.config.mechanism == Mechanism::Plain =>
+            {
                 return Err(ProtocolError::NoZapHandler);
             }
             ZapOutcome::NoHandler => None,
@@ -194,7 +203,15 @@ impl Session {
         }) = reply
         {
             if status != 200 {
-                if status != 300 {
+                if status == 300 {
+                    // Closed without an ERROR.
+                } else if self.config.mechanism == Mechanism::Plain {
+                    let mut body = LIBZMQ_PLAIN_ERROR.to_vec();
+                    let reason = status.to_string();
+                    body.push(reason.len() as u8);
+                    body.extend_from_slice(reason.as_bytes());
+                    write_command(&mut self.out, &body, &[]);
+                } else {
                     self.queue_error(&status.to_string());
                 }
                 return Err(ProtocolError::AuthFailed { status });
@@ -294,6 +311,19 @@ impl Session {
                 }),
                 _ => Err(unexpected(&body)),
             };
+        }
+        if let Some(rest) = body.strip_prefix(LIBZMQ_PLAIN_ERROR) {
+            // libzmq's PLAIN ERROR (see `LIBZMQ_PLAIN_ERROR`): a reason length and the reason.
+            let reason = rest
+                .split_first()
+                .and_then(|(&len, r)| r.get(..usize::from(len)))
+                .ok_or_else(|| ProtocolError::MalformedCommand {
+                    command: "ERROR".into(),
+                    reason: "truncated reason",
+                })?;
+            return Err(ProtocolError::PeerError {
+                reason: String::from_utf8_lossy(reason).into_owned(),
+            });
         }
         if self.zap_pending && !matches!(self.handshake, Handshake::Null { .. }) {
             // The peer must wait for our answer to its credentials.

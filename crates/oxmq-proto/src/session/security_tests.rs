@@ -138,8 +138,21 @@ fn refusals_send_the_status_as_error_except_300() {
 }
 
 #[test]
-fn no_handler_accepts_unless_the_domain_is_enforced() {
+fn no_handler_refuses_plain_and_accepts_null_unless_the_domain_is_enforced() {
+    // libzmq's PLAIN server needs a handler.
     let mut pair = Pair::new(plain_client("a", "b"), plain_server());
+    zap_request(&mut pair);
+    assert_eq!(
+        pair.server.handle_zap(ZapOutcome::NoHandler, pair.now()),
+        Err(ProtocolError::NoZapHandler)
+    );
+
+    let null_server = |enforce| SessionConfig {
+        zap_domain: Bytes::from_static(b"d"),
+        zap_enforce_domain: enforce,
+        ..SessionConfig::new(SocketType::Router)
+    };
+    let mut pair = Pair::new(SessionConfig::new(SocketType::Dealer), null_server(false));
     zap_request(&mut pair);
     pair.server
         .handle_zap(ZapOutcome::NoHandler, pair.now())
@@ -148,16 +161,40 @@ fn no_handler_accepts_unless_the_domain_is_enforced() {
     assert!(pair.client.is_ready() && pair.server.is_ready());
     assert_eq!(property(&done(&mut pair.server).unwrap(), "User-Id"), None);
 
-    let enforced = SessionConfig {
-        zap_enforce_domain: true,
-        ..plain_server()
-    };
-    let mut pair = Pair::new(plain_client("a", "b"), enforced);
+    let mut pair = Pair::new(SessionConfig::new(SocketType::Dealer), null_server(true));
     zap_request(&mut pair);
     assert_eq!(
         pair.server.handle_zap(ZapOutcome::NoHandler, pair.now()),
         Err(ProtocolError::NoZapHandler)
     );
+}
+
+#[test]
+fn plain_errors_use_libzmqs_form_and_both_forms_are_understood() {
+    let mut pair = Pair::new(plain_client("a", "b"), plain_server());
+    zap_request(&mut pair);
+    let refused = ZapReply {
+        status: 400,
+        ..ZapReply::ok("")
+    };
+    let sent_before = pair.server_sent.len();
+    assert!(pair
+        .server
+        .handle_zap(ZapOutcome::Reply(refused), pair.now())
+        .is_err());
+    let e = pair.drive().unwrap_err();
+    assert_eq!(&pair.server_sent[sent_before..], b"\x04\x09\x5eRROR\x03400");
+    assert_eq!(e.error.zap_status_code(), Some(400));
+
+    // The well-formed ERROR is understood too.
+    let mut s = Session::new(plain_client("a", "b"), std::time::Instant::now());
+    let mut g = Greeting::new(Mechanism::Plain, true, 0).encode().to_vec();
+    g.extend_from_slice(b"\x04\x0a\x05ERROR\x03500");
+    let mut buf = bytes::BytesMut::from(&g[..]);
+    let e = s
+        .handle_input(&mut buf, std::time::Instant::now())
+        .unwrap_err();
+    assert_eq!(e.zap_status_code(), Some(500));
 }
 
 #[test]

@@ -39,7 +39,8 @@ pub(crate) trait Stream: Send + 'static {
     /// The descriptor, for monitor events.
     fn raw_fd(&self) -> std::os::fd::RawFd;
     /// The Peer-Address message property, as libzmq forms it: the peer's IP address (no
-    /// port) over tcp, `:uid:gid:pid` of the peer process over ipc.
+    /// port) over tcp, `localhost:uid:gid:pid` of the peer process over ipc (glibc's
+    /// `getnameinfo` gives libzmq "localhost" for a unix socket).
     fn peer_address(&self) -> String;
 }
 
@@ -74,7 +75,7 @@ impl_stream!(tokio::net::TcpStream, |s: &tokio::net::TcpStream| s
     .unwrap_or_default());
 impl_stream!(tokio::net::UnixStream, |s: &tokio::net::UnixStream| s
     .peer_cred()
-    .map(|c| format!(":{}:{}:{}", c.uid(), c.gid(), c.pid().unwrap_or(0)))
+    .map(|c| format!("localhost:{}:{}:{}", c.uid(), c.gid(), c.pid().unwrap_or(0)))
     .unwrap_or_default());
 
 /// How one stream transport listens, accepts, connects and configures connections.
