@@ -13,35 +13,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use oxmq::{Context, ErrorKind, Msg, Socket, SocketType};
 
-/// One test per binding direction for each case, over tcp (127.0.0.1); `, ipc` adds the same
-/// two over ipc.
-macro_rules! both_ways {
-    ($($name:ident => $case:path $(, $extra:ident)*;)*) => {$(
-        mod $name {
-            use super::{Dir, Family};
-            #[test]
-            fn oxmq_binds() {
-                $case(Dir::OxmqBinds, Family::V4)
-            }
-            #[test]
-            fn pyzmq_binds() {
-                $case(Dir::PyzmqBinds, Family::V4)
-            }
-            $(both_ways!(@$extra $case);)*
-        }
-    )*};
-    (@ipc $case:path) => {
-        #[test]
-        fn ipc_oxmq_binds() {
-            $case(Dir::OxmqBinds, Family::Ipc)
-        }
-        #[test]
-        fn ipc_pyzmq_binds() {
-            $case(Dir::PyzmqBinds, Family::Ipc)
-        }
-    };
-}
-
+// One test per binding direction for each case, over tcp (127.0.0.1); `, ipc` adds the same
+// two over ipc.
 both_ways! {
     pair_oxmq_client => super::pair_oxmq_client, ipc;
     pair_pyzmq_client => super::pair_pyzmq_client, ipc;
@@ -587,40 +560,6 @@ fn check_xpub_lines(lines: Vec<String>) {
     );
 }
 
-/// Publishes [sync] until the pyzmq subscriber reports one (the slow-joiner effect: until its
-/// subscriptions arrive, a PUB drops everything), bounded.
-fn publish_until_subscribed(s: &mut oxmq::Socket, peer: &mut Peer) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let sync = frames_text(&msg(&["sync"]));
-    loop {
-        send(s, &msg(&["sync"]), "sync");
-        while let Some(line) = peer.next_line(Duration::from_millis(20)) {
-            if line.strip_prefix("GOT ") == Some(sync.as_str()) {
-                return;
-            }
-            assert!(!line.starts_with("FAIL"), "pyzmq subscriber: {line}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the pyzmq subscriber never received a sync message"
-        );
-    }
-}
-
-fn check_subscriber_lines(lines: Vec<String>) {
-    let sync = frames_text(&msg(&["sync"]));
-    let got: Vec<&str> = lines
-        .iter()
-        .filter_map(|l| l.strip_prefix("GOT "))
-        .filter(|g| *g != sync)
-        .collect();
-    let want: Vec<String> = expected_for_subscriber()
-        .iter()
-        .map(|m| frames_text(m))
-        .collect();
-    assert_eq!(got, want, "what the pyzmq subscriber received");
-}
-
 fn subscribe(s: &mut oxmq::Socket, topic: &[u8]) {
     if s.socket_type() == SocketType::XSub {
         let mut m = vec![1u8];
@@ -949,18 +888,6 @@ fn libzmq_drops_the_hostile_clients_too() {
     }
     send(&mut push, &msg(&["END"]), "END");
     peer.finish();
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn frames_text(frames: &[Vec<u8>]) -> String {
-    frames
-        .iter()
-        .map(|f| format!("x{}", hex(f)))
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// Message properties, as zmq_msg_gets reads them, in both directions: pyzmq reads the socket

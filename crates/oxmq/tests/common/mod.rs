@@ -612,3 +612,85 @@ pub(crate) fn tcp_addr(endpoint: &str) -> SocketAddr {
 pub(crate) fn have_ipv6_loopback() -> bool {
     std::net::TcpListener::bind("[::1]:0").is_ok()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Shared test bodies
+
+/// Defines, for each `name => case`, a module of tests running `case(dir, family)` with each
+/// side binding over IPv4 tcp, and over ipc too when `ipc` follows.
+#[allow(unused_macros)] // each test binary uses its own subset
+macro_rules! both_ways {
+    ($($name:ident => $case:path $(, $extra:ident)*;)*) => {$(
+        mod $name {
+            use super::{Dir, Family};
+            #[test]
+            fn oxmq_binds() {
+                $case(Dir::OxmqBinds, Family::V4)
+            }
+            #[test]
+            fn pyzmq_binds() {
+                $case(Dir::PyzmqBinds, Family::V4)
+            }
+            $($crate::common::both_ways!(@$extra $case);)*
+        }
+    )*};
+    (@ipc $case:path) => {
+        #[test]
+        fn ipc_oxmq_binds() {
+            $case(Dir::OxmqBinds, Family::Ipc)
+        }
+        #[test]
+        fn ipc_pyzmq_binds() {
+            $case(Dir::PyzmqBinds, Family::Ipc)
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use both_ways;
+
+/// Publishes [sync] until the pyzmq subscriber reports one (the slow-joiner effect: until its
+/// subscriptions arrive, a PUB drops everything), bounded.
+pub(crate) fn publish_until_subscribed(s: &mut Socket, peer: &mut Peer) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let sync = frames_text(&msg(&["sync"]));
+    loop {
+        send(s, &msg(&["sync"]), "sync");
+        while let Some(line) = peer.next_line(Duration::from_millis(20)) {
+            if line.strip_prefix("GOT ") == Some(sync.as_str()) {
+                return;
+            }
+            assert!(!line.starts_with("FAIL"), "pyzmq subscriber: {line}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the pyzmq subscriber never received a sync message"
+        );
+    }
+}
+
+pub(crate) fn check_subscriber_lines(lines: Vec<String>) {
+    let sync = frames_text(&msg(&["sync"]));
+    let got: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("GOT "))
+        .filter(|g| *g != sync)
+        .collect();
+    let want: Vec<String> = expected_for_subscriber()
+        .iter()
+        .map(|m| frames_text(m))
+        .collect();
+    assert_eq!(got, want, "what the pyzmq subscriber received");
+}
+
+pub(crate) fn frames_text(frames: &[Vec<u8>]) -> String {
+    frames
+        .iter()
+        .map(|f| format!("x{}", hex(f)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `bytes` in lower-case hex, as peer.py prints them.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
