@@ -67,6 +67,40 @@ mod r#async {
     }
 }
 
+mod security {
+    use oxmq::{auth::Authenticator, curve::KeyPair, Context, SocketType};
+
+    fn main() -> oxmq::Result<()> {
+        let ctx = Context::new();
+        let server_keys = KeyPair::generate();
+        let client_keys = KeyPair::generate();
+
+        let auth = Authenticator::start(&ctx)?; // a ZAP handler thread
+        auth.configure_curve("*", [&client_keys.public]); // only this client may connect
+
+        let mut server = ctx.socket(SocketType::Rep)?;
+        server.set_curve_server(true)?;
+        server.set_curve_secret_key(&server_keys.secret)?;
+        server.bind("tcp://127.0.0.1:*")?;
+
+        let mut client = ctx.socket(SocketType::Req)?;
+        client.set_curve_keypair(&client_keys)?;
+        client.set_curve_server_key(&server_keys.public)?;
+        client.connect(&server.last_endpoint())?;
+        client.send("secret")?;
+
+        let request = server.recv()?;
+        let user = client_keys.public.to_z85(); // the authenticator's User-Id for CURVE
+        assert_eq!(request.property("User-Id"), Some(user.as_bytes()));
+        Ok(())
+    }
+
+    #[test]
+    fn runs() {
+        main().expect("the security example");
+    }
+}
+
 /// Every ```rust block of the README appears in this file, line by line (indentation aside).
 #[test]
 fn readme_blocks_are_the_programs_tested_here() {
@@ -91,7 +125,7 @@ fn readme_blocks_are_the_programs_tested_here() {
         rest = &body[end + 3..];
     }
     assert_eq!(
-        blocks, 2,
-        "README.md has a blocking and an async quickstart"
+        blocks, 3,
+        "README.md has a blocking and an async quickstart and a security example"
     );
 }
