@@ -463,3 +463,28 @@ fn curve_without_keys_fails_at_the_start_of_the_handshake() {
     assert_eq!(e.side, Side::Client);
     assert!(matches!(e.error, ProtocolError::KeyExchange { .. }));
 }
+
+#[test]
+fn every_mechanism_handshake_times_out_even_while_zap_decides() {
+    let keys = KeyPair::generate();
+    let ivl = std::time::Duration::from_secs(5);
+    let cases = [
+        (plain_client("a", "b"), plain_server()),
+        (
+            curve_client(SocketType::Dealer, &keys),
+            curve_server(SocketType::Router, &keys),
+        ),
+    ];
+    for (client, server) in cases {
+        let server = SessionConfig {
+            handshake_ivl: Some(ivl),
+            ..server
+        };
+        let mut pair = Pair::new(client, server);
+        // The server asks ZAP and never hears back.
+        zap_request(&mut pair);
+        let e = pair.advance(ivl).unwrap_err();
+        assert_eq!(e.side, Side::Server);
+        assert_eq!(e.error, ProtocolError::HandshakeTimeout);
+    }
+}
