@@ -339,10 +339,6 @@ impl Session {
         if self.state != State::Ready {
             return Err(self.error.clone().unwrap_or(ProtocolError::NotReady));
         }
-        if self.cipher.is_some() {
-            self.send_sealed(&msg);
-            return Ok(());
-        }
         let f = msg.flags();
         if f & (flags::SUBSCRIBE | flags::CANCEL) != 0 {
             let subscribe = f & flags::SUBSCRIBE != 0;
@@ -353,13 +349,23 @@ impl Session {
                 } else {
                     Command::Cancel { topic }
                 };
-                cmd.write_frame(&mut self.out);
+                self.put_command(&cmd);
+            } else if self.cipher.is_some() {
+                self.send_sealed(
+                    &[&[u8::from(subscribe)], msg.data()].concat(),
+                    msg.more(),
+                    false,
+                );
             } else {
                 let header = FrameHeader::new(msg.len() as u64 + 1, msg.more(), false);
                 self.put_header(&header);
                 self.out.put_slice(&[u8::from(subscribe)]);
                 self.out.put_slice(msg.data());
             }
+            return Ok(());
+        }
+        if self.cipher.is_some() {
+            self.send_sealed(msg.data(), msg.more(), msg.is_command());
             return Ok(());
         }
         if msg.shared().is_none() {

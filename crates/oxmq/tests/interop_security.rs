@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::*;
 use oxmq::auth::Authenticator;
-use oxmq::curve::KeyPair;
+use oxmq::curve::{KeyPair, PublicKey};
 use oxmq::monitor::events;
 use oxmq::{Context, Monitor, Socket, SocketType};
 
@@ -60,6 +60,23 @@ fn handshake_outcome(m: &mut Monitor) -> (u32, u32) {
 
 /// A public key in Z85. Keys go to peer.py as `--option=KEY`: Z85 has `-`, and a key starting
 /// with it would read as an option.
+/// Our side's handshake must end as `ours` (event, value); the pyzmq peer must print a line
+/// starting with `theirs`, then pass.
+fn failed_on_both_sides(m: &mut Monitor, mut peer: Peer, ours: (u32, u32), theirs: &str) {
+    assert_eq!(handshake_outcome(m), ours);
+    peer.expect(theirs);
+    peer.finish();
+}
+
+/// A PLAIN server socket (REP) and the built-in authenticator knowing admin/secret.
+fn plain_server_with_authenticator(ctx: &Context) -> (Authenticator, Socket) {
+    let auth = Authenticator::start(ctx).expect("authenticator");
+    auth.configure_plain("*", [("admin", "secret")]);
+    let mut s = socket(ctx, SocketType::Rep);
+    s.set_plain_server(true).expect("server");
+    (auth, s)
+}
+
 fn z85(k: &oxmq::curve::PublicKey) -> String {
     k.to_z85()
 }
@@ -104,7 +121,7 @@ fn plain_client_wrong_password_pyzmq_zap(dir: Dir, family: Family) {
     let mut s = socket(&ctx, SocketType::Req);
     s.set_plain_credentials(b"admin", b"wrong").expect("creds");
     let mut m = monitor(&ctx, &mut s);
-    let mut peer = link_on(
+    let peer = link_on(
         &mut s,
         dir,
         family,
@@ -117,21 +134,18 @@ fn plain_client_wrong_password_pyzmq_zap(dir: Dir, family: Family) {
             "plain:admin:secret",
         ],
     );
-    assert_eq!(
-        handshake_outcome(&mut m),
-        (events::HANDSHAKE_FAILED_AUTH, 400)
+    failed_on_both_sides(
+        &mut m,
+        peer,
+        (events::HANDSHAKE_FAILED_AUTH, 400),
+        "EVENT HANDSHAKE_FAILED_AUTH 400",
     );
-    peer.expect("EVENT HANDSHAKE_FAILED_AUTH 400");
-    peer.finish();
 }
 
 /// A pyzmq PLAIN client against oxmq's PLAIN server and its built-in authenticator.
 fn plain_server_oxmq_zap(dir: Dir, family: Family) {
     let ctx = Context::new();
-    let auth = Authenticator::start(&ctx).expect("authenticator");
-    auth.configure_plain("*", [("admin", "secret")]);
-    let mut s = socket(&ctx, SocketType::Rep);
-    s.set_plain_server(true).expect("server");
+    let (_auth, mut s) = plain_server_with_authenticator(&ctx);
     let peer = link_on(
         &mut s,
         dir,
@@ -165,12 +179,9 @@ fn plain_server_oxmq_zap(dir: Dir, family: Family) {
 /// reports HANDSHAKE_FAILED_AUTH 400 (not a protocol error).
 fn plain_server_wrong_password_oxmq_zap(dir: Dir, family: Family) {
     let ctx = Context::new();
-    let auth = Authenticator::start(&ctx).expect("authenticator");
-    auth.configure_plain("*", [("admin", "secret")]);
-    let mut s = socket(&ctx, SocketType::Rep);
-    s.set_plain_server(true).expect("server");
+    let (_auth, mut s) = plain_server_with_authenticator(&ctx);
     let mut m = monitor(&ctx, &mut s);
-    let mut peer = link_on(
+    let peer = link_on(
         &mut s,
         dir,
         family,
@@ -184,15 +195,31 @@ fn plain_server_wrong_password_oxmq_zap(dir: Dir, family: Family) {
             "guess",
         ],
     );
-    assert_eq!(
-        handshake_outcome(&mut m),
-        (events::HANDSHAKE_FAILED_AUTH, 400)
+    failed_on_both_sides(
+        &mut m,
+        peer,
+        (events::HANDSHAKE_FAILED_AUTH, 400),
+        "EVENT HANDSHAKE_FAILED_AUTH 400",
     );
-    peer.expect("EVENT HANDSHAKE_FAILED_AUTH 400");
-    peer.finish();
 }
 
 // ---- CURVE -----------------------------------------------------------------------------------
+
+/// A CURVE server socket with `keys`.
+fn curve_server(ctx: &Context, ty: SocketType, keys: &KeyPair) -> Socket {
+    let mut s = socket(ctx, ty);
+    s.set_curve_server(true).expect("server");
+    s.set_curve_secret_key(&keys.secret).expect("secret");
+    s
+}
+
+/// A CURVE client socket with key pair `me`, for the server whose public key is `server`.
+fn curve_client(ctx: &Context, ty: SocketType, me: &KeyPair, server: &PublicKey) -> Socket {
+    let mut s = socket(ctx, ty);
+    s.set_curve_keypair(me).expect("keypair");
+    s.set_curve_server_key(server).expect("server key");
+    s
+}
 
 /// oxmq's CURVE server (with its authenticator allowing the client's key) and a pyzmq client.
 fn curve_oxmq_server(dir: Dir, family: Family) {
@@ -201,9 +228,7 @@ fn curve_oxmq_server(dir: Dir, family: Family) {
     let client = KeyPair::generate();
     let auth = Authenticator::start(&ctx).expect("authenticator");
     auth.configure_curve("*", [&client.public]);
-    let mut s = socket(&ctx, SocketType::Pair);
-    s.set_curve_server(true).expect("server");
-    s.set_curve_secret_key(&server.secret).expect("secret");
+    let mut s = curve_server(&ctx, SocketType::Pair, &server);
     let peer = link_on(
         &mut s,
         dir,
@@ -226,9 +251,7 @@ fn curve_pyzmq_server(dir: Dir, family: Family) {
     let ctx = Context::new();
     let server = KeyPair::generate();
     let me = KeyPair::generate();
-    let mut s = socket(&ctx, SocketType::Pair);
-    s.set_curve_keypair(&me).expect("keypair");
-    s.set_curve_server_key(&server.public).expect("server key");
+    let mut s = curve_client(&ctx, SocketType::Pair, &me, &server.public);
     let rule = format!("curve:{}", z85(&me.public));
     let peer = link_on(
         &mut s,
@@ -260,10 +283,8 @@ fn curve_pyzmq_server(dir: Dir, family: Family) {
 fn curve_wrong_server_key_at_oxmq_client(dir: Dir, family: Family) {
     let ctx = Context::new();
     let server = KeyPair::generate();
-    let mut s = socket(&ctx, SocketType::Pair);
-    s.set_curve_keypair(&KeyPair::generate()).expect("keypair");
-    s.set_curve_server_key(&KeyPair::generate().public)
-        .expect("wrong server key");
+    let wrong = KeyPair::generate().public;
+    let mut s = curve_client(&ctx, SocketType::Pair, &KeyPair::generate(), &wrong);
     let mut peer = link_on(
         &mut s,
         dir,
@@ -287,11 +308,9 @@ fn curve_wrong_server_key_at_oxmq_client(dir: Dir, family: Family) {
 fn curve_wrong_server_key_at_pyzmq_client(dir: Dir, family: Family) {
     let ctx = Context::new();
     let server = KeyPair::generate();
-    let mut s = socket(&ctx, SocketType::Pair);
-    s.set_curve_server(true).expect("server");
-    s.set_curve_secret_key(&server.secret).expect("secret");
+    let mut s = curve_server(&ctx, SocketType::Pair, &server);
     let mut m = monitor(&ctx, &mut s);
-    let mut peer = link_on(
+    let peer = link_on(
         &mut s,
         dir,
         family,
@@ -302,21 +321,19 @@ fn curve_wrong_server_key_at_pyzmq_client(dir: Dir, family: Family) {
             &format!("--curve-serverkey={}", z85(&KeyPair::generate().public)),
         ],
     );
-    assert_eq!(
-        handshake_outcome(&mut m),
-        (events::HANDSHAKE_FAILED_PROTOCOL, 0x1100_0001)
+    failed_on_both_sides(
+        &mut m,
+        peer,
+        (events::HANDSHAKE_FAILED_PROTOCOL, 0x1100_0001),
+        "EVENT HANDSHAKE_FAILED_NO_DETAIL",
     );
-    peer.expect("EVENT HANDSHAKE_FAILED_NO_DETAIL");
-    peer.finish();
 }
 
 /// Heartbeats inside CURVE boxes keep an idle connection up in both directions.
 fn curve_heartbeats(dir: Dir, family: Family) {
     let ctx = Context::new();
     let server = KeyPair::generate();
-    let mut s = socket(&ctx, SocketType::Pair);
-    s.set_curve_server(true).expect("server");
-    s.set_curve_secret_key(&server.secret).expect("secret");
+    let mut s = curve_server(&ctx, SocketType::Pair, &server);
     s.set_sockopt(oxmq::opt::HEARTBEAT_IVL, &100i32.to_ne_bytes())
         .expect("HEARTBEAT_IVL");
     s.set_sockopt(oxmq::opt::HEARTBEAT_TIMEOUT, &1000i32.to_ne_bytes())
@@ -356,34 +373,16 @@ fn curve_heartbeats(dir: Dir, family: Family) {
 fn curve_pub_oxmq_sub_pyzmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let server = KeyPair::generate();
-    let mut s = socket(&ctx, SocketType::Pub);
-    s.set_curve_server(true).expect("server");
-    s.set_curve_secret_key(&server.secret).expect("secret");
-    let mut peer = link_on(
-        &mut s,
-        dir,
-        family,
-        &[
-            "sub",
-            "--type",
-            "SUB",
-            &format!("--curve-serverkey={}", z85(&server.public)),
-        ],
-    );
-    publish_until_subscribed(&mut s, &mut peer);
-    for m in topic_set() {
-        send(&mut s, &m, "a topic message");
-    }
-    check_subscriber_lines(peer.finish());
+    let mut s = curve_server(&ctx, SocketType::Pub, &server);
+    let key = format!("--curve-serverkey={}", z85(&server.public));
+    publish_to_pyzmq_sub(&mut s, dir, family, &[&key]);
 }
 
 /// pyzmq's CURVE PUB (the server) and oxmq's CURVE SUB.
 fn curve_pub_pyzmq_sub_oxmq(dir: Dir, family: Family) {
     let ctx = Context::new();
     let server = KeyPair::generate();
-    let mut s = socket(&ctx, SocketType::Sub);
-    s.set_curve_keypair(&KeyPair::generate()).expect("keypair");
-    s.set_curve_server_key(&server.public).expect("server key");
+    let mut s = curve_client(&ctx, SocketType::Sub, &KeyPair::generate(), &server.public);
     for t in ["A.", "B", "sync", "END"] {
         s.subscribe(t.as_bytes()).expect("subscribe");
     }
@@ -431,9 +430,7 @@ fn curve_pub_pyzmq_sub_oxmq(dir: Dir, family: Family) {
 fn curve_server_under_a_half_open_flood_serves_a_real_client() {
     let ctx = Context::new();
     let server = KeyPair::generate();
-    let mut s = socket(&ctx, SocketType::Pair);
-    s.set_curve_server(true).expect("server");
-    s.set_curve_secret_key(&server.secret).expect("secret");
+    let mut s = curve_server(&ctx, SocketType::Pair, &server);
     s.bind("tcp://127.0.0.1:*").expect("bind");
     let ep = s.last_endpoint();
     let mut flood = Peer::spawn(&[

@@ -15,7 +15,7 @@ use super::Session;
 use crate::command::Command;
 use crate::curve::MESSAGE_OVERHEAD;
 use crate::frame::{self, FrameHeader};
-use crate::{flags, Event, Msg, ProtocolError};
+use crate::{Event, Msg, ProtocolError};
 
 /// The flags byte inside a MESSAGE box.
 const MORE: u8 = 0x01;
@@ -32,35 +32,16 @@ impl Session {
         }
     }
 
-    /// [`Session::send`] under CURVE.
-    pub(super) fn send_sealed(&mut self, msg: &Msg) {
-        let f = msg.flags();
-        if f & (flags::SUBSCRIBE | flags::CANCEL) != 0 {
-            let subscribe = f & flags::SUBSCRIBE != 0;
-            if self.peer_v31 {
-                let topic = msg.data();
-                let cmd = if subscribe {
-                    Command::Subscribe { topic }
-                } else {
-                    Command::Cancel { topic }
-                };
-                self.put_command(&cmd);
-            } else {
-                let mut body = Vec::with_capacity(1 + msg.len());
-                body.push(u8::from(subscribe));
-                body.extend_from_slice(msg.data());
-                self.put_sealed(if msg.more() { MORE } else { 0 }, &body);
-            }
-            return;
-        }
-        let inner = if msg.is_command() {
+    /// [`Session::send`] under CURVE, for one frame of `data`.
+    pub(super) fn send_sealed(&mut self, data: &[u8], more: bool, command: bool) {
+        let inner = if command {
             COMMAND
-        } else if msg.more() {
+        } else if more {
             MORE
         } else {
             0
         };
-        self.put_sealed(inner, msg.data());
+        self.put_sealed(inner, data);
     }
 
     /// Seals `data` into a MESSAGE and queues its frame.

@@ -694,3 +694,16 @@ pub(crate) fn frames_text(frames: &[Vec<u8>]) -> String {
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// `s`, a PUB, publishes the topic set to a pyzmq SUB (peer.py `sub`, with `extra` arguments)
+/// subscribed to A., B, sync and END, which must receive exactly `expected_for_subscriber()`.
+pub(crate) fn publish_to_pyzmq_sub(s: &mut Socket, dir: Dir, family: Family, extra: &[&str]) {
+    let mut args = vec!["sub", "--type", "SUB"];
+    args.extend_from_slice(extra);
+    let mut peer = link_on(s, dir, family, &args);
+    publish_until_subscribed(s, &mut peer);
+    for m in topic_set() {
+        send(s, &m, "a topic message");
+    }
+    check_subscriber_lines(peer.finish());
+}
