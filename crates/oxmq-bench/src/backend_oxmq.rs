@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use oxmq::curve::{PublicKey, SecretKey};
 use oxmq::{Context, Socket, SocketType};
 
 use crate::{Backend, Role};
@@ -74,6 +75,22 @@ impl Backend for Oxmq {
 
     fn subscribe(socket: &mut Socket, prefix: &[u8]) -> oxmq::Result<()> {
         socket.subscribe(prefix)
+    }
+
+    fn set_curve_server(socket: &mut Socket, secret: &[u8; 32]) -> oxmq::Result<()> {
+        socket.set_curve_server(true)?;
+        socket.set_curve_secret_key(&SecretKey::from_bytes(*secret))
+    }
+
+    fn set_curve_client(
+        socket: &mut Socket,
+        server: &[u8; 32],
+        public: &[u8; 32],
+        secret: &[u8; 32],
+    ) -> oxmq::Result<()> {
+        socket.set_curve_server_key(&PublicKey::from_bytes(*server))?;
+        socket.set_curve_public_key(&PublicKey::from_bytes(*public))?;
+        socket.set_curve_secret_key(&SecretKey::from_bytes(*secret))
     }
 }
 

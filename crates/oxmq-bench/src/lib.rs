@@ -8,6 +8,9 @@
 //!   socket binds, a PUSH socket on another thread connects and sends `count` messages of
 //!   `size` bytes; the receiver starts the clock when the first message arrives and stops it
 //!   after the last, so connection setup is not timed. The rate is `(count - 1) / elapsed`.
+//!   A throughput case may run over CURVE ([`Security::Curve`], label `thr-curve`): the PULL
+//!   is the CURVE server, the PUSH the client, both libraries given the same key bytes; the
+//!   handshake happens before the first message, so it is not timed either.
 //! - **Latency** ([`Kind::Latency`]) follows `local_lat`/`remote_lat`: a REP socket on another
 //!   thread echoes, a REQ socket sends and waits `count` times. It reports the mean time of
 //!   one whole round trip (libzmq's tools print half of it) and the median round trip. A few
@@ -34,6 +37,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use oxmq::curve::{KeyPair, PublicKey};
 
 mod backend_oxmq;
 mod report;
@@ -143,6 +148,62 @@ pub struct Spec {
     /// error instead of a hang (the tests set it); `None` leaves libzmq's default (infinite),
     /// as libzmq's perf tools do.
     pub timeout: Option<Duration>,
+    /// The security mechanism of the case's connections: CURVE only for throughput over tcp
+    /// or ipc ([`CaseError::CurveNotApplicable`] otherwise).
+    pub security: Security,
+}
+
+/// The security mechanism a case runs over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Security {
+    /// No security, as in every case by default.
+    Null,
+    /// CURVE: the binding socket is the server, the connecting one the client.
+    Curve(CurveKeys),
+}
+
+/// The long-term key pairs of a CURVE case, as raw bytes, so that every library is given the
+/// same keys.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CurveKeys {
+    /// The server's public key (the client's `CURVE_SERVERKEY`).
+    pub server_public: [u8; 32],
+    /// The server's secret key.
+    pub server_secret: [u8; 32],
+    /// The client's public key.
+    pub client_public: [u8; 32],
+    /// The client's secret key.
+    pub client_secret: [u8; 32],
+}
+
+impl CurveKeys {
+    /// Two fresh key pairs, from oxmq's `zmq_curve_keypair`.
+    pub fn generate() -> CurveKeys {
+        let server = KeyPair::generate();
+        let client = KeyPair::generate();
+        CurveKeys {
+            server_public: *server.public.as_bytes(),
+            server_secret: *server.secret.as_bytes(),
+            client_public: *client.public.as_bytes(),
+            client_secret: *client.secret.as_bytes(),
+        }
+    }
+}
+
+impl fmt::Debug for CurveKeys {
+    // Throwaway keys, but a secret is not printed all the same.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CurveKeys")
+            .field(
+                "server_public",
+                &PublicKey::from_bytes(self.server_public).to_z85(),
+            )
+            .field(
+                "client_public",
+                &PublicKey::from_bytes(self.client_public).to_z85(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl Spec {
@@ -154,6 +215,7 @@ impl Spec {
             size,
             count,
             timeout: None,
+            security: Security::Null,
         }
     }
 
@@ -165,6 +227,16 @@ impl Spec {
             size,
             count: round_trips,
             timeout: None,
+            security: Security::Null,
+        }
+    }
+
+    /// A throughput case over CURVE with no timeout, with two fresh key pairs (the PULL's
+    /// and the PUSH's). Every library that runs this `Spec` (or a clone) gets the same keys.
+    pub fn throughput_curve(transport: Transport, size: usize, count: u64) -> Spec {
+        Spec {
+            security: Security::Curve(CurveKeys::generate()),
+            ..Spec::throughput(transport, size, count)
         }
     }
 
@@ -176,6 +248,7 @@ impl Spec {
             size,
             count,
             timeout: None,
+            security: Security::Null,
         }
     }
 
@@ -185,10 +258,23 @@ impl Spec {
         self
     }
 
-    /// A short label such as `thr tcp 256 B`, `lat tcp 1 KiB` or `fanout tcp 16 B x10`.
+    /// The CURVE keys, when the case runs over CURVE.
+    pub fn curve(&self) -> Option<&CurveKeys> {
+        match &self.security {
+            Security::Null => None,
+            Security::Curve(keys) => Some(keys),
+        }
+    }
+
+    /// A short label such as `thr tcp 256 B`, `thr-curve tcp 16 B`, `lat tcp 1 KiB` or
+    /// `fanout tcp 16 B x10`.
     pub fn label(&self) -> String {
+        let mechanism = match self.security {
+            Security::Null => "",
+            Security::Curve(_) => "-curve",
+        };
         let label = format!(
-            "{} {} {}",
+            "{}{mechanism} {} {}",
             self.kind.name(),
             self.transport,
             format_size(self.size)
@@ -201,7 +287,8 @@ impl Spec {
 
     /// Whether the filter `words` selects this case: it does when the words appear in the
     /// label as whole words, in order and next to each other. So `lat`, `ipc`, `thr tcp 16 B`
-    /// and `fanout inproc` select what they say, and `x10` selects `... x10` but not `x100`.
+    /// and `fanout inproc` select what they say, `x10` selects `... x10` but not `x100`, and
+    /// `thr` does not select `thr-curve ...`.
     pub fn matches(&self, words: &str) -> bool {
         let label = self.label();
         let label: Vec<&str> = label.split_whitespace().collect();
@@ -266,6 +353,22 @@ pub trait Backend: 'static {
     fn set_hwm(socket: &mut Self::Socket, hwm: i32) -> Result<(), Self::Error>;
     /// Subscribes a SUB socket to the messages starting with `prefix` (all of them for `b""`).
     fn subscribe(socket: &mut Self::Socket, prefix: &[u8]) -> Result<(), Self::Error>;
+    /// Makes the socket a CURVE server with the long-term secret key `secret`; before bind.
+    fn set_curve_server(socket: &mut Self::Socket, secret: &[u8; 32]) -> Result<(), Self::Error>;
+    /// Makes the socket a CURVE client of the server whose public key is `server`, with the
+    /// long-term key pair `public`/`secret`; before connect.
+    fn set_curve_client(
+        socket: &mut Self::Socket,
+        server: &[u8; 32],
+        public: &[u8; 32],
+        secret: &[u8; 32],
+    ) -> Result<(), Self::Error>;
+    /// Why this library cannot run `spec` at all (a build without CURVE, say), or `None`. The
+    /// suite skips such a case for this library instead of counting it as failed.
+    fn unsupported(spec: &Spec) -> Option<String> {
+        let _ = spec;
+        None
+    }
 }
 
 /// The outcome of one run of one case.
@@ -374,6 +477,12 @@ pub enum CaseError<E: StdError + 'static> {
         /// What was wrong with it.
         what: String,
     },
+    /// CURVE was asked of a case that cannot apply it: only throughput over tcp or ipc can.
+    #[error("{case}: CURVE applies only to throughput cases over tcp or ipc")]
+    CurveNotApplicable {
+        /// The case's label.
+        case: String,
+    },
     /// A fan-out phase did not finish in time (subscribers not all reached by the warm-up,
     /// or not all given the end marker).
     #[error("{backend}: fan-out {phase} did not finish within {limit:?}")]
@@ -389,6 +498,13 @@ pub enum CaseError<E: StdError + 'static> {
 
 /// Runs one case once.
 pub fn run<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error>> {
+    // Elsewhere the keys would be ignored (inproc has no handshake in either library) and the
+    // figures labelled CURVE would be NULL's.
+    if spec.curve().is_some()
+        && (spec.kind != Kind::Throughput || spec.transport == Transport::Inproc)
+    {
+        return Err(CaseError::CurveNotApplicable { case: spec.label() });
+    }
     match spec.kind {
         Kind::Throughput => throughput::<B>(spec),
         Kind::Latency => latency::<B>(spec),
@@ -421,6 +537,8 @@ pub struct Contender {
     pub name: &'static str,
     /// Runs one case once.
     pub run: fn(&Spec) -> Result<Measurement, BoxError>,
+    /// Why the contender cannot run a case at all, or `None` ([`Backend::unsupported`]).
+    pub unsupported: fn(&Spec) -> Option<String>,
 }
 
 impl Contender {
@@ -429,6 +547,7 @@ impl Contender {
         Contender {
             name: B::NAME,
             run: run_boxed::<B>,
+            unsupported: B::unsupported,
         }
     }
 }
@@ -458,7 +577,9 @@ pub struct Progress<'a> {
 /// The contenders alternate run by run, so a drift of the machine (another process, thermal
 /// throttling) spreads over all of them instead of biasing one. `progress` is called before
 /// each run. A contender that fails a case skips that case's remaining runs; the failure is
-/// kept in the report ([`Report::failures`]) and the other results stand.
+/// kept in the report ([`Report::failures`]) and the other results stand. A contender that
+/// cannot run a case at all ([`Contender::unsupported`]) is not run on it; the report lists
+/// it as skipped ([`Report::skipped`]), not failed.
 pub fn run_suite(
     specs: &[Spec],
     contenders: &[Contender],
@@ -468,12 +589,25 @@ pub fn run_suite(
     let runs = runs.max(1);
     let mut rows = Vec::with_capacity(specs.len());
     let mut failures = Vec::new();
+    let mut skipped = Vec::new();
     for (case, spec) in specs.iter().enumerate() {
         let mut samples: Vec<Vec<Measurement>> = vec![Vec::with_capacity(runs); contenders.len()];
-        let mut failed = vec![false; contenders.len()];
+        // A contender is out of a case once it has failed it, or from the start when it
+        // cannot run it at all.
+        let mut out = vec![false; contenders.len()];
+        for (c, contender) in contenders.iter().enumerate() {
+            if let Some(reason) = (contender.unsupported)(spec) {
+                out[c] = true;
+                skipped.push(Skip {
+                    spec: spec.clone(),
+                    contender: contender.name,
+                    reason,
+                });
+            }
+        }
         for run in 0..runs {
             for (c, contender) in contenders.iter().enumerate() {
-                if failed[c] {
+                if out[c] {
                     continue;
                 }
                 progress(&Progress {
@@ -487,7 +621,7 @@ pub fn run_suite(
                 match (contender.run)(spec) {
                     Ok(m) => samples[c].push(m),
                     Err(error) => {
-                        failed[c] = true;
+                        out[c] = true;
                         failures.push(Failure {
                             spec: spec.clone(),
                             contender: contender.name,
@@ -499,7 +633,7 @@ pub fn run_suite(
         }
         rows.push(Row::new(spec.clone(), &samples));
     }
-    Report::new(contenders.iter().map(|c| c.name).collect(), rows, failures)
+    Report::new(contenders.iter().map(|c| c.name).collect(), rows, failures).with_skipped(skipped)
 }
 
 /// A case a contender could not run.
@@ -513,10 +647,22 @@ pub struct Failure {
     pub error: BoxError,
 }
 
+/// A case a contender cannot run at all, so it was not tried.
+#[derive(Debug, Clone)]
+pub struct Skip {
+    /// The case.
+    pub spec: Spec,
+    /// Who skipped it.
+    pub contender: &'static str,
+    /// Why.
+    pub reason: String,
+}
+
 /// The cases `cargo bench -p oxmq-bench` runs by default, each over tcp, ipc and inproc:
 /// PUSH/PULL throughput at 16 B, 256 B, 1 KiB, 8 KiB and 64 KiB, REQ/REP latency at 16 B and
-/// 1 KiB; then PUB/SUB fan-out to 1, 10 and 100 subscribers at 16 B and 1 KiB over tcp and
-/// inproc. Counts come from [`default_count`].
+/// 1 KiB; then PUSH/PULL throughput over CURVE at 16 B, 1 KiB and 64 KiB over tcp; then
+/// PUB/SUB fan-out to 1, 10 and 100 subscribers at 16 B and 1 KiB over tcp and inproc. Counts
+/// come from [`default_count`] and [`default_curve_count`].
 pub fn default_specs() -> Vec<Spec> {
     let mut specs = Vec::new();
     for transport in [Transport::Tcp, Transport::Ipc, Transport::Inproc] {
@@ -528,6 +674,10 @@ pub fn default_specs() -> Vec<Spec> {
             let count = default_count(Kind::Latency, transport, size);
             specs.push(Spec::latency(transport, size, count));
         }
+    }
+    for size in CURVE_SIZES {
+        let count = default_curve_count(size);
+        specs.push(Spec::throughput_curve(Transport::Tcp, size, count));
     }
     for transport in [Transport::Tcp, Transport::Inproc] {
         for subscribers in [1, 10, 100] {
@@ -575,6 +725,19 @@ pub fn default_count(kind: Kind, transport: Transport, size: usize) -> u64 {
             };
             (deliveries / subscribers.max(1) as u64).max(1)
         }
+    }
+}
+
+/// A default count for a CURVE throughput case of this size (tcp or ipc): every message is
+/// sealed and opened, so the counts are lower than [`default_count`]'s, again for about half
+/// a second to two seconds per run on a small machine.
+pub fn default_curve_count(size: usize) -> u64 {
+    match size {
+        0..=64 => 500_000,
+        65..=4096 => 200_000,
+        4097..=32768 => 50_000,
+        // oxmq manages some 4k msg/s here on the reference machine.
+        _ => 10_000,
     }
 }
 
@@ -651,15 +814,27 @@ fn throughput<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error
     let be = backend_error::<B>;
     let ctx = B::context().map_err(be)?;
     let mut pull = B::socket(&ctx, Role::Pull, spec.timeout).map_err(be)?;
+    if let Some(keys) = spec.curve() {
+        B::set_curve_server(&mut pull, &keys.server_secret).map_err(be)?;
+    }
     let endpoint = B::bind(&mut pull, &spec.transport.endpoint()).map_err(be)?;
 
     let sender_ctx = peer_context::<B>(&ctx, spec.transport).map_err(be)?;
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let (size, count, timeout) = (spec.size, spec.count, spec.timeout);
+    let curve = spec.curve().cloned();
     let sender = thread::Builder::new()
         .name(format!("{}-push", B::NAME))
         .spawn(move || -> Result<(), B::Error> {
             let mut push = B::socket(&sender_ctx, Role::Push, timeout)?;
+            if let Some(keys) = &curve {
+                B::set_curve_client(
+                    &mut push,
+                    &keys.server_public,
+                    &keys.client_public,
+                    &keys.client_secret,
+                )?;
+            }
             B::connect(&mut push, &endpoint)?;
             let body = vec![0x5a_u8; size];
             for _ in 0..count {
@@ -1063,6 +1238,9 @@ fn subscribe_and_receive<B: Backend>(
 /// from one loop, rather than a thread per subscriber, which on a small machine would
 /// measure the scheduler more than the library.
 pub const FANOUT_RECEIVERS: usize = 2;
+/// The sizes of the default CURVE throughput cases, in bytes: a small, a medium and a large
+/// message, where the per-message cost and then the cipher's speed dominate.
+pub const CURVE_SIZES: [usize; 3] = [16, 1024, 65536];
 
 /// Untimed round trips before a latency case starts the clock: they take the connection
 /// setup and the first allocations out of the measurement.
@@ -1132,10 +1310,12 @@ mod tests {
             Contender {
                 name: "a",
                 run: fails,
+                unsupported: |_| None,
             },
             Contender {
                 name: "b",
                 run: works,
+                unsupported: |_| None,
             },
         ];
         let specs = [Spec::throughput(Transport::Inproc, 16, 10)];
@@ -1145,6 +1325,70 @@ mod tests {
         assert_eq!(report.failures().len(), 1);
         assert_eq!(report.rows()[0].samples()[1].len(), 3);
         assert!(report.to_string().contains("FAILED a thr inproc 16 B"));
+    }
+
+    #[test]
+    fn a_contender_skips_what_it_cannot_run_without_failing() {
+        fn works(spec: &Spec) -> Result<Measurement, BoxError> {
+            Ok(Measurement {
+                count: spec.count,
+                size: spec.size,
+                elapsed: Duration::from_millis(1),
+                median_each: None,
+                lost: 0,
+            })
+        }
+        fn never(_: &Spec) -> Result<Measurement, BoxError> {
+            unreachable!("a skipped case is not run")
+        }
+        let contenders = [
+            Contender {
+                name: "a",
+                run: works,
+                unsupported: |_| None,
+            },
+            Contender {
+                name: "b",
+                run: never,
+                unsupported: |spec| spec.curve().map(|_| "no CURVE".to_owned()),
+            },
+        ];
+        let specs = [Spec::throughput_curve(Transport::Tcp, 16, 10)];
+        let report = run_suite(&specs, &contenders, 2, &mut |p| {
+            assert_eq!(p.contender, "a");
+        });
+        assert!(report.failures().is_empty());
+        assert_eq!(report.skipped().len(), 1);
+        assert_eq!(report.rows()[0].samples()[0].len(), 2);
+        assert!(report.rows()[0].samples()[1].is_empty());
+        let text = report.to_string();
+        assert!(
+            text.contains("SKIPPED b thr-curve tcp 16 B: no CURVE"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn curve_cases_are_labelled_apart_and_share_their_keys() {
+        let curve = Spec::throughput_curve(Transport::Tcp, 1024, 10);
+        assert_eq!(curve.label(), "thr-curve tcp 1 KiB");
+        assert!(curve.matches("thr-curve") && curve.matches("tcp 1 KiB"));
+        assert!(!curve.matches("thr") && !curve.matches("curve"));
+        assert!(!Spec::throughput(Transport::Tcp, 16, 10).matches("thr-curve"));
+        let keys = curve.curve().expect("a CURVE case has keys");
+        assert_eq!(curve.clone().curve(), Some(keys), "clones share the keys");
+        assert_ne!(keys.server_public, keys.client_public);
+        assert_eq!(
+            *oxmq::curve::SecretKey::from_bytes(keys.server_secret)
+                .public_key()
+                .as_bytes(),
+            keys.server_public
+        );
+        let debug = format!("{keys:?}");
+        assert!(
+            !debug.contains(&format!("{:?}", keys.server_secret)),
+            "{debug}"
+        );
     }
 
     #[test]
@@ -1168,6 +1412,8 @@ mod tests {
             "lat inproc 1 KiB",
             "fanout tcp 16 B x100",
             "fanout inproc 1 KiB x1",
+            "thr-curve tcp 16 B",
+            "thr-curve tcp 64 KiB",
         ] {
             assert!(labels.iter().any(|l| l == label), "{label} in {labels:?}");
         }

@@ -5,14 +5,15 @@
 
 use std::fmt;
 
-use crate::{Failure, Kind, Measurement, Spec};
+use crate::{Failure, Kind, Measurement, Skip, Spec};
 
-/// All runs of all cases, by contender, and the cases that failed.
+/// All runs of all cases, by contender, and the cases that failed or were skipped.
 #[derive(Debug)]
 pub struct Report {
     contenders: Vec<&'static str>,
     rows: Vec<Row>,
     failures: Vec<Failure>,
+    skipped: Vec<Skip>,
 }
 
 impl Report {
@@ -22,12 +23,24 @@ impl Report {
             contenders,
             rows,
             failures,
+            skipped: Vec::new(),
         }
+    }
+
+    /// The same report, listing `skipped` as cases a contender cannot run at all.
+    pub fn with_skipped(mut self, skipped: Vec<Skip>) -> Report {
+        self.skipped = skipped;
+        self
     }
 
     /// The cases a contender could not run (their cells show `-`).
     pub fn failures(&self) -> &[Failure] {
         &self.failures
+    }
+
+    /// The cases a contender cannot run at all and was not tried on (their cells show `-`).
+    pub fn skipped(&self) -> &[Skip] {
+        &self.skipped
     }
 
     /// The contenders' names, in column order.
@@ -194,6 +207,18 @@ impl fmt::Display for Report {
                         )?;
                     }
                 }
+            }
+        }
+        if !self.skipped.is_empty() {
+            writeln!(f)?;
+            for skip in &self.skipped {
+                writeln!(
+                    f,
+                    "SKIPPED {} {}: {}",
+                    skip.contender,
+                    skip.spec.label(),
+                    skip.reason
+                )?;
             }
         }
         if !self.failures.is_empty() {

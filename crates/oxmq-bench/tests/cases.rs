@@ -6,7 +6,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use oxmq_bench::{run, Backend, CaseError, Kind, Measurement, Oxmq, Spec, Transport};
+use oxmq_bench::{
+    run, Backend, CaseError, CurveKeys, Kind, Measurement, Oxmq, Security, Spec, Transport,
+};
 
 #[path = "../benches/compare/libzmq.rs"]
 mod libzmq;
@@ -148,10 +150,54 @@ fn libzmq_fanout() {
 }
 
 #[test]
+fn oxmq_throughput_over_curve() {
+    for transport in [Transport::Tcp, Transport::Ipc] {
+        for size in [16, 1024, 65536] {
+            check::<Oxmq>(Spec::throughput_curve(transport, size, 100));
+        }
+    }
+}
+
+/// The CURVE case really runs CURVE: a client that expects another server key gets nothing
+/// through.
+#[test]
+fn oxmq_curve_case_with_the_wrong_server_key_delivers_nothing() {
+    let mut spec =
+        Spec::throughput_curve(Transport::Tcp, 16, 10).with_timeout(Duration::from_secs(1));
+    if let Security::Curve(keys) = &mut spec.security {
+        keys.server_public = CurveKeys::generate().server_public;
+    }
+    assert!(run::<Oxmq>(&spec).is_err());
+}
+
+/// Skipped (with a note) when the linked libzmq has no CURVE, as the zmq-sys build has not.
+#[test]
+fn libzmq_throughput_over_curve() {
+    let spec = Spec::throughput_curve(Transport::Tcp, 16, 100);
+    if let Some(reason) = Libzmq::unsupported(&spec) {
+        eprintln!("libzmq_throughput_over_curve: skipped: {reason}");
+        return;
+    }
+    for size in [16, 65536] {
+        check::<Libzmq>(Spec::throughput_curve(Transport::Tcp, size, 100));
+    }
+}
+
+#[test]
 fn too_small_counts_are_errors() {
     assert!(run::<Oxmq>(&Spec::throughput(Transport::Tcp, 16, 1)).is_err());
     assert!(run::<Libzmq>(&Spec::latency(Transport::Tcp, 16, 0)).is_err());
     assert!(run::<Oxmq>(&Spec::fanout(Transport::Tcp, 16, 0, 1)).is_err());
     assert!(run::<Oxmq>(&Spec::fanout(Transport::Tcp, 0, 10, 1)).is_err());
     assert!(run::<Oxmq>(&Spec::fanout(Transport::Tcp, 16, 10, 0)).is_err());
+    let curve = Spec::throughput_curve(Transport::Inproc, 16, 10);
+    assert!(matches!(
+        run::<Oxmq>(&curve),
+        Err(CaseError::CurveNotApplicable { .. })
+    ));
+    let curve_lat = Spec {
+        kind: Kind::Latency,
+        ..Spec::throughput_curve(Transport::Tcp, 16, 10)
+    };
+    assert!(run::<Libzmq>(&curve_lat).is_err());
 }

@@ -1,5 +1,5 @@
 //! `oxmq bench`: oxmq's own benchmark cases (the oxmq half of `cargo bench -p oxmq-bench`):
-//! PUSH/PULL throughput, REQ/REP latency and PUB/SUB fan-out.
+//! PUSH/PULL throughput (also over CURVE), REQ/REP latency and PUB/SUB fan-out.
 //!
 //! The table goes to stdout; progress goes to stderr, as a spinner on a terminal and as one
 //! line per run otherwise.
@@ -12,19 +12,19 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use oxmq_bench::{
-    default_count, machine_summary, run_suite, BoxError, Contender, Kind, Oxmq, Progress, Spec,
-    Transport,
+    default_count, default_curve_count, machine_summary, run_suite, BoxError, Contender, Kind,
+    Oxmq, Progress, Spec, Transport, CURVE_SIZES,
 };
 
 /// Options of `oxmq bench`.
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
-    /// Which cases, comma separated or repeated: thr (PUSH/PULL), lat (REQ/REP), fanout
-    /// (PUB/SUB) [default: thr,lat].
+    /// Which cases, comma separated or repeated: thr (PUSH/PULL), thr-curve (PUSH/PULL over
+    /// CURVE), lat (REQ/REP), fanout (PUB/SUB) [default: thr,lat].
     #[arg(long, value_enum, value_delimiter = ',')]
     case: Vec<CaseArg>,
-    /// Message sizes in bytes, comma separated or repeated
-    /// [default: 16,256,1024,65536 for thr, 16 for lat, 16,1024 for fanout].
+    /// Message sizes in bytes, comma separated or repeated [default: 16,256,1024,65536 for
+    /// thr, 16,1024,65536 for thr-curve, 16 for lat, 16,1024 for fanout].
     #[arg(long, value_delimiter = ',')]
     size: Vec<usize>,
     /// Fan-out only: subscriber counts, comma separated or repeated; one case per count
@@ -48,6 +48,8 @@ pub(crate) struct BenchArgs {
 enum CaseArg {
     /// PUSH/PULL throughput, msg/s.
     Thr,
+    /// PUSH/PULL throughput over CURVE (PULL the server), msg/s; tcp or ipc.
+    ThrCurve,
     /// REQ/REP round-trip latency, µs.
     Lat,
     /// One PUB to N SUBs (--subscribers), deliveries/s summed over the subscribers.
@@ -66,7 +68,7 @@ enum TransportArg {
 
 /// Runs the selected cases and prints the table.
 pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
-    let specs = specs(args);
+    let specs = specs(args)?;
     println!("{}", machine_summary());
     println!("oxmq {}", env!("CARGO_PKG_VERSION"));
     let spinner = Spinner::start(std::io::stderr().is_terminal());
@@ -90,7 +92,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
     }
 }
 
-fn specs(args: &BenchArgs) -> Vec<Spec> {
+fn specs(args: &BenchArgs) -> Result<Vec<Spec>, String> {
     let transport = match args.transport {
         TransportArg::Tcp => Transport::Tcp,
         TransportArg::Ipc => Transport::Ipc,
@@ -101,6 +103,10 @@ fn specs(args: &BenchArgs) -> Vec<Spec> {
     } else {
         args.case.clone()
     };
+    // inproc has no handshake, so no mechanism: a CURVE case there would measure NULL.
+    if transport == Transport::Inproc && cases.contains(&CaseArg::ThrCurve) {
+        return Err("thr-curve needs --transport tcp or ipc (inproc has no security)".to_owned());
+    }
     let subscribers: Vec<usize> = if args.subscribers.is_empty() {
         vec![1, 10, 100]
     } else {
@@ -110,6 +116,7 @@ fn specs(args: &BenchArgs) -> Vec<Spec> {
     for case in cases {
         let (kinds, default_sizes): (Vec<Kind>, &[usize]) = match case {
             CaseArg::Thr => (vec![Kind::Throughput], &[16, 256, 1024, 65536]),
+            CaseArg::ThrCurve => (vec![Kind::Throughput], &CURVE_SIZES),
             CaseArg::Lat => (vec![Kind::Latency], &[16]),
             CaseArg::Fanout => (
                 subscribers
@@ -126,10 +133,16 @@ fn specs(args: &BenchArgs) -> Vec<Spec> {
         };
         for kind in kinds {
             for &size in sizes {
-                let count = args
-                    .count
-                    .unwrap_or_else(|| default_count(kind, transport, size));
+                let count = args.count.unwrap_or_else(|| match case {
+                    CaseArg::ThrCurve => default_curve_count(size),
+                    CaseArg::Thr | CaseArg::Lat | CaseArg::Fanout => {
+                        default_count(kind, transport, size)
+                    }
+                });
                 specs.push(match kind {
+                    Kind::Throughput if case == CaseArg::ThrCurve => {
+                        Spec::throughput_curve(transport, size, count)
+                    }
                     Kind::Throughput => Spec::throughput(transport, size, count),
                     Kind::Latency => Spec::latency(transport, size, count),
                     Kind::Fanout { subscribers } => {
@@ -139,7 +152,7 @@ fn specs(args: &BenchArgs) -> Vec<Spec> {
             }
         }
     }
-    specs
+    Ok(specs)
 }
 
 /// Progress on stderr: a spinner redrawn by its own thread on a terminal (it wakes ten times
@@ -216,7 +229,7 @@ mod tests {
         let Command::Bench(args) = cli.command else {
             panic!("not a bench command: {argv:?}");
         };
-        specs(&args)
+        specs(&args).expect("valid cases")
     }
 
     #[test]
@@ -276,6 +289,73 @@ mod tests {
         );
         let cli = Cli::try_parse_from(["oxmq", "bench", "--case", "fanout", "--subscribers", "0"]);
         assert!(cli.is_err(), "0 subscribers is refused");
+    }
+
+    #[test]
+    fn thr_curve_from_the_command_line() {
+        let labels: Vec<String> = specs_of(&["oxmq", "bench", "--case", "thr-curve"])
+            .iter()
+            .map(Spec::label)
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "thr-curve tcp 16 B",
+                "thr-curve tcp 1 KiB",
+                "thr-curve tcp 64 KiB"
+            ]
+        );
+        let both = specs_of(&[
+            "oxmq",
+            "bench",
+            "--case",
+            "thr,thr-curve",
+            "--size",
+            "256",
+            "--transport",
+            "ipc",
+        ]);
+        let curve: Vec<bool> = both.iter().map(|s| s.curve().is_some()).collect();
+        assert_eq!(curve, [false, true]);
+        assert_eq!(both[1].label(), "thr-curve ipc 256 B");
+        assert_eq!(both[1].count, default_curve_count(256));
+        let cli = Cli::try_parse_from([
+            "oxmq",
+            "bench",
+            "--case",
+            "thr-curve",
+            "--transport",
+            "inproc",
+        ])
+        .expect("clap accepts it");
+        let Command::Bench(args) = cli.command else {
+            panic!("not a bench command");
+        };
+        assert!(specs(&args).is_err(), "CURVE over inproc is refused");
+    }
+
+    #[test]
+    fn thr_curve_runs_end_to_end() {
+        let specs = specs_of(&[
+            "oxmq",
+            "bench",
+            "--case",
+            "thr-curve",
+            "--count",
+            "50",
+            "--size",
+            "16,65536",
+        ]);
+        let specs: Vec<Spec> = specs
+            .into_iter()
+            .map(|s| s.with_timeout(Duration::from_secs(10)))
+            .collect();
+        let report = run_suite(&specs, &[Contender::of::<Oxmq>()], 1, &mut |_| {});
+        assert!(report.failures().is_empty(), "{report}");
+        assert!(
+            report.to_string().contains("| thr-curve tcp 64 KiB"),
+            "{report}"
+        );
     }
 
     #[test]

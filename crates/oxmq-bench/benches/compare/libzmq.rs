@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use oxmq_bench::{Backend, Role};
+use oxmq_bench::{Backend, Role, Spec};
 
 /// libzmq 4.3 through rust-zmq, used the way libzmq's perf tools use it: a fresh
 /// `zmq_msg_t` of the body's size per send, one reused `zmq_msg_t` per receive.
@@ -96,4 +96,32 @@ impl Backend for Libzmq {
     fn subscribe(s: &mut LibzmqSocket, prefix: &[u8]) -> zmq::Result<()> {
         s.socket.set_subscribe(prefix)
     }
+
+    fn set_curve_server(s: &mut LibzmqSocket, secret: &[u8; 32]) -> zmq::Result<()> {
+        s.socket.set_curve_server(true)?;
+        s.socket.set_curve_secretkey(secret)
+    }
+
+    fn set_curve_client(
+        s: &mut LibzmqSocket,
+        server: &[u8; 32],
+        public: &[u8; 32],
+        secret: &[u8; 32],
+    ) -> zmq::Result<()> {
+        s.socket.set_curve_serverkey(server)?;
+        s.socket.set_curve_publickey(public)?;
+        s.socket.set_curve_secretkey(secret)
+    }
+
+    fn unsupported(spec: &Spec) -> Option<String> {
+        (spec.curve().is_some() && !has_curve()).then(|| NO_CURVE.to_owned())
+    }
 }
+
+/// Whether the linked libzmq was built with CURVE (`zmq_has("curve")`).
+pub(crate) fn has_curve() -> bool {
+    zmq::has("curve").unwrap_or(false)
+}
+
+/// Why libzmq skips the CURVE cases when it lacks CURVE.
+const NO_CURVE: &str = "this libzmq was built without CURVE (zmq_has(\"curve\") is 0)";

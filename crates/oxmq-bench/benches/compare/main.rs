@@ -3,7 +3,9 @@
 //!
 //! Arguments (after `--`): `--runs N` (default 5), `--only oxmq|libzmq` (one library, for
 //! profiling), and filters that keep only the cases whose label holds one of them as whole
-//! words (`thr`, `ipc`, `fanout`, `"thr tcp 16 B"`, `x10`, ...; see `Spec::matches`).
+//! words (`thr`, `ipc`, `fanout`, `"thr tcp 16 B"`, `x10`, `thr-curve`, ...; see
+//! `Spec::matches`). When the linked libzmq lacks CURVE, its CURVE cells are skipped (the
+//! report says so) and the run does not fail for it.
 //! Without `--bench`, which `cargo bench` passes, it runs each case once with a handful of
 //! messages, as a smoke test (that is what `cargo test --benches` does); a smoke run that
 //! takes longer than `SMOKE_DEADLINE` fails instead of hanging.
@@ -47,12 +49,26 @@ fn main() -> ExitCode {
     }
     let (major, minor, patch) = zmq::version();
     println!("{}", machine_summary());
+    // zmq-sys builds libzmq from source without CURVE, unless its build script is overridden
+    // to link another libzmq (see docs/BENCHMARKS.md): say which kind this one is.
+    let curve = if libzmq::has_curve() {
+        "with"
+    } else {
+        "without"
+    };
     println!(
-        "libzmq {major}.{minor}.{patch} (zmq-sys, built from source), oxmq {}",
+        "libzmq {major}.{minor}.{patch} ({curve} CURVE), oxmq {}",
         env!("CARGO_PKG_VERSION")
     );
     if !args.bench {
         println!("smoke run: {SMOKE_COUNT} messages per case; `cargo bench` measures");
+    }
+    let runs_libzmq = args.only.as_deref().is_none_or(|only| only == Libzmq::NAME);
+    if runs_libzmq && !libzmq::has_curve() && specs.iter().any(|s| s.curve().is_some()) {
+        println!(
+            "note: this libzmq has no CURVE (zmq_has(\"curve\") is 0): its CURVE cells are \
+             skipped, oxmq's are measured alone"
+        );
     }
     let mut contenders = vec![Contender::of::<Oxmq>(), Contender::of::<Libzmq>()];
     if let Some(only) = &args.only {
