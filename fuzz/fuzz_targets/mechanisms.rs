@@ -4,6 +4,7 @@
 //! a zero tag (cfg `fuzzing` in oxmq-proto), so every command can be forged. Must never panic.
 #![no_main]
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -23,7 +24,9 @@ fuzz_target!(|data: &[u8]| {
         _ => Mechanism::Curve,
     };
     let as_server = setup & 4 != 0;
-    let keys = KeyPair::generate();
+    // One key pair for every run: generating one costs more than the rest of a run.
+    static KEYS: OnceLock<KeyPair> = OnceLock::new();
+    let keys = KEYS.get_or_init(KeyPair::generate);
     let config = SessionConfig {
         mechanism,
         as_server,
