@@ -39,7 +39,10 @@ impl Properties {
     /// Adds (or replaces) the property `name`.
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<Bytes>) {
         let name = name.into();
-        let value = value.into();
+        let value: Bytes = value.into();
+        // Kept with a terminating NUL, so that the C ABI's `zmq_msg_gets` can hand out a
+        // C string that lives as long as the message.
+        let value = Bytes::from([&value[..], b"\0"].concat());
         match self
             .entries
             .iter_mut()
@@ -53,6 +56,12 @@ impl Properties {
     /// The value of property `name`. `Routing-Id` and `Identity` name the same property (the
     /// peer's routing id: libzmq sends it as `Identity`, and 4.3 calls it `Routing-Id`).
     pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.get_with_nul(name).map(|v| &v[..v.len() - 1])
+    }
+
+    /// [`get`](Properties::get), with a terminating NUL after the value (a C string when the
+    /// value itself has no NUL).
+    pub fn get_with_nul(&self, name: &str) -> Option<&[u8]> {
         let find = |name: &str| {
             self.entries
                 .iter()
@@ -72,7 +81,9 @@ impl Properties {
 
     /// Every property, in the order they were added.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.entries.iter().map(|(n, v)| (n.as_str(), &v[..]))
+        self.entries
+            .iter()
+            .map(|(n, v)| (n.as_str(), &v[..v.len() - 1]))
     }
 
     /// Whether there are none.
@@ -133,6 +144,45 @@ impl Msg {
             flags: 0,
             properties: None,
         }
+    }
+
+    /// A frame whose body is `data`, kept as it is even when short, so that the body's address
+    /// stays that of `data`'s buffer (the C ABI's `zmq_msg_init_data` promises its caller this).
+    pub fn from_bytes_shared(data: Bytes) -> Msg {
+        Msg {
+            body: Body::Shared(data),
+            flags: 0,
+            properties: None,
+        }
+    }
+
+    /// A frame of `len` zero bytes, writable through [`Msg::as_mut_ptr`]: inline when short,
+    /// otherwise one allocation of its own. `None` when the memory cannot be had.
+    pub fn zeroed(len: usize) -> Option<Msg> {
+        if len <= INLINE_CAPACITY {
+            return Some(Msg::copy_from_slice(&[0; INLINE_CAPACITY][..len]));
+        }
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(len).ok()?;
+        buf.resize(len, 0);
+        Some(Msg::from_bytes_shared(Bytes::from(buf)))
+    }
+
+    /// The body's address, for code outside Rust that reads or fills it in place (the C ABI's
+    /// `zmq_msg_data`). Writing through it is sound for an inline body, and for a shared body
+    /// that no other frame shares (made by [`Msg::zeroed`], or from the writer's own buffer);
+    /// a body another frame shares must only be read.
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        match &mut self.body {
+            Body::Inline { buf, .. } => buf.as_mut_ptr(),
+            Body::Shared(b) => b.as_ptr().cast_mut(),
+        }
+    }
+
+    /// Whether the body is shared with other frames (`ZMQ_SHARED` of `zmq_msg_get`): a shared
+    /// body that more than this frame refers to. Inline bodies never are.
+    pub fn is_shared(&self) -> bool {
+        matches!(&self.body, Body::Shared(b) if !b.is_unique())
     }
 
     /// The body.

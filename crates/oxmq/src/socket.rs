@@ -293,18 +293,28 @@ impl Socket {
     /// Sends one frame, blocking while the socket cannot send (up to SNDTIMEO). The frame's
     /// MORE flag says whether more frames of the same message follow.
     pub fn send(&mut self, msg: impl Into<Msg>) -> Result<()> {
+        self.send_or_keep(msg.into(), false).map_err(|(e, _)| e)
+    }
+
+    /// Sends one frame as [`send`](Socket::send) does, or with `dontwait` as
+    /// [`try_send`](Socket::try_send) does, but hands the frame back with the error when it was
+    /// not sent, as `zmq_msg_send` leaves a message it could not send to its caller.
+    pub fn send_or_keep(
+        &mut self,
+        mut msg: Msg,
+        dontwait: bool,
+    ) -> std::result::Result<(), (Error, Msg)> {
         let deadline = deadline(self.options.sndtimeo);
-        let mut msg = msg.into();
         loop {
             match self.try_send_msg(msg) {
                 Ok(()) => return Ok(()),
-                Err((ErrorKind::WouldBlock, m)) => {
+                Err((ErrorKind::WouldBlock, m)) if !dontwait => {
                     msg = m;
                     if !self.wait(deadline) {
-                        return Err(ErrorKind::WouldBlock.into());
+                        return Err((ErrorKind::WouldBlock.into(), msg));
                     }
                 }
-                Err((kind, _)) => return Err(kind.into()),
+                Err((kind, m)) => return Err((kind.into(), m)),
             }
         }
     }

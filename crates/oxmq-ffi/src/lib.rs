@@ -1,0 +1,36 @@
+//! oxmq behind libzmq 4.3's C ABI.
+//!
+//! This crate builds `libzmq.so` (soname `libzmq.so.5`) and `libzmq.a` from oxmq, with the
+//! functions, types and constants of `include/zmq.h`, so that a program or binding built for
+//! libzmq 4.3 runs on oxmq when the dynamic loader finds this library first.
+//!
+//! Every exported function follows its contract in `zmq.h` and libzmq's manual pages; their
+//! `# Safety` requirement is the same for all, and is stated here once: pointer arguments must
+//! be null or valid for what the function does with them (handles from this library, buffers of
+//! the given size, NUL-terminated strings), and a socket must not be used from two threads at
+//! once. Within that contract:
+//!
+//! - No panic crosses the boundary: each function body runs inside [`guard`], which turns a
+//!   panic into a failed call (`EFAULT`).
+//! - Errors set the thread's `errno` to libzmq's value, which [`zmq_errno`] returns.
+//! - Null and foreign handles are answered with `EFAULT` (contexts) or `ENOTSOCK` (sockets),
+//!   never dereferenced beyond their tag.
+#![allow(clippy::missing_safety_doc)] // the contract above covers every export
+
+mod ctx;
+mod errors;
+mod msg;
+mod poll;
+mod socket;
+mod timers;
+mod util;
+
+pub use ctx::*;
+pub use errors::{zmq_errno, zmq_strerror};
+pub use msg::*;
+pub use poll::*;
+pub use socket::*;
+pub use timers::*;
+pub use util::*;
+
+pub(crate) use errors::{fail, guard, Fallible};

@@ -1,0 +1,118 @@
+//! `zmq_poll`, `zmq_proxy`, `zmq_proxy_steerable` and the deprecated `zmq_device`.
+
+use std::ffi::{c_int, c_long, c_short, c_void};
+
+use oxmq::PollItem;
+
+use crate::socket::socket_mut;
+use crate::{fail, guard};
+
+/// libzmq's `zmq_pollitem_t` (POSIX layout).
+#[repr(C)]
+pub struct zmq_pollitem_t {
+    /// A socket, or null to poll `fd`.
+    pub socket: *mut c_void,
+    /// A file descriptor, polled when `socket` is null.
+    pub fd: c_int,
+    /// `ZMQ_POLLIN`, `ZMQ_POLLOUT`, `ZMQ_POLLERR`, `ZMQ_POLLPRI`.
+    pub events: c_short,
+    /// What happened, set by `zmq_poll`.
+    pub revents: c_short,
+}
+
+/// `zmq_poll`: waits up to `timeout` ms (-1: forever, 0: not at all) until one of the items is
+/// ready; returns how many are.
+#[no_mangle]
+pub unsafe extern "C" fn zmq_poll(
+    items: *mut zmq_pollitem_t,
+    nitems: c_int,
+    timeout: c_long,
+) -> c_int {
+    guard(-1, || {
+        let n = usize::try_from(nitems).map_err(|_| libc::EINVAL)?;
+        if n == 0 {
+            // libzmq sleeps for the time-out when given nothing to poll.
+            if let Ok(ms) = u64::try_from(timeout) {
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+            }
+            return Ok(0);
+        }
+        if items.is_null() {
+            return Err(libc::EFAULT);
+        }
+        // SAFETY: the caller passes `nitems` valid items.
+        let items = unsafe { std::slice::from_raw_parts_mut(items, n) };
+        let mut polled = Vec::with_capacity(n);
+        for item in items.iter() {
+            // The event bits are a small mask in a short.
+            let events = item.events as u16 as u32;
+            polled.push(if item.socket.is_null() {
+                PollItem::fd(item.fd, events)
+            } else {
+                // SAFETY: per the crate's contract; a socket listed twice would alias, which
+                // libzmq's contract does not allow either.
+                PollItem::socket(unsafe { socket_mut(item.socket) }?, events)
+            });
+        }
+        #[allow(clippy::useless_conversion)] // `long` is 32 bits on some targets
+        let timeout = i64::from(timeout);
+        let ready = oxmq::poll(&mut polled, timeout).map_err(fail)?;
+        for (item, p) in items.iter_mut().zip(&polled) {
+            item.revents = p.revents() as c_short;
+        }
+        Ok(c_int::try_from(ready).unwrap_or(c_int::MAX))
+    })
+}
+
+/// `zmq_proxy`: forwards between `frontend` and `backend` (copying to `capture` if not null)
+/// until the context is terminated; returns -1 with `ETERM` then.
+#[no_mangle]
+pub unsafe extern "C" fn zmq_proxy(
+    frontend: *mut c_void,
+    backend: *mut c_void,
+    capture: *mut c_void,
+) -> c_int {
+    // SAFETY: same contract.
+    unsafe { zmq_proxy_steerable(frontend, backend, capture, std::ptr::null_mut()) }
+}
+
+/// `zmq_proxy_steerable`: `zmq_proxy`, also obeying PAUSE, RESUME, TERMINATE and STATISTICS
+/// received on `control` (if not null).
+#[no_mangle]
+pub unsafe extern "C" fn zmq_proxy_steerable(
+    frontend: *mut c_void,
+    backend: *mut c_void,
+    capture: *mut c_void,
+    control: *mut c_void,
+) -> c_int {
+    guard(-1, || {
+        // SAFETY: per the crate's contract; the four sockets are distinct.
+        let (front, back) = unsafe { (socket_mut(frontend)?, socket_mut(backend)?) };
+        let capture = if capture.is_null() {
+            None
+        } else {
+            // SAFETY: as above.
+            Some(unsafe { socket_mut(capture) }?)
+        };
+        let result = if control.is_null() {
+            oxmq::proxy(front, back, capture)
+        } else {
+            // SAFETY: as above.
+            oxmq::proxy_steerable(front, back, capture, unsafe { socket_mut(control) }?)
+        };
+        result.map_err(fail)?;
+        Ok(0)
+    })
+}
+
+/// `zmq_device` (deprecated): `zmq_proxy` without capture; the device type is ignored, as in
+/// libzmq.
+#[no_mangle]
+pub unsafe extern "C" fn zmq_device(
+    _type: c_int,
+    frontend: *mut c_void,
+    backend: *mut c_void,
+) -> c_int {
+    // SAFETY: same contract.
+    unsafe { zmq_proxy(frontend, backend, std::ptr::null_mut()) }
+}
