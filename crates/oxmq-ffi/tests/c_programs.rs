@@ -62,7 +62,7 @@ fn compile(source: &Path, include: &Path, tag: &str) -> PathBuf {
         std::process::id()
     ));
     let status = Command::new("cc")
-        .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-O1"])
+        .args(["-std=gnu99", "-Wall", "-Wextra", "-Werror", "-O1"])
         .arg("-I")
         .arg(include)
         .arg(source)
@@ -228,4 +228,9 @@ fn zmq_h_layouts_and_constants_match_libzmq() {
             .expect("python3");
         assert!(status.success(), "check_header.py found differences");
     }
+}
+
+#[test]
+fn pubsub_poll() {
+    check_program("pubsub_poll.c");
 }
