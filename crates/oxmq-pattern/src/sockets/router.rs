@@ -204,11 +204,14 @@ impl Behaviour for Router {
             }
             return Ok(m);
         }
-        // The first frame of a message: return the sender's routing id first.
+        // The first frame of a message: return the sender's routing id first, with the
+        // connection's properties as libzmq gives them to it.
         let id = self.table.id(pipe).cloned().unwrap_or_else(Bytes::new);
+        let mut id_frame = Msg::from_bytes(id).with_more(true);
+        id_frame.set_properties(m.properties().cloned());
         self.pending_body = Some(m);
         self.current_in = Some(pipe);
-        Ok(Msg::from_bytes(id).with_more(true))
+        Ok(id_frame)
     }
 
     fn has_in<P: Pipes>(&mut self, pipes: &mut P) -> bool {

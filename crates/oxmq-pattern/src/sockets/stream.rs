@@ -112,10 +112,12 @@ impl Behaviour for Stream {
         }
         let (m, pipe) = self.fq.recv(pipes).ok_or(PatternError::WouldBlock)?;
         let id = self.table.id(pipe).cloned().unwrap_or_default();
+        let mut id_frame = Msg::from_bytes(id).with_more(true);
+        id_frame.set_properties(m.properties().cloned());
         // Each read is one single-frame message; MORE could only come from a misbehaving
         // inproc peer, and must not merge two reads.
         self.pending_body = Some(m.with_more(false));
-        Ok(Msg::from_bytes(id).with_more(true))
+        Ok(id_frame)
     }
 
     fn has_in<P: Pipes>(&mut self, pipes: &mut P) -> bool {

@@ -1,0 +1,188 @@
+//! The C functions called from Rust, for what the C programs cannot see easily: when and how
+//! often `zmq_msg_init_data`'s free function runs, properties as C strings, buffer-size rules,
+//! `ETERM` across threads.
+
+use std::ffi::{c_int, c_void, CStr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use zmq::*;
+
+const ZMQ_PAIR: c_int = 0;
+const ZMQ_DEALER: c_int = 5;
+const ZMQ_ROUTER: c_int = 6;
+const ZMQ_RCVTIMEO: c_int = 27;
+const ZMQ_LAST_ENDPOINT: c_int = 32;
+const ZMQ_CURVE_SERVERKEY: c_int = 50;
+const ETERM: c_int = 156_384_712 + 53;
+
+fn errno() -> c_int {
+    zmq_errno()
+}
+
+/// A connected pair of sockets of types `a` and `b` over tcp, with a receive time-out.
+unsafe fn pair(ctx: *mut c_void, a: c_int, b: c_int) -> (*mut c_void, *mut c_void) {
+    // SAFETY: valid context; the buffers are sized as passed.
+    unsafe {
+        let s1 = zmq_socket(ctx, a);
+        let s2 = zmq_socket(ctx, b);
+        assert!(!s1.is_null() && !s2.is_null());
+        let timeout: c_int = 5000;
+        for s in [s1, s2] {
+            let t = std::ptr::from_ref(&timeout).cast();
+            assert_eq!(zmq_setsockopt(s, ZMQ_RCVTIMEO, t, 4), 0);
+        }
+        assert_eq!(zmq_bind(s1, c"tcp://127.0.0.1:*".as_ptr()), 0);
+        let mut ep = [0u8; 128];
+        let mut len = ep.len();
+        assert_eq!(
+            zmq_getsockopt(s1, ZMQ_LAST_ENDPOINT, ep.as_mut_ptr().cast(), &mut len),
+            0
+        );
+        assert_eq!(zmq_connect(s2, ep.as_ptr().cast()), 0);
+        (s1, s2)
+    }
+}
+
+static FREED: AtomicUsize = AtomicUsize::new(0);
+
+unsafe extern "C" fn count_free(data: *mut c_void, hint: *mut c_void) {
+    assert_eq!(hint as usize, 0x5eed);
+    // SAFETY: `data` is the Box given to zmq_msg_init_data below, freed once.
+    drop(unsafe { Box::from_raw(data.cast::<[u8; 1000]>()) });
+    FREED.fetch_add(1, Ordering::SeqCst);
+}
+
+#[test]
+fn init_data_free_function_runs_once_after_the_last_copy_is_sent() {
+    // SAFETY: the calls follow zmq.h's contract.
+    unsafe {
+        let ctx = zmq_ctx_new();
+        let (a, b) = pair(ctx, ZMQ_PAIR, ZMQ_PAIR);
+        let buf = Box::into_raw(Box::new([7u8; 1000]));
+        let mut m1 = std::mem::MaybeUninit::<zmq_msg_t>::uninit();
+        let mut m2 = std::mem::MaybeUninit::<zmq_msg_t>::uninit();
+        let (m1, m2) = (m1.as_mut_ptr(), m2.as_mut_ptr());
+        let hint = 0x5eed as *mut c_void;
+        assert_eq!(
+            zmq_msg_init_data(m1, buf.cast(), 1000, Some(count_free), hint),
+            0
+        );
+        assert_eq!(zmq_msg_init(m2), 0);
+        assert_eq!(zmq_msg_copy(m2, m1), 0);
+        assert_eq!(zmq_msg_data(m2), buf.cast(), "a copy shares the body");
+        assert_eq!(zmq_msg_send(m1, a, 0), 1000);
+        assert_eq!(zmq_msg_send(m2, a, 0), 1000);
+        for _ in 0..2 {
+            let mut got = [0u8; 1000];
+            assert_eq!(zmq_recv(b, got.as_mut_ptr().cast(), 1000, 0), 1000);
+            assert_eq!(got, [7u8; 1000]);
+        }
+        // The last reference goes on the I/O thread once both frames are written.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while FREED.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(zmq_msg_close(m1), 0);
+        assert_eq!(zmq_msg_close(m2), 0);
+        assert_eq!(zmq_close(a), 0);
+        assert_eq!(zmq_close(b), 0);
+        assert_eq!(zmq_ctx_term(ctx), 0);
+        assert_eq!(FREED.load(Ordering::SeqCst), 1, "freed exactly once");
+    }
+}
+
+#[test]
+fn received_messages_carry_properties_as_c_strings() {
+    // SAFETY: the calls follow zmq.h's contract.
+    unsafe {
+        let ctx = zmq_ctx_new();
+        let (router, dealer) = pair(ctx, ZMQ_ROUTER, ZMQ_DEALER);
+        assert_eq!(zmq_send(dealer, c"hi".as_ptr().cast(), 2, 0), 2);
+        let mut m = std::mem::MaybeUninit::<zmq_msg_t>::uninit();
+        let m = m.as_mut_ptr();
+        assert_eq!(zmq_msg_init(m), 0);
+        assert!(zmq_msg_recv(m, router, 0) >= 0, "routing id frame");
+        let ty = zmq_msg_gets(m, c"Socket-Type".as_ptr());
+        assert!(!ty.is_null());
+        assert_eq!(CStr::from_ptr(ty), c"DEALER");
+        let addr = zmq_msg_gets(m, c"peer-address".as_ptr());
+        assert_eq!(CStr::from_ptr(addr), c"127.0.0.1");
+        assert!(zmq_msg_gets(m, c"X-Nothing".as_ptr()).is_null());
+        assert_eq!(errno(), libc::EINVAL);
+        zmq_msg_close(m);
+        zmq_close(router);
+        zmq_close(dealer);
+        zmq_ctx_term(ctx);
+    }
+}
+
+#[test]
+fn getsockopt_checks_the_buffer_and_gives_curve_keys_as_z85_on_request() {
+    // SAFETY: the calls follow zmq.h's contract.
+    unsafe {
+        let ctx = zmq_ctx_new();
+        let s = zmq_socket(ctx, ZMQ_DEALER);
+        let mut small = [0u8; 4];
+        let mut len = small.len();
+        assert_eq!(
+            zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, small.as_mut_ptr().cast(), &mut len),
+            0,
+            "an empty endpoint fits"
+        );
+        assert_eq!(len, 1);
+        let key = [0x42u8; 32];
+        assert_eq!(
+            zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, key.as_ptr().cast(), 32),
+            0
+        );
+        let mut text = [0u8; 41];
+        let mut len = 41;
+        assert_eq!(
+            zmq_getsockopt(s, ZMQ_CURVE_SERVERKEY, text.as_mut_ptr().cast(), &mut len),
+            0
+        );
+        assert_eq!((len, text[40]), (41, 0));
+        let mut raw = [0u8; 32];
+        assert_eq!(
+            zmq_z85_decode(raw.as_mut_ptr(), text.as_ptr().cast()),
+            raw.as_mut_ptr()
+        );
+        assert_eq!(raw, key);
+        let mut short = [0u8; 16];
+        let mut len = short.len();
+        assert_eq!(
+            zmq_getsockopt(s, ZMQ_CURVE_SERVERKEY, short.as_mut_ptr().cast(), &mut len),
+            -1
+        );
+        assert_eq!(errno(), libc::EINVAL);
+        zmq_close(s);
+        zmq_ctx_term(ctx);
+    }
+}
+
+#[test]
+fn shutdown_unblocks_a_receive_on_another_thread_with_eterm() {
+    struct Sock(*mut c_void);
+    // SAFETY: the socket is used by one thread at a time: the receiver, then the closer.
+    unsafe impl Send for Sock {}
+    // SAFETY: the calls follow zmq.h's contract.
+    unsafe {
+        let ctx = zmq_ctx_new();
+        let s = Sock(zmq_socket(ctx, ZMQ_PAIR));
+        assert_eq!(zmq_bind(s.0, c"inproc://abi-eterm".as_ptr()), 0);
+        let receiver = std::thread::spawn(move || {
+            let s = s;
+            let mut buf = [0u8; 8];
+            let rc = zmq_recv(s.0, buf.as_mut_ptr().cast(), 8, 0);
+            let err = zmq_errno();
+            zmq_close(s.0);
+            (rc, err)
+        });
+        // Most likely the receive is blocked by now; if not, it fails at once: ETERM either way.
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(zmq_ctx_shutdown(ctx), 0);
+        assert_eq!(receiver.join().expect("receiver"), (-1, ETERM));
+        assert_eq!(zmq_ctx_term(ctx), 0);
+    }
+}
