@@ -1,0 +1,103 @@
+/* What thr.c and lat.c share: failing loudly, the clock, the library line, endpoints.
+ * Only zmq.h's API (and dladdr, to name the library that the loader picked). */
+#ifndef OXMQ_FFI_BENCH_COMMON_H
+#define OXMQ_FFI_BENCH_COMMON_H
+
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+/* A benchmark that goes wrong stops at once with the call and errno, never measures on. */
+#define MUST(cond)                                                                         \
+    do {                                                                                   \
+        if (!(cond)) {                                                                     \
+            fprintf(stderr, "%s:%d: %s failed (errno %d: %s)\n", __FILE__, __LINE__,       \
+                    #cond, zmq_errno(), zmq_strerror(zmq_errno()));                        \
+            exit(1);                                                                       \
+        }                                                                                  \
+    } while (0)
+
+static inline uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* "# library 4.3.5 /real/path/libzmq.so.5.2.5": which libzmq the loader resolved zmq_version
+ * to, so that a run against the wrong library shows (the script checks this line). */
+static inline void print_library(void) {
+    int major, minor, patch;
+    zmq_version(&major, &minor, &patch);
+    Dl_info info;
+    const char *file = "?";
+    char real[PATH_MAX];
+    if (dladdr((void *)zmq_version, &info) && info.dli_fname) {
+        file = realpath(info.dli_fname, real) ? real : info.dli_fname;
+    }
+    printf("# library %d.%d.%d %s\n", major, minor, patch, file);
+    fflush(stdout);
+}
+
+/* The address to bind for transport "tcp", "ipc" (a fresh path in $TMPDIR or /tmp) or
+ * "inproc". */
+static inline void bind_address(const char *transport, char *out, size_t room) {
+    if (strcmp(transport, "tcp") == 0) {
+        snprintf(out, room, "tcp://127.0.0.1:*");
+    } else if (strcmp(transport, "ipc") == 0) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(out, room, "ipc://%s/oxmq-ffi-bench-%ld.ipc", tmp && *tmp ? tmp : "/tmp",
+                 (long)getpid());
+    } else if (strcmp(transport, "inproc") == 0) {
+        snprintf(out, room, "inproc://oxmq-ffi-bench");
+    } else {
+        fprintf(stderr, "transport must be tcp, ipc or inproc, not %s\n", transport);
+        exit(2);
+    }
+}
+
+/* Removes the ipc socket file, if the address is one. */
+static inline void remove_ipc_file(const char *address) {
+    if (strncmp(address, "ipc://", 6) == 0) {
+        unlink(address + 6);
+    }
+}
+
+/* A positive integer argument, or exit. */
+static inline unsigned long positive_arg(const char *text, const char *what) {
+    char *end;
+    unsigned long v = strtoul(text, &end, 10);
+    if (*text == '\0' || *end != '\0' || v == 0) {
+        fprintf(stderr, "%s must be a positive integer, not '%s'\n", what, text);
+        exit(2);
+    }
+    return v;
+}
+
+/* A socket of `type` with LINGER 0 (the benchmarks wait for their messages themselves). */
+static inline void *bench_socket(void *ctx, int type) {
+    void *s = zmq_socket(ctx, type);
+    MUST(s != NULL);
+    int linger = 0;
+    MUST(zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) == 0);
+    return s;
+}
+
+/* The context of a case's second thread: over tcp and ipc a context of its own, as a second
+ * process would have; over inproc the first one, as inproc requires. */
+static inline void *peer_context(void *ctx, const char *transport) {
+    if (strcmp(transport, "inproc") == 0) {
+        return ctx;
+    }
+    void *peer = zmq_ctx_new();
+    MUST(peer != NULL);
+    return peer;
+}
+
+#endif
