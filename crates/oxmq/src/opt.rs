@@ -218,3 +218,18 @@ pub const NULL: i32 = 0;
 pub const PLAIN: i32 = 1;
 /// [`MECHANISM`] value: CURVE (RFC 25, 26).
 pub const CURVE: i32 = 2;
+
+/// Whether the socket is thread-safe (read only; 0: no classic socket is).
+pub const THREAD_SAFE: i32 = 81;
+/// Multicast data rate, kbit/s (read only here: libzmq's default, 100; no pgm transport).
+pub const RATE: i32 = 8;
+/// Multicast recovery interval, ms (read only here: libzmq's default, 10000).
+pub const RECOVERY_IVL: i32 = 9;
+/// Multicast hops (read only here: libzmq's default, 1).
+pub const MULTICAST_HOPS: i32 = 25;
+/// Largest multicast transport data unit, bytes (read only here: libzmq's default, 1500).
+pub const MULTICAST_MAXTPDU: i32 = 84;
+/// Windows loopback fast path (read only: 0).
+pub const LOOPBACK_FASTPATH: i32 = 94;
+/// Multicast loopback (read only here: libzmq's default, 1).
+pub const MULTICAST_LOOP: i32 = 96;

@@ -66,6 +66,8 @@ pub(crate) struct Options {
     pub(crate) ctx_max_msgsz: i64,
     /// Mechanism, credentials and ZAP settings.
     pub(crate) security: crate::security::Security,
+    /// ZMQ_INVERT_MATCHING as last set (the pattern applies it; this is for getsockopt).
+    pub(crate) invert_matching: bool,
 }
 
 impl Default for Options {
@@ -113,6 +115,7 @@ impl Default for Options {
             raw: false,
             ctx_max_msgsz: i64::from(i32::MAX),
             security: crate::security::Security::default(),
+            invert_matching: false,
         }
     }
 }

@@ -791,7 +791,11 @@ impl Socket {
                     opt::ONLY_FIRST_SUBSCRIBE => PatternOption::OnlyFirstSubscribe(on),
                     _ => PatternOption::InvertMatching(on),
                 };
-                return self.pattern_option(o);
+                self.pattern_option(o)?;
+                if option == opt::INVERT_MATCHING {
+                    self.options.invert_matching = on;
+                }
+                return Ok(());
             }
             opt::XPUB_WELCOME_MSG => {
                 return self
@@ -925,6 +929,14 @@ impl Socket {
                 Ok(v)
             }
             option if Security::handles(option) => o.security.get(option),
+            opt::INVERT_MATCHING => int(i32::from(o.invert_matching)),
+            // Read-only facts: sockets are not thread-safe; the multicast options (no pgm/norm
+            // transport here, so they cannot be set) read as libzmq's defaults.
+            opt::THREAD_SAFE | opt::LOOPBACK_FASTPATH => int(0),
+            opt::RATE => int(100),
+            opt::RECOVERY_IVL => int(10_000),
+            opt::MULTICAST_HOPS | opt::MULTICAST_LOOP => int(1),
+            opt::MULTICAST_MAXTPDU => int(1500),
             _ => Err(Error::with_source(
                 ErrorKind::InvalidInput,
                 format!("socket option {option} is not supported"),

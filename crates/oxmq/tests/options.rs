@@ -647,3 +647,30 @@ fn counters_reach_the_monitor_stream_on_request() {
         "COUNTERS needs its values"
     );
 }
+
+/// What pyzmq's test_int_sockopts reads: INVERT_MATCHING as set, THREAD_SAFE 0, and libzmq's
+/// defaults for the multicast options, which cannot be set without a pgm transport.
+#[test]
+fn read_only_and_multicast_options_read_as_libzmq() {
+    let ctx = Context::new();
+    let mut sub = ctx.socket(SocketType::Sub).expect("socket");
+    assert_eq!(get_int(&mut sub, opt::INVERT_MATCHING), 0);
+    sub.set_sockopt(opt::INVERT_MATCHING, &1i32.to_ne_bytes())
+        .expect("INVERT_MATCHING");
+    assert_eq!(get_int(&mut sub, opt::INVERT_MATCHING), 1);
+    for (o, v) in [
+        (opt::THREAD_SAFE, 0),
+        (opt::RATE, 100),
+        (opt::RECOVERY_IVL, 10_000),
+        (opt::MULTICAST_HOPS, 1),
+        (opt::MULTICAST_MAXTPDU, 1500),
+        (opt::LOOPBACK_FASTPATH, 0),
+        (opt::MULTICAST_LOOP, 1),
+    ] {
+        assert_eq!(get_int(&mut sub, o), v, "option {o}");
+        assert!(
+            sub.set_sockopt(o, &v.to_ne_bytes()).is_err(),
+            "option {o} is read only"
+        );
+    }
+}
