@@ -86,6 +86,19 @@ pub unsafe extern "C" fn zmq_proxy_steerable(
     control: *mut c_void,
 ) -> c_int {
     guard(-1, || {
+        if frontend == backend {
+            // libzmq allows one socket on both sides (a ROUTER or DEALER "single-socket
+            // forwarder"): every message goes back out of the socket it came in on.
+            // SAFETY: per the crate's contract; capture, if any, is another socket.
+            let socket = unsafe { socket_mut(frontend) }?;
+            let capture = if capture.is_null() {
+                None
+            } else {
+                // SAFETY: as above.
+                Some(unsafe { socket_mut(capture) }?)
+            };
+            return single_socket_proxy(socket, capture);
+        }
         // SAFETY: per the crate's contract; the four sockets are distinct.
         let (front, back) = unsafe { (socket_mut(frontend)?, socket_mut(backend)?) };
         let capture = if capture.is_null() {
@@ -115,4 +128,19 @@ pub unsafe extern "C" fn zmq_device(
 ) -> c_int {
     // SAFETY: same contract.
     unsafe { zmq_proxy(frontend, backend, std::ptr::null_mut()) }
+}
+
+/// `zmq_proxy` with the same socket as frontend and backend: sends every frame back through
+/// it (and a copy to `capture`), until an error such as `ETERM` ends it.
+fn single_socket_proxy(
+    socket: &mut oxmq::Socket,
+    mut capture: Option<&mut oxmq::Socket>,
+) -> crate::Fallible<c_int> {
+    loop {
+        let frame = socket.recv().map_err(fail)?;
+        if let Some(c) = capture.as_deref_mut() {
+            c.send(frame.clone()).map_err(fail)?;
+        }
+        socket.send(frame).map_err(fail)?;
+    }
 }

@@ -186,3 +186,31 @@ fn shutdown_unblocks_a_receive_on_another_thread_with_eterm() {
         assert_eq!(zmq_ctx_term(ctx), 0);
     }
 }
+
+#[test]
+fn a_single_socket_device_sends_messages_back_where_they_came_from() {
+    struct Sock(*mut c_void);
+    // SAFETY: the device thread is the only user of the ROUTER until the context shuts down.
+    unsafe impl Send for Sock {}
+    // SAFETY: the calls follow zmq.h's contract.
+    unsafe {
+        let ctx = zmq_ctx_new();
+        let (router, dealer) = pair(ctx, ZMQ_ROUTER, ZMQ_DEALER);
+        let device = Sock(router);
+        let worker = std::thread::spawn(move || {
+            let d = device;
+            let rc = zmq_proxy(d.0, d.0, std::ptr::null_mut());
+            let err = zmq_errno();
+            zmq_close(d.0);
+            (rc, err)
+        });
+        assert_eq!(zmq_send(dealer, c"echo".as_ptr().cast(), 4, 0), 4);
+        let mut buf = [0u8; 8];
+        assert_eq!(zmq_recv(dealer, buf.as_mut_ptr().cast(), 8, 0), 4);
+        assert_eq!(&buf[..4], b"echo");
+        zmq_close(dealer);
+        assert_eq!(zmq_ctx_shutdown(ctx), 0);
+        assert_eq!(worker.join().expect("device thread"), (-1, ETERM));
+        assert_eq!(zmq_ctx_term(ctx), 0);
+    }
+}

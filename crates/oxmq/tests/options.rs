@@ -674,3 +674,16 @@ fn read_only_and_multicast_options_read_as_libzmq() {
         );
     }
 }
+
+/// An ipc path longer than a Unix socket address holds fails as libzmq's does, with
+/// ENAMETOOLONG (pyzmq turns that errno into a message naming the limit).
+#[test]
+fn ipc_paths_over_107_bytes_are_enametoolong() {
+    let ctx = Context::new();
+    let mut s = ctx.socket(SocketType::Pull).expect("socket");
+    let long = format!("ipc:///tmp/{}", "a".repeat(120));
+    let e = s.bind(&long).expect_err("too long");
+    assert_eq!(e.errno(), libc::ENAMETOOLONG);
+    let fits = format!("ipc:///tmp/{}", "b".repeat(107 - "/tmp/".len()));
+    s.bind(&fits).expect("107 bytes fit");
+}

@@ -87,6 +87,9 @@ impl Drop for IpcCleanup {
 }
 
 impl IpcEndpoint {
+    /// The longest ipc path a Unix socket address holds on Linux (sun_path less its NUL).
+    pub(crate) const MAX_PATH_LEN: usize = 107;
+
     /// Parses the part after `ipc://`.
     pub(crate) fn parse(address: &str) -> Result<IpcEndpoint> {
         if address.is_empty() {
@@ -96,12 +99,9 @@ impl IpcEndpoint {
             ));
         }
         // sun_path holds 107 bytes and a NUL on Linux; libzmq reports longer paths as
-        // ENAMETOOLONG, which oxmq folds into EINVAL.
-        if address.len() > 107 {
-            return Err(Error::with_source(
-                ErrorKind::InvalidInput,
-                "ipc path too long",
-            ));
+        // ENAMETOOLONG (pyzmq then names the limit in its message), and so does oxmq.
+        if address.len() > Self::MAX_PATH_LEN {
+            return Err(std::io::Error::from_raw_os_error(libc::ENAMETOOLONG).into());
         }
         Ok(IpcEndpoint {
             address: address.to_owned(),
