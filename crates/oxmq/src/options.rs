@@ -197,9 +197,17 @@ impl Options {
         c.routing_id = self.routing_id.clone();
         self.security.apply(&mut c);
         c.extra_properties.clone_from(&self.metadata);
-        let limit = match self.maxmsgsize {
-            -1 => self.ctx_max_msgsz,
-            own => own.min(self.ctx_max_msgsz),
+        // libzmq only stores ZMQ_MAX_MSGSZ; oxmq enforces a value the application lowered it
+        // to, but its default (INT_MAX) caps nothing: libzmq receives frames of 2 GiB and more.
+        let ctx_cap = if self.ctx_max_msgsz >= i64::from(i32::MAX) {
+            -1
+        } else {
+            self.ctx_max_msgsz
+        };
+        let limit = match (self.maxmsgsize, ctx_cap) {
+            (-1, cap) => cap,
+            (own, -1) => own,
+            (own, cap) => own.min(cap),
         };
         c.max_msg_size = u64::try_from(limit).ok();
         c.handshake_ivl = ms(self.handshake_ivl);
@@ -211,5 +219,33 @@ impl Options {
             v => Some(Duration::from_millis(u64::try_from(v).unwrap_or(0))),
         };
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_context_max_msgsz_caps_nothing_but_a_lowered_one_does() {
+        let ty = oxmq_proto::SocketType::Pull;
+        let o = Options::default();
+        assert_eq!(o.session_config(ty).max_msg_size, None, "frames over 2 GiB pass");
+        let lowered = Options {
+            ctx_max_msgsz: 100,
+            ..Options::default()
+        };
+        assert_eq!(lowered.session_config(ty).max_msg_size, Some(100));
+        let both = Options {
+            ctx_max_msgsz: 100,
+            maxmsgsize: 50,
+            ..Options::default()
+        };
+        assert_eq!(both.session_config(ty).max_msg_size, Some(50));
+        let own = Options {
+            maxmsgsize: 5_000_000_000,
+            ..Options::default()
+        };
+        assert_eq!(own.session_config(ty).max_msg_size, Some(5_000_000_000));
     }
 }
