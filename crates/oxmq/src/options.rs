@@ -230,7 +230,11 @@ mod tests {
     fn the_default_context_max_msgsz_caps_nothing_but_a_lowered_one_does() {
         let ty = oxmq_proto::SocketType::Pull;
         let o = Options::default();
-        assert_eq!(o.session_config(ty).max_msg_size, None, "frames over 2 GiB pass");
+        assert_eq!(
+            o.session_config(ty).max_msg_size,
+            None,
+            "frames over 2 GiB pass"
+        );
         let lowered = Options {
             ctx_max_msgsz: 100,
             ..Options::default()
