@@ -18,6 +18,7 @@
 #![allow(clippy::missing_safety_doc)] // the contract above covers every export
 
 mod ctx;
+mod draft;
 mod errors;
 mod msg;
 mod poll;
@@ -26,6 +27,7 @@ mod timers;
 mod util;
 
 pub use ctx::*;
+pub use draft::*;
 pub use errors::{zmq_errno, zmq_strerror};
 pub use msg::*;
 pub use poll::*;

@@ -214,3 +214,30 @@ fn a_single_socket_device_sends_messages_back_where_they_came_from() {
         assert_eq!(zmq_ctx_term(ctx), 0);
     }
 }
+
+#[test]
+fn the_draft_poller_reports_the_ready_socket_with_its_user_data() {
+    // SAFETY: the calls follow zmq.h's contract.
+    unsafe {
+        let ctx = zmq_ctx_new();
+        let (a, b) = pair(ctx, ZMQ_PAIR, ZMQ_PAIR);
+        let poller = zmq_poller_new();
+        let tag = 0x7a9 as *mut c_void;
+        assert_eq!(zmq_poller_add(poller, b, tag, 1), 0);
+        assert_eq!(zmq_poller_add(poller, b, tag, 1), -1, "added twice");
+        assert_eq!(zmq_poller_size(poller), 1);
+        let mut ev = std::mem::zeroed::<zmq_poller_event_t>();
+        assert_eq!(zmq_poller_wait(poller, &mut ev, 0), -1);
+        assert_eq!(errno(), libc::EAGAIN, "nothing ready yet");
+        assert_eq!(zmq_send(a, c"x".as_ptr().cast(), 1, 0), 1);
+        assert_eq!(zmq_poller_wait(poller, &mut ev, 5000), 0);
+        assert_eq!((ev.socket, ev.user_data, ev.events), (b, tag, 1));
+        assert_eq!(zmq_poller_remove(poller, b), 0);
+        assert_eq!(zmq_poller_destroy(&mut { poller }), 0);
+        assert_eq!(zmq_join(b, c"g".as_ptr()), -1);
+        assert_eq!(errno(), libc::ENOTSUP);
+        zmq_close(a);
+        zmq_close(b);
+        zmq_ctx_term(ctx);
+    }
+}

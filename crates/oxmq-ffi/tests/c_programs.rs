@@ -142,11 +142,22 @@ fn reqrep() {
     check_program("reqrep.c");
 }
 
-/// Every function the stable part of our zmq.h declares is exported by the library.
+/// Every function our zmq.h declares, in its stable part and in its draft part, is exported by
+/// the library.
 #[test]
-fn every_stable_function_in_zmq_h_is_exported() {
+fn every_function_in_zmq_h_is_exported() {
+    for draft in [false, true] {
+        check_exports(draft);
+    }
+}
+
+fn check_exports(draft: bool) {
     let include = crate_dir().join("include");
-    let out = Command::new("cc")
+    let mut cc = Command::new("cc");
+    if draft {
+        cc.arg("-DZMQ_BUILD_DRAFT_API");
+    }
+    let out = cc
         .args(["-E", "-P", "-x", "c", "-"])
         .arg("-I")
         .arg(&include)
