@@ -5,7 +5,7 @@
 
 use std::ffi::{c_char, c_int, c_long, c_short, c_void};
 
-use oxmq::{Msg, PollItem};
+use oxmq::Msg;
 
 use crate::ctx::ctx_ref;
 use crate::msg::zmq_msg_t;
@@ -219,34 +219,24 @@ pub unsafe extern "C" fn zmq_poller_wait_all(
         if p.entries.is_empty() {
             return Err(libc::EFAULT);
         }
-        let mut items = Vec::with_capacity(p.entries.len());
-        for e in &p.entries {
-            let ev = e.events as u16 as u32;
-            items.push(if e.socket.is_null() {
-                PollItem::fd(e.fd, ev)
-            } else {
-                // SAFETY: registered sockets are live handles, per the crate's contract.
-                PollItem::socket(unsafe { socket_mut(e.socket) }?, ev)
-            });
-        }
-        #[allow(clippy::useless_conversion)] // `long` is 32 bits on some targets
-        let timeout = i64::from(timeout);
-        let ready = oxmq::poll(&mut items, timeout).map_err(fail)?;
+        let targets = p.entries.iter().map(|e| (e.socket, e.fd, e.events));
+        // SAFETY: registered sockets are live handles, per the crate's contract.
+        let (ready, revents) = unsafe { crate::poll::poll_targets(targets, timeout) }?;
         if ready == 0 {
             return Err(libc::EAGAIN);
         }
         // SAFETY: the caller gives room for `n_events` events.
         let out = unsafe { std::slice::from_raw_parts_mut(events, room) };
         let mut n = 0;
-        for (e, item) in p.entries.iter().zip(&items) {
-            if item.revents() == 0 || n == room {
+        for (e, r) in p.entries.iter().zip(revents) {
+            if r == 0 || n == room {
                 continue;
             }
             out[n] = zmq_poller_event_t {
                 socket: e.socket,
                 fd: e.fd,
                 user_data: e.user_data,
-                events: item.revents() as c_short,
+                events: r,
             };
             n += 1;
         }
@@ -305,12 +295,8 @@ pub unsafe extern "C" fn zmq_msg_init_buffer(
     guard(-1, || {
         // SAFETY: per the crate's contract.
         let data = unsafe { crate::socket::bytes_arg(buf, size) }?;
-        if msg.is_null() {
-            return Err(libc::EFAULT);
-        }
-        // SAFETY: per the crate's contract; a Msg fits a zmq_msg_t (asserted in msg.rs).
-        unsafe { msg.cast::<Msg>().write(Msg::copy_from_slice(data)) };
-        Ok(0)
+        // SAFETY: per the crate's contract.
+        unsafe { crate::msg::msg_init(msg, Msg::copy_from_slice(data)) }
     })
 }
 

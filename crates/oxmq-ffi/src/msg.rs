@@ -40,7 +40,7 @@ unsafe fn msg_mut<'a>(msg: *mut zmq_msg_t) -> Fallible<&'a mut Msg> {
 ///
 /// # Safety
 /// `msg` is null or valid for writes of a `zmq_msg_t`; what it held is not dropped.
-unsafe fn msg_init(msg: *mut zmq_msg_t, value: Msg) -> Fallible<c_int> {
+pub(crate) unsafe fn msg_init(msg: *mut zmq_msg_t, value: Msg) -> Fallible<c_int> {
     if msg.is_null() {
         return Err(libc::EFAULT);
     }

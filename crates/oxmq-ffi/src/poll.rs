@@ -42,26 +42,44 @@ pub unsafe extern "C" fn zmq_poll(
         }
         // SAFETY: the caller passes `nitems` valid items.
         let items = unsafe { std::slice::from_raw_parts_mut(items, n) };
-        let mut polled = Vec::with_capacity(n);
-        for item in items.iter() {
-            // The event bits are a small mask in a short.
-            let events = item.events as u16 as u32;
-            polled.push(if item.socket.is_null() {
-                PollItem::fd(item.fd, events)
-            } else {
-                // SAFETY: per the crate's contract; a socket listed twice would alias, which
-                // libzmq's contract does not allow either.
-                PollItem::socket(unsafe { socket_mut(item.socket) }?, events)
-            });
-        }
-        #[allow(clippy::useless_conversion)] // `long` is 32 bits on some targets
-        let timeout = i64::from(timeout);
-        let ready = oxmq::poll(&mut polled, timeout).map_err(fail)?;
-        for (item, p) in items.iter_mut().zip(&polled) {
-            item.revents = p.revents() as c_short;
+        let targets = items.iter().map(|i| (i.socket, i.fd, i.events));
+        // SAFETY: per the crate's contract.
+        let (ready, revents) = unsafe { poll_targets(targets, timeout) }?;
+        for (item, r) in items.iter_mut().zip(revents) {
+            item.revents = r;
         }
         Ok(c_int::try_from(ready).unwrap_or(c_int::MAX))
     })
+}
+
+/// Polls each `(socket, fd, events)` (the socket when not null, else the descriptor) for up to
+/// `timeout` ms, as `zmq_poll` and the draft poller do; returns how many are ready and each
+/// one's `revents`.
+///
+/// # Safety
+/// Each non-null socket is a live handle, none listed twice (libzmq's contract as well).
+pub(crate) unsafe fn poll_targets(
+    targets: impl Iterator<Item = (*mut c_void, c_int, c_short)>,
+    timeout: c_long,
+) -> crate::Fallible<(usize, Vec<c_short>)> {
+    let mut polled = Vec::with_capacity(targets.size_hint().0);
+    for (socket, fd, events) in targets {
+        // The event bits are a small mask in a short.
+        let events = events as u16 as u32;
+        polled.push(if socket.is_null() {
+            PollItem::fd(fd, events)
+        } else {
+            // SAFETY: per the caller's guarantee.
+            PollItem::socket(unsafe { socket_mut(socket) }?, events)
+        });
+    }
+    #[allow(clippy::useless_conversion)] // `long` is 32 bits on some targets
+    let timeout = i64::from(timeout);
+    let ready = oxmq::poll(&mut polled, timeout).map_err(fail)?;
+    Ok((
+        ready,
+        polled.iter().map(|p| p.revents() as c_short).collect(),
+    ))
 }
 
 /// `zmq_proxy`: forwards between `frontend` and `backend` (copying to `capture` if not null)

@@ -9,14 +9,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "FAIL %s:%d: %s (errno %d: %s)\n", __FILE__, __LINE__, #cond,  \
-                    zmq_errno(), zmq_strerror(zmq_errno()));                               \
-            exit(1);                                                                       \
-        }                                                                                  \
-    } while (0)
+#include "check.h"
 
 static void tick(int id, void *arg) {
     (void)id;

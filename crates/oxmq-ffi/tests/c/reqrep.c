@@ -7,14 +7,7 @@
 #include <string.h>
 #include <zmq.h>
 
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "FAIL %s:%d: %s (errno %d: %s)\n", __FILE__, __LINE__, #cond,  \
-                    zmq_errno(), zmq_strerror(zmq_errno()));                               \
-            exit(1);                                                                       \
-        }                                                                                  \
-    } while (0)
+#include "check.h"
 
 static void free_counted(void *data, void *hint) {
     free(data);
