@@ -75,7 +75,9 @@ pub unsafe extern "C" fn zmq_socket(context: *mut c_void, type_: c_int) -> *mut 
         // SAFETY: per the crate's contract.
         let h = unsafe { ctx_ref(context) }?;
         let ty = SocketType::from_raw(type_).ok_or(libc::EINVAL)?;
-        let socket = h.ctx.socket(ty).map_err(fail)?;
+        let mut socket = h.ctx.socket(ty).map_err(fail)?;
+        // libzmq's blocking calls end with EINTR on a signal; Python relies on it for Ctrl-C.
+        socket.set_interruptible(true);
         let handle = Box::new(SocketHandle {
             tag: SOCKET_TAG,
             socket,

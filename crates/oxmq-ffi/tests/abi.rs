@@ -3,6 +3,7 @@
 //! `ETERM` across threads.
 
 use std::ffi::{c_int, c_void, CStr};
+use std::os::unix::thread::JoinHandleExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -239,5 +240,101 @@ fn the_draft_poller_reports_the_ready_socket_with_its_user_data() {
         zmq_close(a);
         zmq_close(b);
         zmq_ctx_term(ctx);
+    }
+}
+
+static SIGNALS: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn count_signal(_: c_int) {
+    SIGNALS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Runs `call` on a new thread with a SIGUSR1 handler installed without `SA_RESTART` (as
+/// Python installs its own), signalling that thread until `call` returns; gives what it
+/// returned.
+fn interrupt<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -> T {
+    // SAFETY: installs a handler that only bumps an atomic; the sigaction struct is zeroed
+    // (no flags, empty mask) before the handler is set.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = count_signal as extern "C" fn(c_int) as libc::sighandler_t;
+        assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = std::thread::spawn(move || {
+        let _ = tx.send(());
+        call()
+    });
+    rx.recv().expect("worker started");
+    let tid = worker.as_pthread_t();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // A signal that lands before the call blocks is simply handled; keep signalling until the
+    // call comes back, or the time-out below fails the test.
+    while !worker.is_finished() && Instant::now() < deadline {
+        // SAFETY: the thread is alive (not finished, not joined), so its pthread_t is valid.
+        unsafe { libc::pthread_kill(tid, libc::SIGUSR1) };
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    worker.join().expect("worker")
+}
+
+#[test]
+fn a_signal_interrupts_blocking_calls_with_eintr_and_the_socket_stays_usable() {
+    struct Sock(*mut c_void);
+    // SAFETY: the socket is used by one thread at a time.
+    unsafe impl Send for Sock {}
+    const ZMQ_PUSH: c_int = 8;
+    const ZMQ_PULL: c_int = 7;
+    // SAFETY: the calls follow zmq.h's contract.
+    unsafe {
+        let ctx = zmq_ctx_new();
+        let (pull, push) = pair(ctx, ZMQ_PULL, ZMQ_PUSH);
+        let timeout: c_int = 10_000;
+        assert_eq!(
+            zmq_setsockopt(pull, ZMQ_RCVTIMEO, std::ptr::from_ref(&timeout).cast(), 4),
+            0
+        );
+        let s = Sock(pull);
+        let (rc, err, s) = interrupt(move || {
+            let s = s;
+            let mut buf = [0u8; 8];
+            let rc = zmq_recv(s.0, buf.as_mut_ptr().cast(), 8, 0);
+            (rc, zmq_errno(), s)
+        });
+        assert_eq!(
+            (rc, err),
+            (-1, libc::EINTR),
+            "a blocked receive ends with EINTR"
+        );
+        assert!(SIGNALS.load(Ordering::SeqCst) > 0);
+        // Nothing was lost or broken: the next message arrives.
+        assert_eq!(zmq_send(push, c"after".as_ptr().cast(), 5, 0), 5);
+        let mut buf = [0u8; 8];
+        assert_eq!(zmq_recv(s.0, buf.as_mut_ptr().cast(), 8, 0), 5);
+        assert_eq!(&buf[..5], b"after");
+        zmq_close(s.0);
+
+        // A send blocked on a PUSH with no peer ends the same way.
+        let lonely = Sock(zmq_socket(ctx, ZMQ_PUSH));
+        const ZMQ_SNDTIMEO: c_int = 28;
+        let t = std::ptr::from_ref(&timeout).cast();
+        assert_eq!(zmq_setsockopt(lonely.0, ZMQ_SNDTIMEO, t, 4), 0);
+        let (rc, err, lonely) = interrupt(move || {
+            let s = lonely;
+            let rc = zmq_send(s.0, c"x".as_ptr().cast(), 1, 0);
+            (rc, zmq_errno(), s)
+        });
+        assert_eq!(
+            (rc, err),
+            (-1, libc::EINTR),
+            "a blocked send ends with EINTR"
+        );
+        let linger: c_int = 0;
+        for s in [lonely.0, push] {
+            const ZMQ_LINGER: c_int = 17;
+            zmq_setsockopt(s, ZMQ_LINGER, std::ptr::from_ref(&linger).cast(), 4);
+            zmq_close(s);
+        }
+        assert_eq!(zmq_ctx_term(ctx), 0);
     }
 }

@@ -123,25 +123,9 @@ pub fn poll(items: &mut [PollItem<'_>], timeout_ms: i64) -> Result<usize> {
         let wait = if ready > 0 {
             0
         } else {
-            match deadline {
-                None => -1,
-                Some(d) => {
-                    // Round up: waking a little late is fine, returning early is not.
-                    let left = d.saturating_duration_since(Instant::now());
-                    i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
-                }
-            }
+            timeout_until(deadline)
         };
-        // SAFETY: `fds` is a live, initialised array of `fds.len()` pollfd structures.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            return Err(if e.kind() == std::io::ErrorKind::Interrupted {
-                Error::with_source(ErrorKind::Interrupted, e)
-            } else {
-                e.into()
-            });
-        }
+        os_poll(&mut fds, wait)?;
         for (item, pfd) in items.iter_mut().zip(&fds) {
             if let Target::Fd(_) = item.target {
                 item.revents = from_os(pfd.revents) & (item.events | POLLERR);
@@ -207,6 +191,34 @@ pub async fn poll_async(items: &mut [PollItem<'_>]) -> Result<usize> {
         }
     })
     .await
+}
+
+/// Milliseconds from now until `deadline`, for poll(2): -1 without one. Rounded up: waking a
+/// little late is fine, returning early is not.
+pub(crate) fn timeout_until(deadline: Option<Instant>) -> libc::c_int {
+    match deadline {
+        None => -1,
+        Some(d) => {
+            let left = d.saturating_duration_since(Instant::now());
+            libc::c_int::try_from(left.as_micros().div_ceil(1000)).unwrap_or(libc::c_int::MAX)
+        }
+    }
+}
+
+/// poll(2) on `fds` for up to `timeout_ms`; returns how many have events. A signal delivered
+/// to the thread ends the wait with [`ErrorKind::Interrupted`] (`EINTR`), as libzmq's waits do.
+pub(crate) fn os_poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> Result<usize> {
+    // SAFETY: `fds` is a live, initialised array of `fds.len()` pollfd structures.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    if n < 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(if e.kind() == std::io::ErrorKind::Interrupted {
+            Error::with_source(ErrorKind::Interrupted, e)
+        } else {
+            e.into()
+        });
+    }
+    Ok(n as usize)
 }
 
 fn to_os(events: u32) -> libc::c_short {

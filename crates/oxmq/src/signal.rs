@@ -6,6 +6,7 @@
 //! checks [`SocketSignal::has_commands`] (one atomic load) before each operation and drains the
 //! queue only when something arrived, so the per-message path takes no lock.
 
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Wake, Waker};
@@ -147,6 +148,33 @@ impl SocketSignal {
                     thread::park_timeout(d - now);
                 }
             }
+        }
+    }
+
+    /// Waits as [`SocketSignal::wait`] does, but in poll(2) on the socket's descriptor, so that
+    /// a signal delivered to the thread ends the wait with [`ErrorKind::Interrupted`], as
+    /// libzmq's blocking calls end with `EINTR`. The wait consumes the descriptor's edge, as a
+    /// blocking call of libzmq's consumes its mailbox's.
+    ///
+    /// [`ErrorKind::Interrupted`]: crate::ErrorKind::Interrupted
+    pub(crate) fn wait_interruptible(&self, deadline: Option<Instant>) -> crate::Result<bool> {
+        let fd = self.fd()?;
+        loop {
+            // Drain before looking: a command pushed after the look signals the descriptor
+            // again, so poll returns at once instead of missing it.
+            fd.drain();
+            if self.has_commands() {
+                return Ok(true);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(false);
+            }
+            let mut pfd = [libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            crate::poll::os_poll(&mut pfd, crate::poll::timeout_until(deadline))?;
         }
     }
 

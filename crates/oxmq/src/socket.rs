@@ -93,6 +93,9 @@ pub struct Socket {
     /// ZMQ_STREAM_NOTIFY (STREAM only): engines queue connect and disconnect notifications.
     stream_notify: bool,
     waker: Option<(ThreadId, Waker)>,
+    /// Blocking calls wait in poll(2) and end with `EINTR` on a signal (see
+    /// [`Socket::set_interruptible`]).
+    interruptible: bool,
     /// Held while the socket lives; [`crate::Context::term`] waits for all of them.
     alive: Option<Arc<()>>,
 }
@@ -135,6 +138,7 @@ impl Socket {
             rcvmore: false,
             stream_notify: true,
             waker: None,
+            interruptible: false,
             alive: Some(alive),
         })
     }
@@ -310,13 +314,25 @@ impl Socket {
                 Ok(()) => return Ok(()),
                 Err((ErrorKind::WouldBlock, m)) if !dontwait => {
                     msg = m;
-                    if !self.wait(deadline) {
-                        return Err((ErrorKind::WouldBlock.into(), msg));
+                    match self.wait(deadline) {
+                        Ok(true) => {}
+                        Ok(false) => return Err((ErrorKind::WouldBlock.into(), msg)),
+                        Err(e) => return Err((e, msg)),
                     }
                 }
                 Err((kind, m)) => return Err((kind.into(), m)),
             }
         }
+    }
+
+    /// Makes the blocking calls ([`send`](Socket::send), [`recv`](Socket::recv) and the
+    /// multipart forms) end with [`ErrorKind::Interrupted`] (`EINTR`) when a signal is delivered
+    /// to the waiting thread, as libzmq's do: a program can then see Ctrl-C while it waits (its
+    /// handler must be installed without `SA_RESTART`, as Python's are). The C ABI turns this on
+    /// for every socket. Off by default: the wait is then a thread park, a little cheaper than
+    /// the poll(2) on the socket's descriptor ([`Socket::fd`]) that an interruptible wait uses.
+    pub fn set_interruptible(&mut self, on: bool) {
+        self.interruptible = on;
     }
 
     /// Sends one frame with MORE set: more frames of the same message follow.
@@ -350,7 +366,7 @@ impl Socket {
         loop {
             match self.try_recv_msg() {
                 Err(ErrorKind::WouldBlock) => {
-                    if !self.wait(deadline) {
+                    if !self.wait(deadline)? {
                         return Err(ErrorKind::WouldBlock.into());
                     }
                 }
@@ -968,8 +984,13 @@ impl Socket {
         Ok(m)
     }
 
-    /// Parks the calling thread until the socket's signal fires or `deadline` passes.
-    fn wait(&mut self, deadline: Option<Instant>) -> bool {
+    /// Parks the calling thread until the socket's signal fires (`Ok(true)`) or `deadline`
+    /// passes (`Ok(false)`); when the socket is interruptible, a signal delivered to the thread
+    /// ends the wait with [`ErrorKind::Interrupted`].
+    fn wait(&mut self, deadline: Option<Instant>) -> Result<bool> {
+        if self.interruptible {
+            return self.shared.signal.wait_interruptible(deadline);
+        }
         let me = std::thread::current().id();
         let waker = match &self.waker {
             Some((id, w)) if *id == me => w.clone(),
@@ -980,9 +1001,9 @@ impl Socket {
             }
         };
         if deadline.is_some_and(|d| d <= Instant::now()) {
-            return false;
+            return Ok(false);
         }
-        self.shared.signal.wait(&waker, deadline)
+        Ok(self.shared.signal.wait(&waker, deadline))
     }
 
     /// Applies what engines told the socket since the last call.
