@@ -2,7 +2,9 @@
 //! ratios.
 //!
 //! Arguments (after `--`): `--runs N` (default 5), `--only oxmq|libzmq` (one library, for
-//! profiling), and filters that keep only the cases whose label holds one of them as whole
+//! profiling), `--count N` (messages or round trips per case instead of the defaults),
+//! `--instructions` (instructions per message under callgrind instead of times: see
+//! `instructions.rs`; the 16-byte inproc and tcp cases unless filters say otherwise), and filters that keep only the cases whose label holds one of them as whole
 //! words (`thr`, `ipc`, `fanout`, `"thr tcp 16 B"`, `x10`, `thr-curve`, ...; see
 //! `Spec::matches`). When the linked libzmq lacks CURVE, its CURVE cells are skipped (the
 //! report says so) and the run does not fail for it.
@@ -15,6 +17,7 @@ use std::time::Duration;
 
 use oxmq_bench::{default_specs, machine_summary, run_suite, Backend, Contender, Oxmq, Progress};
 
+mod instructions;
 mod libzmq;
 
 use libzmq::Libzmq;
@@ -28,8 +31,30 @@ fn main() -> ExitCode {
         }
     };
     let mut specs = default_specs();
-    if !args.filters.is_empty() {
-        specs.retain(|s| args.filters.iter().any(|f| s.matches(f)));
+    let filters = if args.instructions && args.filters.is_empty() {
+        instructions::DEFAULT_CASES.map(str::to_owned).to_vec()
+    } else {
+        args.filters.clone()
+    };
+    if !filters.is_empty() {
+        specs.retain(|s| filters.iter().any(|f| s.matches(f)));
+    }
+    if let Some(count) = args.count {
+        for spec in &mut specs {
+            spec.count = count;
+        }
+    }
+    if args.instructions {
+        let mut names = vec![Oxmq::NAME, Libzmq::NAME];
+        if let Some(only) = &args.only {
+            names.retain(|n| n == only);
+        }
+        println!("{}", machine_summary());
+        return if instructions::report(&specs, &names) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
     }
     if !args.bench {
         for spec in &mut specs {
@@ -96,6 +121,8 @@ fn main() -> ExitCode {
 
 struct Args {
     bench: bool,
+    instructions: bool,
+    count: Option<u64>,
     runs: usize,
     only: Option<String>,
     filters: Vec<String>,
@@ -105,6 +132,8 @@ impl Args {
     fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         let mut parsed = Args {
             bench: false,
+            instructions: false,
+            count: None,
             runs: DEFAULT_RUNS,
             only: None,
             filters: Vec::new(),
@@ -112,6 +141,19 @@ impl Args {
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--bench" => parsed.bench = true,
+                "--instructions" => parsed.instructions = true,
+                "--count" => {
+                    let n = args.next().ok_or("--count needs a number")?;
+                    let n = n
+                        .parse()
+                        .map_err(|_| format!("--count: not a number: {n:?}"))?;
+                    if n < 2 {
+                        return Err(
+                            "--count: at least 2 (the first message starts the clock)".into()
+                        );
+                    }
+                    parsed.count = Some(n);
+                }
                 "--runs" => {
                     let n = args.next().ok_or("--runs needs a number")?;
                     parsed.runs = n
