@@ -15,6 +15,10 @@
 //! - Errors set the thread's `errno` to libzmq's value, which [`zmq_errno`] returns.
 //! - Null and foreign handles are answered with `EFAULT` (contexts) or `ENOTSOCK` (sockets),
 //!   never dereferenced beyond their tag.
+//! - Blocking calls (`zmq_send`, `zmq_recv`, `zmq_msg_send`, `zmq_msg_recv`, `zmq_poll`,
+//!   `zmq_proxy`) end with `EINTR` when a signal handler installed without `SA_RESTART` runs on
+//!   the waiting thread, as libzmq's do: every socket is made with
+//!   [`oxmq::Socket::set_interruptible`].
 #![allow(clippy::missing_safety_doc)] // the contract above covers every export
 
 mod ctx;
