@@ -10,7 +10,7 @@
 //! the given size, NUL-terminated strings), and a socket must not be used from two threads at
 //! once. Within that contract:
 //!
-//! - No panic crosses the boundary: each function body runs inside [`guard`], which turns a
+//! - No panic crosses the boundary: each function body runs inside `guard`, which turns a
 //!   panic into a failed call (`EFAULT`).
 //! - Errors set the thread's `errno` to libzmq's value, which [`zmq_errno`] returns.
 //! - Null and foreign handles are answered with `EFAULT` (contexts) or `ENOTSOCK` (sockets),
