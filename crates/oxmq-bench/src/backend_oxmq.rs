@@ -29,6 +29,8 @@ impl Backend for Oxmq {
             Role::Rep => SocketType::Rep,
             Role::Pub => SocketType::Pub,
             Role::Sub => SocketType::Sub,
+            Role::Router => SocketType::Router,
+            Role::Dealer => SocketType::Dealer,
         })?;
         socket.set_linger(0)?;
         if let Some(timeout) = timeout {
@@ -60,6 +62,15 @@ impl Backend for Oxmq {
         let msg = socket.recv()?;
         let len = msg.len();
         socket.send(msg)?;
+        Ok(len)
+    }
+
+    fn route_echo(socket: &mut Socket) -> oxmq::Result<usize> {
+        let id = socket.recv()?;
+        let body = socket.recv()?;
+        let len = body.len();
+        socket.send(id.with_more(true))?;
+        socket.send(body)?;
         Ok(len)
     }
 

@@ -27,6 +27,15 @@
 //!   0 (no limit), so neither library should drop; each subscriber counts what it received,
 //!   and a loss is reported ([`Measurement::lost`]), never hidden.
 //!
+//! - **Routed** ([`Kind::Routed`], label `router`): a ROUTER socket binds and echoes every
+//!   message back to the peer it came from (by its routing id); `peers` DEALER sockets (one
+//!   context) connect and are driven by [`FANOUT_RECEIVERS`] threads, each keeping up to
+//!   [`ROUTED_WINDOW`] messages in flight per DEALER and taking one reply from each of its
+//!   DEALERs in turn. Every DEALER first makes one untimed round trip, so all are connected;
+//!   the clock starts when all have, and stops when the last DEALER has its last reply. The
+//!   rate is messages echoed per second: each crossed the ROUTER twice, in and out. It
+//!   measures the ROUTER's fair queueing over many pipes and its routing by id.
+//!
 //! Over tcp and ipc each side has its own context, as the two processes of libzmq's tools
 //! have; inproc needs the sockets in one context. The library itself never links libzmq:
 //! the libzmq [`Backend`] lives in the `compare` bench, so the CLI can use this crate.
@@ -119,6 +128,11 @@ pub enum Kind {
         /// How many SUB sockets receive every message.
         subscribers: usize,
     },
+    /// `peers` DEALERs to one echoing ROUTER, messages echoed per second.
+    Routed {
+        /// How many DEALER sockets send through the ROUTER.
+        peers: usize,
+    },
 }
 
 impl Kind {
@@ -128,6 +142,7 @@ impl Kind {
             Kind::Throughput => "thr",
             Kind::Latency => "lat",
             Kind::Fanout { .. } => "fanout",
+            Kind::Routed { .. } => "router",
         }
     }
 }
@@ -252,6 +267,19 @@ impl Spec {
         }
     }
 
+    /// A ROUTER/DEALER case with no timeout: `count` messages echoed by one ROUTER, spread
+    /// evenly over `peers` DEALERs.
+    pub fn routed(transport: Transport, size: usize, count: u64, peers: usize) -> Spec {
+        Spec {
+            kind: Kind::Routed { peers },
+            transport,
+            size,
+            count,
+            timeout: None,
+            security: Security::Null,
+        }
+    }
+
     /// The same case with SNDTIMEO/RCVTIMEO set on its sockets.
     pub fn with_timeout(mut self, timeout: Duration) -> Spec {
         self.timeout = Some(timeout);
@@ -281,6 +309,7 @@ impl Spec {
         );
         match self.kind {
             Kind::Fanout { subscribers } => format!("{label} x{subscribers}"),
+            Kind::Routed { peers } => format!("{label} x{peers}"),
             Kind::Throughput | Kind::Latency => label,
         }
     }
@@ -312,6 +341,10 @@ pub enum Role {
     Pub,
     /// ZMQ_SUB, a fan-out subscriber.
     Sub,
+    /// ZMQ_ROUTER, the routed case's echo server.
+    Router,
+    /// ZMQ_DEALER, a routed case's client.
+    Dealer,
 }
 
 /// A ZeroMQ implementation the cases can drive.
@@ -346,6 +379,9 @@ pub trait Backend: 'static {
     fn recv(socket: &mut Self::Socket) -> Result<usize, Self::Error>;
     /// Receives one frame, sends it back unchanged, and returns its size.
     fn echo(socket: &mut Self::Socket) -> Result<usize, Self::Error>;
+    /// ROUTER only: receives one two-frame message (routing id, body), sends it back to the
+    /// same peer unchanged, and returns the body's size.
+    fn route_echo(socket: &mut Self::Socket) -> Result<usize, Self::Error>;
     /// Receives one frame and returns its size and its first byte (`None` when empty).
     fn recv_tagged(socket: &mut Self::Socket) -> Result<(usize, Option<u8>), Self::Error>;
     /// Sets SNDHWM and RCVHWM (0: no limit); before bind or connect, as libzmq reads them
@@ -468,6 +504,9 @@ pub enum CaseError<E: StdError + 'static> {
     /// A fan-out case needs at least one subscriber.
     #[error("a fan-out case needs at least one subscriber")]
     NoSubscribers,
+    /// A routed case needs at least one DEALER.
+    #[error("a ROUTER/DEALER case needs at least one peer")]
+    NoPeers,
     /// A fan-out subscriber received a message the publisher did not send (an unknown tag,
     /// or more counted messages than were published).
     #[error("{backend}: subscriber received an unexpected message: {what}")]
@@ -509,6 +548,7 @@ pub fn run<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error>> 
         Kind::Throughput => throughput::<B>(spec),
         Kind::Latency => latency::<B>(spec),
         Kind::Fanout { subscribers } => fanout::<B>(spec, subscribers),
+        Kind::Routed { peers } => routed::<B>(spec, peers),
     }
 }
 
@@ -661,6 +701,7 @@ pub struct Skip {
 /// The cases `cargo bench -p oxmq-bench` runs by default, each over tcp, ipc and inproc:
 /// PUSH/PULL throughput at 16 B, 256 B, 1 KiB, 8 KiB and 64 KiB, REQ/REP latency at 16 B and
 /// 1 KiB; then PUSH/PULL throughput over CURVE at 16 B, 1 KiB and 64 KiB over tcp; then
+/// ROUTER/DEALER with [`ROUTED_PEERS`] DEALERs at 16 B and 1 KiB over tcp, ipc and inproc; then
 /// PUB/SUB fan-out to 1, 10 and 100 subscribers at 16 B and 1 KiB over tcp and inproc. Counts
 /// come from [`default_count`] and [`default_curve_count`].
 pub fn default_specs() -> Vec<Spec> {
@@ -678,6 +719,15 @@ pub fn default_specs() -> Vec<Spec> {
     for size in CURVE_SIZES {
         let count = default_curve_count(size);
         specs.push(Spec::throughput_curve(Transport::Tcp, size, count));
+    }
+    for transport in [Transport::Tcp, Transport::Ipc, Transport::Inproc] {
+        for size in [16, 1024] {
+            let kind = Kind::Routed {
+                peers: ROUTED_PEERS,
+            };
+            let count = default_count(kind, transport, size);
+            specs.push(Spec::routed(transport, size, count, ROUTED_PEERS));
+        }
     }
     for transport in [Transport::Tcp, Transport::Inproc] {
         for subscribers in [1, 10, 100] {
@@ -725,6 +775,15 @@ pub fn default_count(kind: Kind, transport: Transport, size: usize) -> u64 {
             };
             (deliveries / subscribers.max(1) as u64).max(1)
         }
+        // Messages echoed, summed over the DEALERs.
+        (Kind::Routed { .. }, Transport::Inproc) => match size {
+            0..=512 => 1_000_000,
+            _ => 500_000,
+        },
+        (Kind::Routed { .. }, _) => match size {
+            0..=512 => 400_000,
+            _ => 200_000,
+        },
     }
 }
 
@@ -1233,11 +1292,212 @@ fn subscribe_and_receive<B: Backend>(
     })
 }
 
+/// A ROUTER/DEALER case (see the crate docs for the method).
+fn routed<B: Backend>(spec: &Spec, peers: usize) -> Result<Measurement, CaseError<B::Error>> {
+    require_count(spec, 1)?;
+    if peers < 1 {
+        return Err(CaseError::NoPeers);
+    }
+    let be = backend_error::<B>;
+    let per_peer = (spec.count / peers as u64).max(1);
+    let total = per_peer * peers as u64;
+    let ctx = B::context().map_err(be)?;
+    let (size, timeout) = (spec.size, spec.timeout);
+
+    // The ROUTER echoes one warm-up message per DEALER, then the counted ones.
+    let server_ctx = ctx.clone();
+    let bind_to = spec.transport.endpoint();
+    let (endpoint_tx, endpoint_rx) = mpsc::channel::<Result<String, B::Error>>();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let server = thread::Builder::new()
+        .name(format!("{}-router", B::NAME))
+        .spawn(move || -> Result<(), CaseError<B::Error>> {
+            let be = backend_error::<B>;
+            let mut router = match B::socket(&server_ctx, Role::Router, timeout)
+                .and_then(|mut r| B::bind(&mut r, &bind_to).map(|ep| (r, ep)))
+            {
+                Ok((router, endpoint)) => {
+                    let _ = endpoint_tx.send(Ok(endpoint));
+                    router
+                }
+                Err(e) => {
+                    let _ = endpoint_tx.send(Err(e));
+                    return Ok(());
+                }
+            };
+            for _ in 0..peers as u64 + total {
+                check_size::<B>(size, B::route_echo(&mut router).map_err(be)?)?;
+            }
+            let _ = done_rx.recv();
+            drop(router);
+            drop(server_ctx);
+            Ok(())
+        })
+        .map_err(|_| CaseError::PeerDied { backend: B::NAME })?;
+    let endpoint = match endpoint_rx.recv() {
+        Ok(Ok(endpoint)) => endpoint,
+        Ok(Err(e)) => return Err(be(e)),
+        Err(_) => return Err(CaseError::PeerDied { backend: B::NAME }),
+    };
+
+    let client_ctx = peer_context::<B>(&ctx, spec.transport).map_err(be)?;
+    let threads = peers.min(FANOUT_RECEIVERS);
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), CaseError<B::Error>>>();
+    let (result_tx, result_rx) = mpsc::channel::<Result<Instant, CaseError<B::Error>>>();
+    let mut go = Vec::with_capacity(threads);
+    for t in 0..threads {
+        let mine = (peers - t).div_ceil(threads);
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        go.push(go_tx);
+        let (ctx, endpoint, ready_tx, result_tx) = (
+            client_ctx.clone(),
+            endpoint.clone(),
+            ready_tx.clone(),
+            result_tx.clone(),
+        );
+        thread::Builder::new()
+            .name(format!("{}-dealers-{t}", B::NAME))
+            .spawn(move || {
+                let dealers = connect_dealers::<B>(&ctx, &endpoint, mine, size, timeout);
+                let mut dealers = match dealers {
+                    Ok(d) => {
+                        let _ = ready_tx.send(Ok(()));
+                        d
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                if go_rx.recv().is_err() {
+                    return;
+                }
+                let result = drive_dealers::<B>(&mut dealers, size, per_peer);
+                let _ = result_tx.send(result);
+                // Keep the DEALERs until every reply of every thread has arrived.
+                let _ = go_rx.recv();
+                drop(dealers);
+                drop(ctx);
+            })
+            .map_err(|_| CaseError::PeerDied { backend: B::NAME })?;
+    }
+    drop((ready_tx, result_tx, client_ctx));
+    for _ in 0..threads {
+        ready_rx
+            .recv()
+            .map_err(|_| CaseError::PeerDied { backend: B::NAME })??;
+    }
+    let start = Instant::now();
+    for g in &go {
+        let _ = g.send(());
+    }
+    let mut end = start;
+    for _ in 0..threads {
+        let t = result_rx
+            .recv()
+            .map_err(|_| CaseError::PeerDied { backend: B::NAME })??;
+        end = end.max(t);
+    }
+    drop(go);
+    let _ = done_tx.send(());
+    match server.join() {
+        Ok(r) => r?,
+        Err(_) => return Err(CaseError::PeerDied { backend: B::NAME }),
+    }
+    drop(ctx);
+    Ok(Measurement {
+        count: total,
+        size,
+        elapsed: end - start,
+        median_each: None,
+        lost: 0,
+    })
+}
+
+/// `WrongSize` unless `got` is `size`.
+fn check_size<B: Backend>(size: usize, got: usize) -> Result<(), CaseError<B::Error>> {
+    if got == size {
+        Ok(())
+    } else {
+        Err(CaseError::WrongSize {
+            backend: B::NAME,
+            expected: size,
+            got,
+        })
+    }
+}
+
+/// `n` DEALERs connected to `endpoint`, each having made one round trip through the ROUTER.
+fn connect_dealers<B: Backend>(
+    ctx: &B::Context,
+    endpoint: &str,
+    n: usize,
+    size: usize,
+    timeout: Option<Duration>,
+) -> Result<Vec<B::Socket>, CaseError<B::Error>> {
+    let be = backend_error::<B>;
+    let body = vec![0x5a_u8; size];
+    let mut dealers = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut d = B::socket(ctx, Role::Dealer, timeout).map_err(be)?;
+        B::connect(&mut d, endpoint).map_err(be)?;
+        B::send(&mut d, &body).map_err(be)?;
+        dealers.push(d);
+    }
+    for d in &mut dealers {
+        check_size::<B>(size, B::recv(d).map_err(be)?)?;
+    }
+    Ok(dealers)
+}
+
+/// The timed part of a routed case for one thread's DEALERs: `per_peer` messages each, up to
+/// [`ROUTED_WINDOW`] in flight per DEALER, replies taken from each DEALER in turn. Returns
+/// when the last reply arrived.
+fn drive_dealers<B: Backend>(
+    dealers: &mut [B::Socket],
+    size: usize,
+    per_peer: u64,
+) -> Result<Instant, CaseError<B::Error>> {
+    let be = backend_error::<B>;
+    let body = vec![0x5a_u8; size];
+    let mut sent = vec![0_u64; dealers.len()];
+    let mut got = vec![0_u64; dealers.len()];
+    for (d, sent) in dealers.iter_mut().zip(&mut sent) {
+        while *sent < per_peer.min(ROUTED_WINDOW) {
+            B::send(d, &body).map_err(be)?;
+            *sent += 1;
+        }
+    }
+    let mut live = dealers.len();
+    while live > 0 {
+        for (i, d) in dealers.iter_mut().enumerate() {
+            if got[i] == per_peer {
+                continue;
+            }
+            check_size::<B>(size, B::recv(d).map_err(be)?)?;
+            got[i] += 1;
+            if sent[i] < per_peer {
+                B::send(d, &body).map_err(be)?;
+                sent[i] += 1;
+            }
+            if got[i] == per_peer {
+                live -= 1;
+            }
+        }
+    }
+    Ok(Instant::now())
+}
+
 /// How many threads receive a fan-out case's subscribers (each thread takes its share in
 /// turn). A small fixed number, as an application with many subscriptions would poll them
 /// from one loop, rather than a thread per subscriber, which on a small machine would
 /// measure the scheduler more than the library.
 pub const FANOUT_RECEIVERS: usize = 2;
+/// How many DEALERs the default ROUTER/DEALER cases have.
+pub const ROUTED_PEERS: usize = 100;
+/// How many messages a routed case's DEALER keeps in flight: far below the default HWM
+/// (1000), so that neither library ever blocks or drops on a full pipe.
+pub const ROUTED_WINDOW: u64 = 16;
 /// The sizes of the default CURVE throughput cases, in bytes: a small, a medium and a large
 /// message, where the per-message cost and then the cipher's speed dominate.
 pub const CURVE_SIZES: [usize; 3] = [16, 1024, 65536];
@@ -1414,6 +1674,9 @@ mod tests {
             "fanout inproc 1 KiB x1",
             "thr-curve tcp 16 B",
             "thr-curve tcp 64 KiB",
+            "router tcp 16 B x100",
+            "router ipc 1 KiB x100",
+            "router inproc 16 B x100",
         ] {
             assert!(labels.iter().any(|l| l == label), "{label} in {labels:?}");
         }

@@ -161,7 +161,8 @@ impl fmt::Display for Report {
         let thr: Vec<&Row> = self
             .rows
             .iter()
-            .filter(|r| r.spec.kind == Kind::Throughput)
+            // A routed case's rate is messages echoed per second: a throughput.
+            .filter(|r| matches!(r.spec.kind, Kind::Throughput | Kind::Routed { .. }))
             .collect();
         let lat: Vec<&Row> = self
             .rows

@@ -55,6 +55,10 @@ fn check<B: Backend>(spec: Spec) {
                 spec.label()
             );
         }
+        Kind::Routed { peers } => {
+            let per_peer = (spec.count / peers as u64).max(1);
+            assert_eq!(m.count, per_peer * peers as u64, "{}", spec.label());
+        }
     }
 }
 
@@ -147,6 +151,18 @@ fn libzmq_fanout() {
         }
     }
     check::<Libzmq>(Spec::fanout(Transport::Tcp, 16, 20_000, 10));
+}
+
+#[test]
+fn routed_cases_echo_every_message_through_the_router() {
+    for transport in [Transport::Tcp, Transport::Ipc, Transport::Inproc] {
+        for peers in [1, 3, 100] {
+            check::<Oxmq>(Spec::routed(transport, 16, 2_000, peers));
+            check::<Libzmq>(Spec::routed(transport, 16, 2_000, peers));
+        }
+    }
+    // Fewer messages than peers: each still sends one.
+    check::<Oxmq>(Spec::routed(Transport::Inproc, 1024, 5, 10));
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! `oxmq bench`: oxmq's own benchmark cases (the oxmq half of `cargo bench -p oxmq-bench`):
-//! PUSH/PULL throughput (also over CURVE), REQ/REP latency and PUB/SUB fan-out.
+//! PUSH/PULL throughput (also over CURVE), REQ/REP latency, PUB/SUB fan-out and ROUTER/DEALER
+//! with many peers.
 //!
 //! The table goes to stdout; progress goes to stderr, as a spinner on a terminal and as one
 //! line per run otherwise.
@@ -20,19 +21,24 @@ use oxmq_bench::{
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
     /// Which cases, comma separated or repeated: thr (PUSH/PULL), thr-curve (PUSH/PULL over
-    /// CURVE), lat (REQ/REP), fanout (PUB/SUB) [default: thr,lat].
+    /// CURVE), lat (REQ/REP), fanout (PUB/SUB), router (ROUTER/DEALER) [default: thr,lat].
     #[arg(long, value_enum, value_delimiter = ',')]
     case: Vec<CaseArg>,
     /// Message sizes in bytes, comma separated or repeated [default: 16,256,1024,65536 for
-    /// thr, 16,1024,65536 for thr-curve, 16 for lat, 16,1024 for fanout].
+    /// thr, 16,1024,65536 for thr-curve, 16 for lat, 16,1024 for fanout and router].
     #[arg(long, value_delimiter = ',')]
     size: Vec<usize>,
     /// Fan-out only: subscriber counts, comma separated or repeated; one case per count
     /// [default: 1,10,100].
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
     subscribers: Vec<u32>,
+    /// Router only: DEALER counts, comma separated or repeated; one case per count
+    /// [default: 100].
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    peers: Vec<u32>,
     /// Messages per throughput run, round trips per latency run, messages published (each to
-    /// every subscriber) per fan-out run [default: by case, transport and size, about a
+    /// every subscriber) per fan-out run, messages echoed (over all peers) per router run
+    /// [default: by case, transport and size, about a
     /// second of work per run].
     #[arg(long)]
     count: Option<u64>,
@@ -54,6 +60,8 @@ enum CaseArg {
     Lat,
     /// One PUB to N SUBs (--subscribers), deliveries/s summed over the subscribers.
     Fanout,
+    /// N DEALERs (--peers) to one ROUTER that echoes, messages echoed per second.
+    Router,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -112,6 +120,11 @@ fn specs(args: &BenchArgs) -> Result<Vec<Spec>, String> {
     } else {
         args.subscribers.iter().map(|&n| n as usize).collect()
     };
+    let peers: Vec<usize> = if args.peers.is_empty() {
+        vec![oxmq_bench::ROUTED_PEERS]
+    } else {
+        args.peers.iter().map(|&n| n as usize).collect()
+    };
     let mut specs = Vec::new();
     for case in cases {
         let (kinds, default_sizes): (Vec<Kind>, &[usize]) = match case {
@@ -125,6 +138,10 @@ fn specs(args: &BenchArgs) -> Result<Vec<Spec>, String> {
                     .collect(),
                 &[16, 1024],
             ),
+            CaseArg::Router => (
+                peers.iter().map(|&peers| Kind::Routed { peers }).collect(),
+                &[16, 1024],
+            ),
         };
         let sizes = if args.size.is_empty() {
             default_sizes
@@ -135,7 +152,7 @@ fn specs(args: &BenchArgs) -> Result<Vec<Spec>, String> {
             for &size in sizes {
                 let count = args.count.unwrap_or_else(|| match case {
                     CaseArg::ThrCurve => default_curve_count(size),
-                    CaseArg::Thr | CaseArg::Lat | CaseArg::Fanout => {
+                    CaseArg::Thr | CaseArg::Lat | CaseArg::Fanout | CaseArg::Router => {
                         default_count(kind, transport, size)
                     }
                 });
@@ -148,6 +165,7 @@ fn specs(args: &BenchArgs) -> Result<Vec<Spec>, String> {
                     Kind::Fanout { subscribers } => {
                         Spec::fanout(transport, size, count, subscribers)
                     }
+                    Kind::Routed { peers } => Spec::routed(transport, size, count, peers),
                 });
             }
         }
@@ -289,6 +307,22 @@ mod tests {
         );
         let cli = Cli::try_parse_from(["oxmq", "bench", "--case", "fanout", "--subscribers", "0"]);
         assert!(cli.is_err(), "0 subscribers is refused");
+    }
+
+    #[test]
+    fn router_from_the_command_line() {
+        let labels: Vec<String> = specs_of(&["oxmq", "bench", "--case", "router"])
+            .iter()
+            .map(Spec::label)
+            .collect();
+        assert_eq!(labels, ["router tcp 16 B x100", "router tcp 1 KiB x100"]);
+        let specs = specs_of(&[
+            "oxmq", "bench", "--case", "router", "--peers", "3,7", "--size", "64",
+        ]);
+        let kinds: Vec<Kind> = specs.iter().map(|s| s.kind).collect();
+        assert_eq!(kinds, [3, 7].map(|peers| Kind::Routed { peers }));
+        let cli = Cli::try_parse_from(["oxmq", "bench", "--case", "router", "--peers", "0"]);
+        assert!(cli.is_err(), "0 peers is refused");
     }
 
     #[test]

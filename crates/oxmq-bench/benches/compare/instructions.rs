@@ -29,6 +29,7 @@ fn base_count(spec: &Spec) -> u64 {
         (Kind::Throughput, _) => 20_000,
         (Kind::Latency, _) => 1_000,
         (Kind::Fanout { subscribers }, _) => (20_000 / subscribers.max(1) as u64).max(100),
+        (Kind::Routed { peers }, _) => (20 * peers as u64).max(2_000),
     }
 }
 

@@ -39,6 +39,8 @@ impl Backend for Libzmq {
             Role::Rep => zmq::REP,
             Role::Pub => zmq::PUB,
             Role::Sub => zmq::SUB,
+            Role::Router => zmq::ROUTER,
+            Role::Dealer => zmq::DEALER,
         })?;
         socket.set_linger(0)?;
         if let Some(timeout) = timeout {
@@ -80,6 +82,18 @@ impl Backend for Libzmq {
         s.socket.recv(&mut msg, 0)?;
         let len = msg.len();
         s.socket.send(msg, 0)?;
+        Ok(len)
+    }
+
+    fn route_echo(s: &mut LibzmqSocket) -> zmq::Result<usize> {
+        let mut id = zmq::Message::new();
+        s.socket.recv(&mut id, 0)?;
+        s.socket.recv(&mut s.msg, 0)?;
+        let len = s.msg.len();
+        s.socket.send(id, zmq::SNDMORE)?;
+        // The body goes out as received; the receive buffer gets a fresh message.
+        let body = std::mem::replace(&mut s.msg, zmq::Message::new());
+        s.socket.send(body, 0)?;
         Ok(len)
     }
 
