@@ -2,16 +2,20 @@
 //! one peer address, and [`MAX_PER_SOCKET`] in all, may be in their handshake at once on a
 //! socket.
 //!
-//! Reaching a bound evicts the *oldest* handshake in progress under it rather than refusing
-//! the newcomer. A flood of connections that never finish their handshake (CVE-2020-15166's
-//! starvation) then only evicts itself: a real client completes its handshake in
-//! milliseconds, long before the flood can push it out, even from the same address. Each
-//! eviction is counted ([`crate::Counters::handshakes_evicted`]) and logged; the evicted
-//! connection is closed as a handshake that failed without detail.
+//! A connection over a bound evicts the *oldest* handshake in progress under it, if that one
+//! has been at it for [`GRACE`] or more; otherwise the newcomer is refused (closed at once; a
+//! ZeroMQ peer reconnects after its RECONNECT_IVL). So a flood of connections that never
+//! finish their handshake (CVE-2020-15166's starvation) is pushed out as it ages, while a
+//! handshake is never cut short in its first [`GRACE`]: a burst of thousands of real clients
+//! from one address (a ROUTER taking 10,000 connections at once) makes progress instead of
+//! evicting itself over and over. Evictions and refusals are counted
+//! ([`crate::Counters::handshakes_evicted`], [`crate::Counters::handshakes_refused`]) and
+//! logged; an evicted connection is closed as a handshake that failed without detail.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::pipe::TaskWaker;
 
@@ -19,6 +23,9 @@ use crate::pipe::TaskWaker;
 pub(crate) const MAX_PER_SOURCE: usize = 64;
 /// Handshakes in progress on one socket, from any address.
 pub(crate) const MAX_PER_SOCKET: usize = 512;
+/// How long a handshake is safe from eviction. A real handshake over loopback takes
+/// milliseconds; this leaves room for a loaded machine and a slow ZAP handler.
+pub(crate) const GRACE: Duration = Duration::from_secs(1);
 
 /// The handshakes in progress on one socket's accepted connections.
 #[derive(Default)]
@@ -29,6 +36,7 @@ pub(crate) struct Admission {
 struct Entry {
     id: u64,
     source: String,
+    since: Instant,
     state: Arc<TicketState>,
 }
 
@@ -45,34 +53,58 @@ pub(crate) struct Ticket {
 }
 
 impl Admission {
-    /// Admits a new handshake from `source`, whose engine `waker` wakes; evicts the oldest
-    /// ones over the bounds. Returns the ticket and how many it evicted.
+    /// Admits a new handshake from `source`, whose engine `waker` wakes, evicting the oldest
+    /// ones over the bounds when they are past [`GRACE`]. Returns the ticket and how many it
+    /// evicted, or `None` when a bound is reached and nothing under it may be evicted yet.
     pub(crate) fn admit(
         self: &Arc<Self>,
         source: &str,
         waker: Arc<TaskWaker>,
         next_id: u64,
-    ) -> (Ticket, usize) {
+    ) -> Option<(Ticket, usize)> {
+        self.admit_at(source, waker, next_id, Instant::now())
+    }
+
+    fn admit_at(
+        self: &Arc<Self>,
+        source: &str,
+        waker: Arc<TaskWaker>,
+        next_id: u64,
+        now: Instant,
+    ) -> Option<(Ticket, usize)> {
+        let mut pending = self.lock();
+        let aged = |e: &Entry| now.saturating_duration_since(e.since) >= GRACE;
+        // Decide both bounds before evicting anything, so that a refusal evicts nothing.
+        let mut victims = Vec::with_capacity(2);
+        let same_source = pending.iter().filter(|e| e.source == source).count();
+        if same_source >= MAX_PER_SOURCE {
+            // The oldest from this source is the first one in the queue.
+            let pos = pending.iter().position(|e| e.source == source)?;
+            if !aged(&pending[pos]) {
+                return None;
+            }
+            victims.push(pos);
+        }
+        if pending.len() - victims.len() >= MAX_PER_SOCKET {
+            let pos = (0..pending.len()).find(|i| !victims.contains(i))?;
+            if !aged(&pending[pos]) {
+                return None;
+            }
+            victims.push(pos);
+        }
+        victims.sort_unstable();
+        let evicted = victims.len();
+        for pos in victims.into_iter().rev() {
+            evict(pending.remove(pos));
+        }
         let state = Arc::new(TicketState {
             evicted: AtomicBool::new(false),
             waker,
         });
-        let mut pending = self.lock();
-        let mut evicted = 0;
-        let same_source = pending.iter().filter(|e| e.source == source).count();
-        if same_source >= MAX_PER_SOURCE {
-            if let Some(pos) = pending.iter().position(|e| e.source == source) {
-                evict(pending.remove(pos));
-                evicted += 1;
-            }
-        }
-        if pending.len() >= MAX_PER_SOCKET {
-            evict(pending.pop_front());
-            evicted += 1;
-        }
         pending.push_back(Entry {
             id: next_id,
             source: source.to_owned(),
+            since: now,
             state: Arc::clone(&state),
         });
         drop(pending);
@@ -81,7 +113,7 @@ impl Admission {
             id: next_id,
             state,
         };
-        (ticket, evicted)
+        Some((ticket, evicted))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Entry>> {
@@ -116,38 +148,71 @@ impl Drop for Ticket {
 mod tests {
     use super::*;
 
-    fn admit(a: &Arc<Admission>, source: &str, id: u64) -> (Ticket, usize) {
-        a.admit(source, Arc::default(), id)
+    /// Admits at `at` (an instant after the epoch of the test).
+    fn admit(a: &Arc<Admission>, source: &str, id: u64, at: Instant) -> Option<(Ticket, usize)> {
+        a.admit_at(source, Arc::default(), id, at)
     }
 
     #[test]
-    fn the_oldest_from_a_source_is_evicted_at_the_bound() {
+    fn at_the_source_bound_the_oldest_is_evicted_once_past_its_grace() {
         let a = Arc::new(Admission::default());
+        let t0 = Instant::now();
         let mut tickets: Vec<Ticket> = (0..MAX_PER_SOURCE as u64)
-            .map(|i| admit(&a, "10.0.0.1", i).0)
+            .map(|i| admit(&a, "10.0.0.1", i, t0).expect("under the bound").0)
             .collect();
-        let other = admit(&a, "10.0.0.2", 1000).0;
+        let other = admit(&a, "10.0.0.2", 1000, t0).expect("another source").0;
+        // Young handshakes are not cut short: the newcomer is refused.
+        assert!(admit(&a, "10.0.0.1", 1500, t0 + GRACE / 2).is_none());
         assert!(tickets.iter().all(|t| !t.is_evicted()));
-        let (newest, evicted) = admit(&a, "10.0.0.1", 2000);
+        // Past the grace, the oldest from that source makes room.
+        let (newest, evicted) = admit(&a, "10.0.0.1", 2000, t0 + GRACE).expect("evicts");
         assert_eq!(evicted, 1);
         assert!(tickets[0].is_evicted());
         assert!(tickets[1..].iter().all(|t| !t.is_evicted()));
         assert!(!other.is_evicted() && !newest.is_evicted());
         // A finished handshake frees its place.
         tickets.truncate(1);
-        let (_, evicted) = admit(&a, "10.0.0.1", 3000);
+        let (_, evicted) = admit(&a, "10.0.0.1", 3000, t0 + GRACE).expect("room");
         assert_eq!(evicted, 0);
     }
 
     #[test]
-    fn the_socket_bound_evicts_the_oldest_of_any_source() {
+    fn the_socket_bound_evicts_the_oldest_of_any_source_once_past_its_grace() {
         let a = Arc::new(Admission::default());
+        let t0 = Instant::now();
         let tickets: Vec<Ticket> = (0..MAX_PER_SOCKET as u64)
-            .map(|i| admit(&a, &format!("10.0.{}.{}", i / 250, i % 250), i).0)
+            .map(|i| {
+                let source = format!("10.0.{}.{}", i / 250, i % 250);
+                admit(&a, &source, i, t0).expect("under the bound").0
+            })
             .collect();
-        let (_, evicted) = admit(&a, "10.9.9.9", 9999);
+        assert!(
+            admit(&a, "10.9.9.9", 9998, t0).is_none(),
+            "all young: refused"
+        );
+        let (_, evicted) = admit(&a, "10.9.9.9", 9999, t0 + GRACE).expect("evicts");
         assert_eq!(evicted, 1);
         assert!(tickets[0].is_evicted());
         assert_eq!(tickets.iter().filter(|t| t.is_evicted()).count(), 1);
+    }
+
+    #[test]
+    fn a_refusal_evicts_nothing() {
+        let a = Arc::new(Admission::default());
+        let t0 = Instant::now();
+        // The socket is full; its oldest handshake is aged, but the newcomer's own source is
+        // at its bound with young handshakes only.
+        let old: Vec<Ticket> = (0..(MAX_PER_SOCKET - MAX_PER_SOURCE) as u64)
+            .map(|i| {
+                admit(&a, &format!("10.1.{}.{}", i / 250, i % 250), i, t0)
+                    .expect("room")
+                    .0
+            })
+            .collect();
+        let young: Vec<Ticket> = (0..MAX_PER_SOURCE as u64)
+            .map(|i| admit(&a, "10.0.0.1", 5000 + i, t0 + GRACE).expect("room").0)
+            .collect();
+        assert!(admit(&a, "10.0.0.1", 9999, t0 + GRACE).is_none());
+        assert!(old.iter().chain(&young).all(|t| !t.is_evicted()));
     }
 }

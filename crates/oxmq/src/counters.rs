@@ -76,6 +76,10 @@ pub struct Counters {
     /// address, or too many in all, were waiting (see docs/SECURITY.md). Also counted in
     /// `handshake_failed_no_detail`.
     pub handshakes_evicted: u64,
+    /// Accepted connections closed at once because the handshakes in progress from their
+    /// address, or in all, were at their bound and none was old enough to evict (see
+    /// docs/SECURITY.md).
+    pub handshakes_refused: u64,
     /// The live connections.
     pub peers: Vec<PeerCounters>,
 }
@@ -123,6 +127,7 @@ pub(crate) struct SocketStats {
     hs_auth: AtomicU64,
     hs_no_detail: AtomicU64,
     hs_evicted: AtomicU64,
+    hs_refused: AtomicU64,
     live: Mutex<Vec<Arc<PeerStats>>>,
 }
 
@@ -159,6 +164,10 @@ impl SocketStats {
         self.hs_evicted.fetch_add(n as u64, Ordering::Relaxed);
     }
 
+    pub(crate) fn handshake_refused(&self) {
+        self.hs_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Everything but the drops, which the socket's pattern keeps.
     pub(crate) fn snapshot(&self) -> Counters {
         // Under the lock that `finish` holds to move a connection's totals, so that nothing
@@ -184,6 +193,7 @@ impl SocketStats {
             handshake_failed_auth: self.hs_auth.load(Ordering::Relaxed),
             handshake_failed_no_detail: self.hs_no_detail.load(Ordering::Relaxed),
             handshakes_evicted: self.hs_evicted.load(Ordering::Relaxed),
+            handshakes_refused: self.hs_refused.load(Ordering::Relaxed),
             peers,
             ..Counters::default()
         }

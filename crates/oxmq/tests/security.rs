@@ -332,10 +332,14 @@ fn cve_2020_15166_a_flood_of_half_open_handshakes_does_not_starve_a_real_client(
     assert_eq!(server.recv().expect("recv").data(), b"still served");
     server.send("yes").expect("reply");
     assert_eq!(client.recv().expect("reply").data(), b"yes");
-    let evicted = server.counters().handshakes_evicted;
+    // 64 may be in progress from one address: the other 16 were refused at once, or pushed
+    // out once older than the grace (as was one more, to make room for the client).
+    let c = server.counters();
     assert!(
-        evicted >= 16,
-        "80 half-open handshakes, 64 allowed: {evicted} evicted"
+        c.handshakes_evicted + c.handshakes_refused >= 16,
+        "80 half-open handshakes, 64 allowed: {} evicted, {} refused",
+        c.handshakes_evicted,
+        c.handshakes_refused
     );
     drop(flood);
 }

@@ -197,19 +197,32 @@ pub(crate) fn spawn_listener<T: Transport>(
                 waker: Arc::default(),
             });
             // STREAM connections have no handshake to bound.
-            let ticket = (!cfg.options.raw).then(|| {
+            let ticket = if cfg.options.raw {
+                None
+            } else {
                 let source = stream.peer_address();
-                let (ticket, evicted) = cfg.socket.admission.admit(
+                let admitted = cfg.socket.admission.admit(
                     &source,
                     Arc::clone(&engine_cfg.waker),
                     cfg.socket.next_pipe_id().0,
                 );
+                let Some((ticket, evicted)) = admitted else {
+                    // Closed as an evicted handshake is, and reported the same way.
+                    debug!(%endpoint, %source, "too many young handshakes in progress: refusing a connection");
+                    let stats = &cfg.socket.stats;
+                    stats.handshake_refused();
+                    stats.handshake_failed(crate::counters::HandshakeFailure::NoDetail);
+                    let monitor = &cfg.socket.monitor;
+                    monitor.emit(events::HANDSHAKE_FAILED_NO_DETAIL, 0, &endpoint);
+                    monitor.emit(events::DISCONNECTED, stream.raw_fd() as u32, &endpoint);
+                    continue;
+                };
                 if evicted > 0 {
                     debug!(%endpoint, %source, evicted, "too many handshakes in progress: evicting the oldest");
                     cfg.socket.stats.handshakes_evicted(evicted);
                 }
-                ticket
-            });
+                Some(ticket)
+            };
             let Ok(stream) = T::stream_to_std(stream) else {
                 continue;
             };
