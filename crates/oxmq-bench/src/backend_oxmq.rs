@@ -84,6 +84,10 @@ impl Backend for Oxmq {
         socket.set_rcvhwm(hwm)
     }
 
+    fn set_backlog(socket: &mut Socket, backlog: i32) -> oxmq::Result<()> {
+        socket.set_sockopt(oxmq::opt::BACKLOG, &backlog.to_ne_bytes())
+    }
+
     fn subscribe(socket: &mut Socket, prefix: &[u8]) -> oxmq::Result<()> {
         socket.subscribe(prefix)
     }

@@ -387,6 +387,8 @@ pub trait Backend: 'static {
     /// Sets SNDHWM and RCVHWM (0: no limit); before bind or connect, as libzmq reads them
     /// when a connection's pipes are made.
     fn set_hwm(socket: &mut Self::Socket, hwm: i32) -> Result<(), Self::Error>;
+    /// Sets BACKLOG, the listen queue of the next bind.
+    fn set_backlog(socket: &mut Self::Socket, backlog: i32) -> Result<(), Self::Error>;
     /// Subscribes a SUB socket to the messages starting with `prefix` (all of them for `b""`).
     fn subscribe(socket: &mut Self::Socket, prefix: &[u8]) -> Result<(), Self::Error>;
     /// Makes the socket a CURVE server with the long-term secret key `secret`; before bind.

@@ -107,6 +107,10 @@ impl Backend for Libzmq {
         s.socket.set_rcvhwm(hwm)
     }
 
+    fn set_backlog(s: &mut LibzmqSocket, backlog: i32) -> zmq::Result<()> {
+        s.socket.set_backlog(backlog)
+    }
+
     fn subscribe(s: &mut LibzmqSocket, prefix: &[u8]) -> zmq::Result<()> {
         s.socket.set_subscribe(prefix)
     }

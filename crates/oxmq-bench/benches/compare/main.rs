@@ -4,7 +4,9 @@
 //! Arguments (after `--`): `--runs N` (default 5), `--only oxmq|libzmq` (one library, for
 //! profiling), `--count N` (messages or round trips per case instead of the defaults),
 //! `--instructions` (instructions per message under callgrind instead of times: see
-//! `instructions.rs`; the 16-byte inproc and tcp cases unless filters say otherwise), and filters that keep only the cases whose label holds one of them as whole
+//! `instructions.rs`; the 16-byte inproc and tcp cases unless filters say otherwise),
+//! `--memory [--connections N]` (memory per socket and per idle tcp connection, and a ROUTER's
+//! fan-in over N connections, default 10,000: see `memory.rs`), and filters that keep only the cases whose label holds one of them as whole
 //! words (`thr`, `ipc`, `fanout`, `"thr tcp 16 B"`, `x10`, `thr-curve`, ...; see
 //! `Spec::matches`). When the linked libzmq lacks CURVE, its CURVE cells are skipped (the
 //! report says so) and the run does not fail for it.
@@ -19,11 +21,22 @@ use oxmq_bench::{default_specs, machine_summary, run_suite, Backend, Contender, 
 
 mod instructions;
 mod libzmq;
+mod memory;
 
 use libzmq::Libzmq;
 
 fn main() -> ExitCode {
-    let args = match Args::parse(std::env::args().skip(1)) {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    if raw.first().map(String::as_str) == Some("--child") {
+        return match memory::child(&raw[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("compare --child: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let args = match Args::parse(raw.into_iter()) {
         Ok(args) => args,
         Err(e) => {
             eprintln!("compare: {e}");
@@ -43,6 +56,18 @@ fn main() -> ExitCode {
         for spec in &mut specs {
             spec.count = count;
         }
+    }
+    if let Some(connections) = args.memory {
+        let mut names = vec![Oxmq::NAME, Libzmq::NAME];
+        if let Some(only) = &args.only {
+            names.retain(|n| n == only);
+        }
+        println!("{}", machine_summary());
+        return if memory::report(&names, connections) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
     }
     if args.instructions {
         let mut names = vec![Oxmq::NAME, Libzmq::NAME];
@@ -122,6 +147,8 @@ fn main() -> ExitCode {
 struct Args {
     bench: bool,
     instructions: bool,
+    /// `--memory`: the connection count of the memory cases.
+    memory: Option<usize>,
     count: Option<u64>,
     runs: usize,
     only: Option<String>,
@@ -133,6 +160,7 @@ impl Args {
         let mut parsed = Args {
             bench: false,
             instructions: false,
+            memory: None,
             count: None,
             runs: DEFAULT_RUNS,
             only: None,
@@ -142,6 +170,14 @@ impl Args {
             match arg.as_str() {
                 "--bench" => parsed.bench = true,
                 "--instructions" => parsed.instructions = true,
+                "--memory" => parsed.memory = Some(parsed.memory.unwrap_or(DEFAULT_CONNECTIONS)),
+                "--connections" => {
+                    let n = args.next().ok_or("--connections needs a number")?;
+                    let n = n
+                        .parse()
+                        .map_err(|_| format!("--connections: not a number: {n:?}"))?;
+                    parsed.memory = Some(n);
+                }
                 "--count" => {
                     let n = args.next().ok_or("--count needs a number")?;
                     let n = n
@@ -176,6 +212,8 @@ impl Args {
     }
 }
 
+/// Connections of the `--memory` cases unless `--connections N` says otherwise.
+const DEFAULT_CONNECTIONS: usize = 10_000;
 /// Runs per case and contender: enough for a median and a range, few enough for the whole
 /// bench to finish in a couple of minutes on 2 cores.
 const DEFAULT_RUNS: usize = 5;
