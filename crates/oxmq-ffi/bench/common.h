@@ -1,5 +1,7 @@
-/* What thr.c and lat.c share: failing loudly, the clock, the library line, endpoints.
- * Only zmq.h's API (and dladdr, to name the library that the loader picked). */
+/* What the benchmarks share: failing loudly, the clock, the library line, endpoints, arguments.
+ * thr.c and lat.c run both sides in one process; local_thr.c, remote_thr.c, local_lat.c and
+ * remote_lat.c are the two-process tools. Only zmq.h's API (and dladdr, to name the library
+ * that the loader picked). */
 #ifndef OXMQ_FFI_BENCH_COMMON_H
 #define OXMQ_FFI_BENCH_COMMON_H
 
@@ -78,6 +80,29 @@ static inline unsigned long positive_arg(const char *text, const char *what) {
         exit(2);
     }
     return v;
+}
+
+/* A message size argument: 0 to INT_MAX (zmq_send reports sizes as int), or exit. */
+static inline size_t size_arg(const char *text) {
+    char *end;
+    unsigned long v = strtoul(text, &end, 10);
+    if (*text < '0' || *text > '9' || *end != '\0' || v > INT_MAX) {
+        fprintf(stderr, "message size must be an integer from 0 to %d, not '%s'\n", INT_MAX,
+                text);
+        exit(2);
+    }
+    return v;
+}
+
+/* "# bound tcp://127.0.0.1:5555": the endpoint the socket listens on, flushed at once, so that
+ * whoever started the process knows when the peer can connect (and to which port, if the
+ * address asked for "*"). */
+static inline void print_bound(void *socket) {
+    char endpoint[256];
+    size_t len = sizeof endpoint;
+    MUST(zmq_getsockopt(socket, ZMQ_LAST_ENDPOINT, endpoint, &len) == 0);
+    printf("# bound %s\n", endpoint);
+    fflush(stdout);
 }
 
 /* A socket of `type` with LINGER 0 (the benchmarks wait for their messages themselves). */

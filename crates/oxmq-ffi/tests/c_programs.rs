@@ -3,11 +3,15 @@
 //! `/usr/include/zmq.h` and `libzmq.so.5`) is installed, each program is also compiled against
 //! that header and run on that library, and all four combinations must print the same thing.
 //! `OXMQ_FFI_COMPARE=require` (set by `.ci/run`) makes a missing libzmq3-dev a failure.
+//!
+//! Also the two-process perf tools in `bench/` (`local_thr`/`remote_thr`,
+//! `local_lat`/`remote_lat`), run as pairs over tcp and ipc on oxmq's library.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, OnceLock};
+use std::time::{Duration, Instant};
 
 const SYSTEM_HEADER_DIR: &str = "/usr/include";
 const SYSTEM_LIB: &str = "/usr/lib/x86_64-linux-gnu/libzmq.so.5";
@@ -244,4 +248,252 @@ fn zmq_h_layouts_and_constants_match_libzmq() {
 #[test]
 fn pubsub_poll() {
     check_program("pubsub_poll.c");
+}
+
+/// `bench/local_thr.c` and `remote_thr.c`, then `local_lat.c` and `remote_lat.c`, as two
+/// processes over tcp on oxmq's library: both sides succeed and report the size and count asked
+/// for.
+#[test]
+fn perf_tools_run_as_two_processes_over_tcp() {
+    check_perf_pair(
+        "thr",
+        &format!("tcp://127.0.0.1:{}", free_tcp_port()),
+        16,
+        1000,
+    );
+    check_perf_pair(
+        "lat",
+        &format!("tcp://127.0.0.1:{}", free_tcp_port()),
+        16,
+        100,
+    );
+}
+
+/// The same over ipc, the socket files in a directory of the test's own.
+#[test]
+fn perf_tools_run_as_two_processes_over_ipc() {
+    let dir = std::env::temp_dir().join(format!("oxmq-ffi-perf-ipc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("ipc dir");
+    check_perf_pair(
+        "thr",
+        &format!("ipc://{}", dir.join("thr.ipc").display()),
+        16,
+        1000,
+    );
+    check_perf_pair(
+        "lat",
+        &format!("ipc://{}", dir.join("lat.ipc").display()),
+        16,
+        100,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// How long one local/remote pair may take; a few milliseconds is usual.
+const PAIR_LIMIT: Duration = Duration::from_secs(30);
+
+/// The two-process tools in `bench/`.
+const PERF_TOOLS: [&str; 4] = ["local_thr", "remote_thr", "local_lat", "remote_lat"];
+
+/// Runs `local_<kind>` and `remote_<kind>` (`kind` is `thr` or `lat`) on `endpoint` and checks
+/// what both report.
+fn check_perf_pair(kind: &str, endpoint: &str, size: usize, count: usize) {
+    let [local, remote] = run_perf_pair(kind, endpoint, size, count);
+    let library = std::fs::canonicalize(oxmq_lib_dir().join("libzmq.so.5")).expect("library");
+    for (tool, output) in [
+        (format!("local_{kind}"), &local),
+        (format!("remote_{kind}"), &remote),
+    ] {
+        let loaded = output
+            .lines()
+            .find_map(|l| l.strip_prefix("# library "))
+            .and_then(|l| l.split_once(' '))
+            .map(|(_, file)| PathBuf::from(file));
+        assert_eq!(
+            loaded.as_ref(),
+            Some(&library),
+            "{tool} on the wrong library:\n{output}"
+        );
+        let fields = machine_line(output, &tool);
+        assert_eq!(fields.get("size"), Some(&size.to_string()), "{output}");
+        assert_eq!(fields.get("count"), Some(&count.to_string()), "{output}");
+        let figures: &[&str] = match tool.as_str() {
+            "local_thr" => &["elapsed_s", "msg_s", "mb_s", "mbit_s"],
+            "remote_lat" => &["rtt_mean_us", "rtt_p50_us", "latency_us"],
+            _ => &["elapsed_s"],
+        };
+        for key in figures {
+            let value = fields.get(*key).and_then(|v| v.parse::<f64>().ok());
+            assert!(
+                value.is_some(),
+                "{tool} gives no number for {key}:\n{output}"
+            );
+        }
+    }
+}
+
+/// The `key=value` fields of the line that starts with `tool`'s name.
+fn machine_line(output: &str, tool: &str) -> std::collections::HashMap<String, String> {
+    let line = output
+        .lines()
+        .find_map(|l| l.strip_prefix(tool)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no `{tool} ...` line in:\n{output}"));
+    line.split_whitespace()
+        .filter_map(|field| field.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Starts the local side, waits for its `# bound` line, starts the remote side and collects
+/// both outputs, local first. Both must exit with status 0 within [`PAIR_LIMIT`]; whatever is
+/// still running when the test fails is killed.
+fn run_perf_pair(kind: &str, endpoint: &str, size: usize, count: usize) -> [String; 2] {
+    let deadline = Instant::now() + PAIR_LIMIT;
+    let (tx, rx) = mpsc::channel();
+    let mut sides = vec![Side::start(
+        &format!("local_{kind}"),
+        endpoint,
+        size,
+        count,
+        0,
+        &tx,
+    )];
+    let mut outputs = [String::new(), String::new()];
+    let mut open = 1;
+    let mut bound = false;
+    while open > 0 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok((side, line)) = rx.recv_timeout(left) else {
+            panic!("{kind} on {endpoint} took over {PAIR_LIMIT:?}; so far:\n{outputs:#?}");
+        };
+        let Some(line) = line else {
+            open -= 1;
+            assert!(bound, "local_{kind} ended before binding:\n{}", outputs[0]);
+            continue;
+        };
+        outputs[side] += &line;
+        outputs[side].push('\n');
+        if side == 0 && !bound && line.starts_with("# bound ") {
+            bound = true;
+            sides.push(Side::start(
+                &format!("remote_{kind}"),
+                endpoint,
+                size,
+                count,
+                1,
+                &tx,
+            ));
+            open += 1;
+        }
+    }
+    for (side, output) in sides.iter_mut().zip(&outputs) {
+        // Both stdouts are closed: the processes have exited or are about to.
+        let status = side.child.wait().expect("wait");
+        let stderr = side.stderr.take().map(|t| t.join().unwrap_or_default());
+        assert!(
+            status.success(),
+            "{} on {endpoint} failed ({status}):\n{output}\n{}",
+            side.name,
+            stderr.unwrap_or_default()
+        );
+    }
+    outputs
+}
+
+/// One running tool; killed if dropped while still running (a failed test).
+struct Side {
+    name: String,
+    child: Child,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Side {
+    /// Starts `name` on oxmq's library; its stdout comes line by line through `tx` tagged with
+    /// `index`, then `None` when it closes.
+    fn start(
+        name: &str,
+        endpoint: &str,
+        size: usize,
+        count: usize,
+        index: usize,
+        tx: &mpsc::Sender<(usize, Option<String>)>,
+    ) -> Side {
+        let mut child = Command::new(perf_tools_dir().join(name))
+            .args([endpoint, &size.to_string(), &count.to_string()])
+            .env("LD_LIBRARY_PATH", oxmq_lib_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send((index, Some(line))).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send((index, None));
+        });
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        Side {
+            name: name.to_owned(),
+            child,
+            stderr: Some(stderr),
+        }
+    }
+}
+
+impl Drop for Side {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The four tools, compiled once as `scripts/perf-tools` compiles them.
+fn perf_tools_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("oxmq-ffi-perf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("perf tools dir");
+        for name in PERF_TOOLS {
+            let status = Command::new("cc")
+                .args([
+                    "-std=gnu99",
+                    "-O2",
+                    "-Wall",
+                    "-Wextra",
+                    "-Werror",
+                    "-pthread",
+                ])
+                .arg("-I")
+                .arg(crate_dir().join("include"))
+                .arg(crate_dir().join("bench").join(format!("{name}.c")))
+                .arg("-o")
+                .arg(dir.join(name))
+                .arg("-L")
+                .arg(oxmq_lib_dir())
+                .arg("-lzmq")
+                .status()
+                .expect("run cc");
+            assert!(status.success(), "cc failed on bench/{name}.c");
+        }
+        dir
+    })
+}
+
+/// A tcp port that was free a moment ago: bound to port 0, read back, released.
+fn free_tcp_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
 }
