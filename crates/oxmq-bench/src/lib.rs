@@ -50,6 +50,7 @@ use std::time::{Duration, Instant};
 use oxmq::curve::{KeyPair, PublicKey};
 
 mod backend_oxmq;
+mod plot;
 mod report;
 
 pub use backend_oxmq::Oxmq;

@@ -48,6 +48,9 @@ pub(crate) struct BenchArgs {
     /// Runs per case; the table shows the median and the range.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Also write the results as an SVG bar chart (median rate per case, log scale).
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -93,6 +96,12 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
     let report = run_suite(&specs, &[Contender::of::<Oxmq>()], args.runs, &mut progress);
     spinner.stop();
     println!("\n{report}");
+    if let Some(path) = &args.plot {
+        report
+            .write_svg(path, "oxmq bench")
+            .map_err(|e| format!("--plot {}: {e}", path.display()))?;
+        println!("plot: {}", path.display());
+    }
     match report.failures() {
         [] => Ok(()),
         [only] if specs.len() == 1 => Err(format!("{}", only.error).into()),
@@ -278,6 +287,11 @@ mod tests {
             .iter()
             .all(|s| s.kind == Kind::Latency && s.count == 7));
         assert_eq!(specs[1].size, 1024);
+        let cli = Cli::try_parse_from(["oxmq", "bench", "--plot", "out.svg"]).expect("parses");
+        let Command::Bench(args) = cli.command else {
+            panic!("not a bench command")
+        };
+        assert_eq!(args.plot.as_deref(), Some(std::path::Path::new("out.svg")));
     }
 
     #[test]

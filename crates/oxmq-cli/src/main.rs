@@ -17,7 +17,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Measure oxmq: PUSH/PULL throughput, REQ/REP round-trip latency, PUB/SUB fan-out.
+    /// Measure oxmq: PUSH/PULL throughput, REQ/REP round-trip latency, PUB/SUB fan-out,
+    /// ROUTER/DEALER with many peers.
     Bench(bench::BenchArgs),
     /// Make a CURVE key pair (Z85), or print the public key of a secret key.
     Keygen(keygen::KeygenArgs),

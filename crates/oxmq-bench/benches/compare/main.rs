@@ -5,7 +5,8 @@
 //! profiling), `--count N` (messages or round trips per case instead of the defaults),
 //! `--instructions` (instructions per message under callgrind instead of times: see
 //! `instructions.rs`; the 16-byte inproc and tcp cases unless filters say otherwise),
-//! `--memory [--connections N]` (memory per socket and per idle tcp connection, and a ROUTER's
+//! `--plot FILE` (also write the report as an SVG bar chart of oxmq's speed relative to
+//! libzmq per case), `--memory [--connections N]` (memory per socket and per idle tcp connection, and a ROUTER's
 //! fan-in over N connections, default 10,000: see `memory.rs`), and filters that keep only the cases whose label holds one of them as whole
 //! words (`thr`, `ipc`, `fanout`, `"thr tcp 16 B"`, `x10`, `thr-curve`, ...; see
 //! `Spec::matches`). When the linked libzmq lacks CURVE, its CURVE cells are skipped (the
@@ -137,6 +138,15 @@ fn main() -> ExitCode {
     };
     let report = run_suite(&specs, &contenders, runs, &mut progress);
     println!("\n{report}");
+    if let Some(path) = &args.plot {
+        match report.write_svg(std::path::Path::new(path), "cargo bench -p oxmq-bench") {
+            Ok(()) => println!("plot: {path}"),
+            Err(e) => {
+                eprintln!("compare: --plot {path}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     if report.failures().is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -147,6 +157,8 @@ fn main() -> ExitCode {
 struct Args {
     bench: bool,
     instructions: bool,
+    /// `--plot FILE`: the report as an SVG bar chart.
+    plot: Option<String>,
     /// `--memory`: the connection count of the memory cases.
     memory: Option<usize>,
     count: Option<u64>,
@@ -160,6 +172,7 @@ impl Args {
         let mut parsed = Args {
             bench: false,
             instructions: false,
+            plot: None,
             memory: None,
             count: None,
             runs: DEFAULT_RUNS,
@@ -170,6 +183,7 @@ impl Args {
             match arg.as_str() {
                 "--bench" => parsed.bench = true,
                 "--instructions" => parsed.instructions = true,
+                "--plot" => parsed.plot = Some(args.next().ok_or("--plot needs a file name")?),
                 "--memory" => parsed.memory = Some(parsed.memory.unwrap_or(DEFAULT_CONNECTIONS)),
                 "--connections" => {
                     let n = args.next().ok_or("--connections needs a number")?;
