@@ -51,7 +51,25 @@ macro_rules! impl_stream {
                 <$t>::poll_read_ready(self, cx)
             }
             fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
-                <$t>::try_read_buf(self, buf)
+                // A read that leaves room in the buffer emptied the socket: tell tokio so (by
+                // ending the `try_io` with WouldBlock), instead of letting the next round find
+                // out with a read(2) that fails with EAGAIN. Safe for the same reason as any
+                // WouldBlock: tokio clears only the readiness it saw before the read, so data
+                // that arrives after it raises readiness again.
+                let mut got = 0;
+                let r = self.try_io(tokio::io::Interest::READABLE, || {
+                    let spare = buf.capacity() - buf.len();
+                    got = <$t>::try_read_buf(self, buf)?;
+                    if got > 0 && got < spare {
+                        Err(io::ErrorKind::WouldBlock.into())
+                    } else {
+                        Ok(got)
+                    }
+                });
+                match r {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => Ok(got),
+                    r => r,
+                }
             }
             fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
                 <$t>::poll_write_ready(self, cx)
