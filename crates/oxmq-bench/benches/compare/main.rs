@@ -139,10 +139,14 @@ fn main() -> ExitCode {
     let report = run_suite(&specs, &contenders, runs, &mut progress);
     println!("\n{report}");
     if let Some(path) = &args.plot {
-        match report.write_svg(std::path::Path::new(path), "cargo bench -p oxmq-bench") {
-            Ok(()) => println!("plot: {path}"),
+        // cargo runs a bench in its package's directory: a relative path is taken from the
+        // workspace's root instead, where `cargo bench` is usually typed.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let path = root.join(path);
+        match report.write_svg(&path, "cargo bench -p oxmq-bench") {
+            Ok(()) => println!("plot: {}", path.display()),
             Err(e) => {
-                eprintln!("compare: --plot {path}: {e}");
+                eprintln!("compare: --plot {}: {e}", path.display());
                 return ExitCode::FAILURE;
             }
         }
