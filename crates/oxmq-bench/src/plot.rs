@@ -62,6 +62,9 @@ impl Report {
         if bars.is_empty() {
             return Err("nothing to plot: no case has a figure".into());
         }
+        // Segments count from the bottom: reverse, so that the first case is on top.
+        let mut bars = bars;
+        bars.reverse();
         let n = bars.len();
         let height = 90 + ROW * n as u32;
         let root = SVGBackend::new(path, (WIDTH, height)).into_drawing_area();
