@@ -102,7 +102,7 @@ pub(crate) fn report(specs: &[Spec], names: &[&str]) -> bool {
         return false;
     }
     println!("instructions per message (callgrind; whole process, all threads)");
-    print!("| {:<18} |", "case");
+    print!("| {:<24} |", "case");
     for name in names {
         print!(" {name:>14} |");
     }
@@ -111,7 +111,7 @@ pub(crate) fn report(specs: &[Spec], names: &[&str]) -> bool {
         print!(" {:>12} |", format!("{}/{}", names[0], names[1]));
     }
     println!();
-    print!("|:{}|", "-".repeat(19));
+    print!("|:{}|", "-".repeat(25));
     for _ in names {
         print!("{}:|", "-".repeat(15));
     }
@@ -133,7 +133,7 @@ pub(crate) fn report(specs: &[Spec], names: &[&str]) -> bool {
                 }
             }
         }
-        print!("| {:<18} |", spec.label());
+        print!("| {:<24} |", spec.label());
         for c in &cells {
             match c {
                 Some(c) => print!(" {:>14.0} |", c.per_message),
