@@ -50,10 +50,12 @@ use std::time::{Duration, Instant};
 use oxmq::curve::{KeyPair, PublicKey};
 
 mod backend_oxmq;
+mod loopback;
 mod plot;
 mod report;
 
 pub use backend_oxmq::Oxmq;
+pub use loopback::loopback;
 pub use report::{Report, Row, Summary};
 
 /// The transports a case can run over.

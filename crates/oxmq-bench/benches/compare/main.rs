@@ -138,6 +138,9 @@ fn main() -> ExitCode {
     };
     let report = run_suite(&specs, &contenders, runs, &mut progress);
     println!("\n{report}");
+    if args.bench {
+        loopback_table(&report, runs);
+    }
     if let Some(path) = &args.plot {
         // cargo runs a bench in its package's directory: a relative path is taken from the
         // workspace's root instead, where `cargo bench` is usually typed.
@@ -155,6 +158,66 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// For the large-message throughput cases over tcp and ipc: the same transfer over a plain
+/// blocking socket pair (`oxmq_bench::loopback`), and each library's share of it.
+fn loopback_table(report: &oxmq_bench::Report, runs: usize) {
+    use oxmq_bench::{format_size, Kind, Summary, Transport};
+    let rows: Vec<_> = report
+        .rows()
+        .iter()
+        .filter(|r| {
+            r.spec().kind == Kind::Throughput
+                && r.spec().curve().is_none()
+                && r.spec().transport != Transport::Inproc
+                && r.spec().size >= 8192
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    println!("\nloopback: the same transfer over a plain blocking socket pair, median of {runs}");
+    print!("| {:<16} | {:>22} |", "case", "socket pair MB/s");
+    for name in report.contenders() {
+        print!(" {:>16} |", format!("{name} share"));
+    }
+    println!();
+    print!("|:{}|{}:|", "-".repeat(17), "-".repeat(23));
+    for _ in report.contenders() {
+        print!("{}:|", "-".repeat(17));
+    }
+    println!();
+    for row in rows {
+        let spec = row.spec();
+        eprintln!("[loopback] {} {}", spec.transport, format_size(spec.size));
+        let rates: Vec<f64> = (0..runs)
+            .filter_map(|_| oxmq_bench::loopback(spec.transport, spec.size, spec.count).ok())
+            .map(|m| m.per_sec())
+            .collect();
+        let Some(base) = Summary::of(&rates) else {
+            println!("| {:<16} | {:>22} |", spec.label(), "failed");
+            continue;
+        };
+        let mb = |v: f64| v * spec.size as f64 / 1e6;
+        print!(
+            "| {:<16} | {:>22} |",
+            spec.label(),
+            format!(
+                "{:.0} [{:.0}-{:.0}]",
+                mb(base.median),
+                mb(base.min),
+                mb(base.max)
+            )
+        );
+        for i in 0..report.contenders().len() {
+            match row.per_sec(i) {
+                Some(s) => print!(" {:>15.0}% |", 100.0 * s.median / base.median),
+                None => print!(" {:>16} |", "-"),
+            }
+        }
+        println!();
     }
 }
 
