@@ -970,17 +970,10 @@ fn latency<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error>> 
     let server = thread::Builder::new()
         .name(format!("{}-rep", B::NAME))
         .spawn(move || -> Result<(), B::Error> {
-            let mut rep = match B::socket(&server_ctx, Role::Rep, timeout)
-                .and_then(|mut rep| B::bind(&mut rep, &bind_to).map(|ep| (rep, ep)))
-            {
-                Ok((rep, endpoint)) => {
-                    let _ = endpoint_tx.send(Ok(endpoint));
-                    rep
-                }
-                Err(e) => {
-                    let _ = endpoint_tx.send(Err(e));
-                    return Ok(());
-                }
+            let Some(mut rep) =
+                bind_and_report::<B>(&server_ctx, Role::Rep, timeout, &bind_to, &endpoint_tx)
+            else {
+                return Ok(());
             };
             for _ in 0..warmup + count {
                 B::echo(&mut rep)?;
@@ -992,11 +985,7 @@ fn latency<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error>> 
         })
         .map_err(|_| CaseError::PeerDied { backend: B::NAME })?;
 
-    let endpoint = match endpoint_rx.recv() {
-        Ok(Ok(endpoint)) => endpoint,
-        Ok(Err(e)) => return Err(be(e)),
-        Err(_) => return Err(CaseError::PeerDied { backend: B::NAME }),
-    };
+    let endpoint = bound_endpoint::<B>(&endpoint_rx)?;
     let measured = ping_pong::<B>(&ctx, &endpoint, size, warmup, count, timeout);
     let _ = done_tx.send(());
     // On a local failure the server may wait for a request for good: leave it, do not join.
@@ -1015,6 +1004,39 @@ fn latency<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error>> 
         median_each: Some(median_each),
         lost: 0,
     })
+}
+
+/// A server thread's socket of `role`, bound to `bind_to`; the endpoint bound (or the error)
+/// goes to `report` either way. `None` when that failed.
+fn bind_and_report<B: Backend>(
+    ctx: &B::Context,
+    role: Role,
+    timeout: Option<Duration>,
+    bind_to: &str,
+    report: &mpsc::Sender<Result<String, B::Error>>,
+) -> Option<B::Socket> {
+    match B::socket(ctx, role, timeout).and_then(|mut s| B::bind(&mut s, bind_to).map(|ep| (s, ep)))
+    {
+        Ok((socket, endpoint)) => {
+            let _ = report.send(Ok(endpoint));
+            Some(socket)
+        }
+        Err(e) => {
+            let _ = report.send(Err(e));
+            None
+        }
+    }
+}
+
+/// What [`bind_and_report`] sent: the endpoint, or the case's error.
+fn bound_endpoint<B: Backend>(
+    from: &mpsc::Receiver<Result<String, B::Error>>,
+) -> Result<String, CaseError<B::Error>> {
+    match from.recv() {
+        Ok(Ok(endpoint)) => Ok(endpoint),
+        Ok(Err(e)) => Err(backend_error::<B>(e)),
+        Err(_) => Err(CaseError::PeerDied { backend: B::NAME }),
+    }
 }
 
 fn ping_pong<B: Backend>(
@@ -1318,17 +1340,10 @@ fn routed<B: Backend>(spec: &Spec, peers: usize) -> Result<Measurement, CaseErro
         .name(format!("{}-router", B::NAME))
         .spawn(move || -> Result<(), CaseError<B::Error>> {
             let be = backend_error::<B>;
-            let mut router = match B::socket(&server_ctx, Role::Router, timeout)
-                .and_then(|mut r| B::bind(&mut r, &bind_to).map(|ep| (r, ep)))
-            {
-                Ok((router, endpoint)) => {
-                    let _ = endpoint_tx.send(Ok(endpoint));
-                    router
-                }
-                Err(e) => {
-                    let _ = endpoint_tx.send(Err(e));
-                    return Ok(());
-                }
+            let Some(mut router) =
+                bind_and_report::<B>(&server_ctx, Role::Router, timeout, &bind_to, &endpoint_tx)
+            else {
+                return Ok(());
             };
             for _ in 0..peers as u64 + total {
                 check_size::<B>(size, B::route_echo(&mut router).map_err(be)?)?;
@@ -1339,11 +1354,7 @@ fn routed<B: Backend>(spec: &Spec, peers: usize) -> Result<Measurement, CaseErro
             Ok(())
         })
         .map_err(|_| CaseError::PeerDied { backend: B::NAME })?;
-    let endpoint = match endpoint_rx.recv() {
-        Ok(Ok(endpoint)) => endpoint,
-        Ok(Err(e)) => return Err(be(e)),
-        Err(_) => return Err(CaseError::PeerDied { backend: B::NAME }),
-    };
+    let endpoint = bound_endpoint::<B>(&endpoint_rx)?;
 
     let client_ctx = peer_context::<B>(&ctx, spec.transport).map_err(be)?;
     let threads = peers.min(FANOUT_RECEIVERS);

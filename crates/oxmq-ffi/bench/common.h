@@ -116,6 +116,16 @@ static inline void *bench_socket(void *ctx, int type) {
 
 /* The context of a case's second thread: over tcp and ipc a context of its own, as a second
  * process would have; over inproc the first one, as inproc requires. */
+/* Receives one frame into `msg` and exits unless it has `size` bytes. */
+static inline void receive_one(void *pull, zmq_msg_t *msg, size_t size) {
+    int n = zmq_msg_recv(msg, pull, 0);
+    MUST(n >= 0);
+    if ((size_t)n != size) {
+        fprintf(stderr, "received %d bytes, expected %zu\n", n, size);
+        exit(1);
+    }
+}
+
 static inline void *peer_context(void *ctx, const char *transport) {
     if (strcmp(transport, "inproc") == 0) {
         return ctx;

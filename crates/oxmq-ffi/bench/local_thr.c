@@ -17,15 +17,6 @@
  * prints). Exits 1 on any failed call or wrong-sized message, 2 on bad arguments. */
 #include "common.h" /* first: it defines _GNU_SOURCE */
 
-static void receive_one(void *pull, zmq_msg_t *msg, size_t size) {
-    int n = zmq_msg_recv(msg, pull, 0);
-    MUST(n >= 0);
-    if ((size_t)n != size) {
-        fprintf(stderr, "received %d bytes, expected %zu\n", n, size);
-        exit(1);
-    }
-}
-
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: %s BIND-TO MESSAGE-SIZE MESSAGE-COUNT  (COUNT >= 2)\n",

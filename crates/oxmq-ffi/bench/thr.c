@@ -43,15 +43,6 @@ static void *send_all(void *arg) {
     return NULL;
 }
 
-static void receive_one(void *pull, zmq_msg_t *msg, size_t size) {
-    int n = zmq_msg_recv(msg, pull, 0);
-    MUST(n >= 0);
-    if ((size_t)n != size) {
-        fprintf(stderr, "received %d bytes, expected %zu\n", n, size);
-        exit(1);
-    }
-}
-
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: %s tcp|ipc|inproc SIZE COUNT  (COUNT >= 2)\n", argv[0]);

@@ -102,23 +102,7 @@ pub(crate) fn report(specs: &[Spec], names: &[&str]) -> bool {
         return false;
     }
     println!("instructions per message (callgrind; whole process, all threads)");
-    print!("| {:<24} |", "case");
-    for name in names {
-        print!(" {name:>14} |");
-    }
-    let ratio = names.len() == 2;
-    if ratio {
-        print!(" {:>12} |", format!("{}/{}", names[0], names[1]));
-    }
-    println!();
-    print!("|:{}|", "-".repeat(25));
-    for _ in names {
-        print!("{}:|", "-".repeat(15));
-    }
-    if ratio {
-        print!("{}:|", "-".repeat(13));
-    }
-    println!();
+    let ratio = crate::print_header("case", 24, names, 14);
     let mut ok = true;
     for spec in specs {
         let mut cells = Vec::new();

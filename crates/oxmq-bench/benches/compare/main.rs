@@ -221,6 +221,29 @@ fn loopback_table(report: &oxmq_bench::Report, runs: usize) {
     }
 }
 
+/// Prints a Markdown table's header: `first` over a column `width` wide, a column `cell` wide
+/// per name, and a `first/second` ratio column when there are two names (the return value).
+fn print_header(first: &str, width: usize, names: &[&str], cell: usize) -> bool {
+    print!("| {first:<width$} |");
+    for name in names {
+        print!(" {name:>cell$} |");
+    }
+    let ratio = names.len() == 2;
+    if ratio {
+        print!(" {:>12} |", format!("{}/{}", names[0], names[1]));
+    }
+    println!();
+    print!("|:{}|", "-".repeat(width + 1));
+    for _ in names {
+        print!("{}:|", "-".repeat(cell + 1));
+    }
+    if ratio {
+        print!("{}:|", "-".repeat(13));
+    }
+    println!();
+    ratio
+}
+
 struct Args {
     bench: bool,
     instructions: bool,

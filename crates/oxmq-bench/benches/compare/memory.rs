@@ -83,23 +83,7 @@ pub(crate) fn report(names: &[&str], connections: usize) -> bool {
             }
         }
     }
-    print!("| {:<34} |", "");
-    for name in names {
-        print!(" {name:>12} |");
-    }
-    let ratio = names.len() == 2;
-    if ratio {
-        print!(" {:>12} |", format!("{}/{}", names[0], names[1]));
-    }
-    println!();
-    print!("|:{}|", "-".repeat(35));
-    for _ in names {
-        print!("{}:|", "-".repeat(13));
-    }
-    if ratio {
-        print!("{}:|", "-".repeat(13));
-    }
-    println!();
+    let ratio = crate::print_header("", 34, names, 12);
     for (label, cells) in &rows {
         print!("| {label:<34} |");
         for c in cells {
