@@ -964,37 +964,23 @@ fn latency<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error>> 
     let server_ctx = peer_context::<B>(&ctx, spec.transport).map_err(be)?;
     let (size, count, timeout) = (spec.size, spec.count, spec.timeout);
     let warmup = WARMUP_ROUND_TRIPS.min(count);
-    let bind_to = spec.transport.endpoint();
-    let (endpoint_tx, endpoint_rx) = mpsc::channel::<Result<String, B::Error>>();
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    let server = thread::Builder::new()
-        .name(format!("{}-rep", B::NAME))
-        .spawn(move || -> Result<(), B::Error> {
-            let Some(mut rep) =
-                bind_and_report::<B>(&server_ctx, Role::Rep, timeout, &bind_to, &endpoint_tx)
-            else {
-                return Ok(());
-            };
+    let server = Server::<B>::spawn(
+        server_ctx,
+        Role::Rep,
+        timeout,
+        &spec.transport.endpoint(),
+        move |rep| {
             for _ in 0..warmup + count {
-                B::echo(&mut rep)?;
+                B::echo(rep).map_err(backend_error::<B>)?;
             }
-            let _ = done_rx.recv();
-            drop(rep);
-            drop(server_ctx);
             Ok(())
-        })
-        .map_err(|_| CaseError::PeerDied { backend: B::NAME })?;
-
-    let endpoint = bound_endpoint::<B>(&endpoint_rx)?;
+        },
+    )?;
+    let endpoint = server.endpoint.clone();
     let measured = ping_pong::<B>(&ctx, &endpoint, size, warmup, count, timeout);
-    let _ = done_tx.send(());
     // On a local failure the server may wait for a request for good: leave it, do not join.
     let (elapsed, median_each, req) = measured?;
-    match server.join() {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(be(e)),
-        Err(_) => return Err(CaseError::PeerDied { backend: B::NAME }),
-    }
+    server.finish()?;
     drop(req);
     drop(ctx);
     Ok(Measurement {
@@ -1006,36 +992,68 @@ fn latency<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error>> 
     })
 }
 
-/// A server thread's socket of `role`, bound to `bind_to`; the endpoint bound (or the error)
-/// goes to `report` either way. `None` when that failed.
-fn bind_and_report<B: Backend>(
-    ctx: &B::Context,
-    role: Role,
-    timeout: Option<Duration>,
-    bind_to: &str,
-    report: &mpsc::Sender<Result<String, B::Error>>,
-) -> Option<B::Socket> {
-    match B::socket(ctx, role, timeout).and_then(|mut s| B::bind(&mut s, bind_to).map(|ep| (s, ep)))
-    {
-        Ok((socket, endpoint)) => {
-            let _ = report.send(Ok(endpoint));
-            Some(socket)
-        }
-        Err(e) => {
-            let _ = report.send(Err(e));
-            None
-        }
-    }
+/// A case's server thread: binds a socket of its role, serves with it, then keeps it open
+/// until [`Server::finish`] (so that nothing the client still reads is cut off).
+struct Server<B: Backend> {
+    /// The endpoint the socket bound (a wildcard port resolved).
+    endpoint: String,
+    done: mpsc::Sender<()>,
+    thread: thread::JoinHandle<Result<(), CaseError<B::Error>>>,
 }
 
-/// What [`bind_and_report`] sent: the endpoint, or the case's error.
-fn bound_endpoint<B: Backend>(
-    from: &mpsc::Receiver<Result<String, B::Error>>,
-) -> Result<String, CaseError<B::Error>> {
-    match from.recv() {
-        Ok(Ok(endpoint)) => Ok(endpoint),
-        Ok(Err(e)) => Err(backend_error::<B>(e)),
-        Err(_) => Err(CaseError::PeerDied { backend: B::NAME }),
+impl<B: Backend> Server<B> {
+    /// Starts the thread and waits until its socket is bound.
+    fn spawn(
+        ctx: B::Context,
+        role: Role,
+        timeout: Option<Duration>,
+        bind_to: &str,
+        serve: impl FnOnce(&mut B::Socket) -> Result<(), CaseError<B::Error>> + Send + 'static,
+    ) -> Result<Server<B>, CaseError<B::Error>> {
+        let bind_to = bind_to.to_owned();
+        let (endpoint_tx, endpoint_rx) = mpsc::channel::<Result<String, B::Error>>();
+        let (done, done_rx) = mpsc::channel::<()>();
+        let thread = thread::Builder::new()
+            .name(format!("{}-server", B::NAME))
+            .spawn(move || {
+                let bound = B::socket(&ctx, role, timeout)
+                    .and_then(|mut s| B::bind(&mut s, &bind_to).map(|ep| (s, ep)));
+                let mut socket = match bound {
+                    Ok((socket, endpoint)) => {
+                        let _ = endpoint_tx.send(Ok(endpoint));
+                        socket
+                    }
+                    Err(e) => {
+                        let _ = endpoint_tx.send(Err(e));
+                        return Ok(());
+                    }
+                };
+                serve(&mut socket)?;
+                let _ = done_rx.recv();
+                drop(socket);
+                drop(ctx);
+                Ok(())
+            })
+            .map_err(|_| CaseError::PeerDied { backend: B::NAME })?;
+        let endpoint = match endpoint_rx.recv() {
+            Ok(Ok(endpoint)) => endpoint,
+            Ok(Err(e)) => return Err(backend_error::<B>(e)),
+            Err(_) => return Err(CaseError::PeerDied { backend: B::NAME }),
+        };
+        Ok(Server {
+            endpoint,
+            done,
+            thread,
+        })
+    }
+
+    /// Lets the socket go and waits for the thread; its error, if serving failed.
+    fn finish(self) -> Result<(), CaseError<B::Error>> {
+        let _ = self.done.send(());
+        match self.thread.join() {
+            Ok(r) => r,
+            Err(_) => Err(CaseError::PeerDied { backend: B::NAME }),
+        }
     }
 }
 
@@ -1332,29 +1350,19 @@ fn routed<B: Backend>(spec: &Spec, peers: usize) -> Result<Measurement, CaseErro
     let (size, timeout) = (spec.size, spec.timeout);
 
     // The ROUTER echoes one warm-up message per DEALER, then the counted ones.
-    let server_ctx = ctx.clone();
-    let bind_to = spec.transport.endpoint();
-    let (endpoint_tx, endpoint_rx) = mpsc::channel::<Result<String, B::Error>>();
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    let server = thread::Builder::new()
-        .name(format!("{}-router", B::NAME))
-        .spawn(move || -> Result<(), CaseError<B::Error>> {
-            let be = backend_error::<B>;
-            let Some(mut router) =
-                bind_and_report::<B>(&server_ctx, Role::Router, timeout, &bind_to, &endpoint_tx)
-            else {
-                return Ok(());
-            };
+    let server = Server::<B>::spawn(
+        ctx.clone(),
+        Role::Router,
+        timeout,
+        &spec.transport.endpoint(),
+        move |router| {
             for _ in 0..peers as u64 + total {
-                check_size::<B>(size, B::route_echo(&mut router).map_err(be)?)?;
+                check_size::<B>(size, B::route_echo(router).map_err(backend_error::<B>)?)?;
             }
-            let _ = done_rx.recv();
-            drop(router);
-            drop(server_ctx);
             Ok(())
-        })
-        .map_err(|_| CaseError::PeerDied { backend: B::NAME })?;
-    let endpoint = bound_endpoint::<B>(&endpoint_rx)?;
+        },
+    )?;
+    let endpoint = server.endpoint.clone();
 
     let client_ctx = peer_context::<B>(&ctx, spec.transport).map_err(be)?;
     let threads = peers.min(FANOUT_RECEIVERS);
@@ -1415,11 +1423,7 @@ fn routed<B: Backend>(spec: &Spec, peers: usize) -> Result<Measurement, CaseErro
         end = end.max(t);
     }
     drop(go);
-    let _ = done_tx.send(());
-    match server.join() {
-        Ok(r) => r?,
-        Err(_) => return Err(CaseError::PeerDied { backend: B::NAME }),
-    }
+    server.finish()?;
     drop(ctx);
     Ok(Measurement {
         count: total,
