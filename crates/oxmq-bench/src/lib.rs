@@ -937,17 +937,7 @@ fn receive_all<B: Backend>(
     size: usize,
     count: u64,
 ) -> Result<Duration, CaseError<B::Error>> {
-    let check = |got: usize| {
-        if got == size {
-            Ok(())
-        } else {
-            Err(CaseError::WrongSize {
-                backend: B::NAME,
-                expected: size,
-                got,
-            })
-        }
-    };
+    let check = |got: usize| check_size::<B>(size, got);
     let be = backend_error::<B>;
     check(B::recv(pull).map_err(be)?)?;
     let start = Instant::now();
@@ -1071,16 +1061,7 @@ fn ping_pong<B: Backend>(
     let body = vec![0xa5_u8; size];
     let round_trip = |req: &mut B::Socket| -> Result<(), CaseError<B::Error>> {
         B::send(req, &body).map_err(be)?;
-        let got = B::recv(req).map_err(be)?;
-        if got == size {
-            Ok(())
-        } else {
-            Err(CaseError::WrongSize {
-                backend: B::NAME,
-                expected: size,
-                got,
-            })
-        }
+        check_size::<B>(size, B::recv(req).map_err(be)?)
     };
     for _ in 0..warmup {
         round_trip(&mut req)?;
@@ -1300,13 +1281,7 @@ fn subscribe_and_receive<B: Backend>(
     while live > 0 {
         for sub in subs.iter_mut().filter(|s| !s.done) {
             let (got, tag) = B::recv_tagged(&mut sub.socket).map_err(be)?;
-            if got != size {
-                return Err(CaseError::WrongSize {
-                    backend: B::NAME,
-                    expected: size,
-                    got,
-                });
-            }
+            check_size::<B>(size, got)?;
             match tag {
                 Some(TAG_WARMUP) => {
                     if !sub.warmed {
