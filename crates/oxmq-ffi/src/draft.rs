@@ -91,21 +91,8 @@ pub extern "C" fn zmq_poller_new() -> *mut c_void {
 /// `zmq_poller_destroy`: frees the poller and nulls the caller's pointer.
 #[no_mangle]
 pub unsafe extern "C" fn zmq_poller_destroy(poller_p: *mut *mut c_void) -> c_int {
-    guard(-1, || {
-        if poller_p.is_null() {
-            return Err(libc::EFAULT);
-        }
-        // SAFETY: per the crate's contract, `*poller_p` is null or a poller of ours.
-        unsafe {
-            let p = *poller_p;
-            if p.is_null() {
-                return Err(libc::EFAULT);
-            }
-            drop(Box::from_raw(p.cast::<Poller>()));
-            *poller_p = std::ptr::null_mut();
-        }
-        Ok(0)
-    })
+    // SAFETY: per the crate's contract, `*poller_p` is null or a Poller of ours.
+    unsafe { crate::destroy_through::<Poller>(poller_p) }
 }
 
 /// `zmq_poller_size`: how many sockets and descriptors are registered.

@@ -40,3 +40,28 @@ pub use timers::*;
 pub use util::*;
 
 pub(crate) use errors::{fail, guard, Fallible};
+
+/// The `*_destroy(void **)` functions of the draft API: frees the `T` that `*handle_p` points
+/// to (made by `Box::into_raw`) and nulls the caller's pointer; `EFAULT` for a null pointer at
+/// either level.
+///
+/// # Safety
+/// `handle_p` is null or valid for reads and writes of a pointer, which is null or a `T` of
+/// this crate's making, not yet freed.
+pub(crate) unsafe fn destroy_through<T>(handle_p: *mut *mut std::ffi::c_void) -> std::ffi::c_int {
+    guard(-1, || {
+        if handle_p.is_null() {
+            return Err(libc::EFAULT);
+        }
+        // SAFETY: per the caller's guarantee.
+        unsafe {
+            let h = *handle_p;
+            if h.is_null() {
+                return Err(libc::EFAULT);
+            }
+            drop(Box::from_raw(h.cast::<T>()));
+            *handle_p = std::ptr::null_mut();
+        }
+        Ok(0)
+    })
+}

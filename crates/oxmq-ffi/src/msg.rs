@@ -36,6 +36,27 @@ unsafe fn msg_mut<'a>(msg: *mut zmq_msg_t) -> Fallible<&'a mut Msg> {
     Ok(unsafe { &mut *msg.cast::<Msg>() })
 }
 
+/// `zmq_msg_move` and `zmq_msg_copy`: `f(dest, src)` on two distinct messages; nothing when
+/// they are the same message, as in libzmq.
+///
+/// # Safety
+/// Each pointer is null or points to an initialised `zmq_msg_t`.
+unsafe fn msg_pair(
+    dest: *mut zmq_msg_t,
+    src: *mut zmq_msg_t,
+    f: impl FnOnce(&mut Msg, &mut Msg),
+) -> c_int {
+    guard(-1, || {
+        if dest == src {
+            return Ok(0);
+        }
+        // SAFETY: per the caller's guarantee; distinct messages checked above.
+        let (d, s) = unsafe { (msg_mut(dest)?, msg_mut(src)?) };
+        f(d, s);
+        Ok(0)
+    })
+}
+
 /// Writes `value` into an uninitialised (or closed) `zmq_msg_t`.
 ///
 /// # Safety
@@ -145,29 +166,15 @@ pub unsafe extern "C" fn zmq_msg_close(msg: *mut zmq_msg_t) -> c_int {
 /// `zmq_msg_move`: `dest` takes `src`'s content (its old one released); `src` becomes empty.
 #[no_mangle]
 pub unsafe extern "C" fn zmq_msg_move(dest: *mut zmq_msg_t, src: *mut zmq_msg_t) -> c_int {
-    guard(-1, || {
-        if dest == src {
-            return Ok(0);
-        }
-        // SAFETY: per the crate's contract; distinct messages checked above.
-        let (d, s) = unsafe { (msg_mut(dest)?, msg_mut(src)?) };
-        *d = std::mem::take(s);
-        Ok(0)
-    })
+    // SAFETY: per the crate's contract.
+    unsafe { msg_pair(dest, src, |d, s| *d = std::mem::take(s)) }
 }
 
 /// `zmq_msg_copy`: `dest` shares `src`'s body (no copy of the bytes), as in libzmq.
 #[no_mangle]
 pub unsafe extern "C" fn zmq_msg_copy(dest: *mut zmq_msg_t, src: *mut zmq_msg_t) -> c_int {
-    guard(-1, || {
-        if dest == src {
-            return Ok(0);
-        }
-        // SAFETY: per the crate's contract; distinct messages checked above.
-        let (d, s) = unsafe { (msg_mut(dest)?, msg_mut(src)?) };
-        *d = s.clone();
-        Ok(0)
-    })
+    // SAFETY: per the crate's contract.
+    unsafe { msg_pair(dest, src, |d, s| *d = s.clone()) }
 }
 
 /// `zmq_msg_data`: the body's address (writable for a message the caller made).

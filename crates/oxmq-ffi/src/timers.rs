@@ -53,21 +53,8 @@ pub extern "C" fn zmq_timers_new() -> *mut c_void {
 /// `zmq_timers_destroy`: frees the set and nulls the caller's pointer.
 #[no_mangle]
 pub unsafe extern "C" fn zmq_timers_destroy(timers_p: *mut *mut c_void) -> c_int {
-    guard(-1, || {
-        if timers_p.is_null() {
-            return Err(libc::EFAULT);
-        }
-        // SAFETY: per the crate's contract, `*timers_p` is null or a set of ours.
-        unsafe {
-            let t = *timers_p;
-            if t.is_null() {
-                return Err(libc::EFAULT);
-            }
-            drop(Box::from_raw(t.cast::<Timers>()));
-            *timers_p = std::ptr::null_mut();
-        }
-        Ok(0)
-    })
+    // SAFETY: per the crate's contract, `*timers_p` is null or a Timers of ours.
+    unsafe { crate::destroy_through::<Timers>(timers_p) }
 }
 
 /// `zmq_timers_add`: calls `handler(id, arg)` every `interval` ms; returns the timer's id.

@@ -338,3 +338,42 @@ fn a_signal_interrupts_blocking_calls_with_eintr_and_the_socket_stays_usable() {
         assert_eq!(zmq_ctx_term(ctx), 0);
     }
 }
+
+#[test]
+fn msg_move_and_copy_and_the_draft_destroys_follow_libzmq() {
+    // SAFETY: the calls follow zmq.h's contract; the null pointers are the cases under test.
+    unsafe {
+        let mut a = std::mem::MaybeUninit::<zmq_msg_t>::uninit();
+        let mut b = std::mem::MaybeUninit::<zmq_msg_t>::uninit();
+        let (a, b) = (a.as_mut_ptr(), b.as_mut_ptr());
+        assert_eq!(zmq_msg_init_size(a, 5), 0);
+        std::ptr::copy_nonoverlapping(b"hello".as_ptr(), zmq_msg_data(a).cast::<u8>(), 5);
+        assert_eq!(zmq_msg_init(b), 0);
+        // Moving or copying a message onto itself leaves it as it was.
+        assert_eq!(zmq_msg_move(a, a), 0);
+        assert_eq!(zmq_msg_copy(a, a), 0);
+        assert_eq!(zmq_msg_size(a), 5);
+        // A move empties the source.
+        assert_eq!(zmq_msg_move(b, a), 0);
+        assert_eq!((zmq_msg_size(a), zmq_msg_size(b)), (0, 5));
+        // A copy keeps it.
+        assert_eq!(zmq_msg_copy(a, b), 0);
+        assert_eq!((zmq_msg_size(a), zmq_msg_size(b)), (5, 5));
+        assert_eq!(zmq_msg_move(std::ptr::null_mut(), a), -1);
+        assert_eq!(zmq_errno(), libc::EFAULT);
+        assert_eq!(zmq_msg_close(a), 0);
+        assert_eq!(zmq_msg_close(b), 0);
+
+        // The draft destroys free the object, null the caller's pointer, and refuse nulls.
+        let mut poller = zmq_poller_new();
+        assert_eq!(zmq_poller_destroy(&mut poller), 0);
+        assert!(poller.is_null());
+        assert_eq!(zmq_poller_destroy(&mut poller), -1);
+        assert_eq!(zmq_errno(), libc::EFAULT);
+        let mut timers = zmq_timers_new();
+        assert_eq!(zmq_timers_destroy(&mut timers), 0);
+        assert!(timers.is_null());
+        assert_eq!(zmq_timers_destroy(std::ptr::null_mut()), -1);
+        assert_eq!(zmq_errno(), libc::EFAULT);
+    }
+}
