@@ -114,8 +114,6 @@ static inline void *bench_socket(void *ctx, int type) {
     return s;
 }
 
-/* The context of a case's second thread: over tcp and ipc a context of its own, as a second
- * process would have; over inproc the first one, as inproc requires. */
 /* Receives one frame into `msg` and exits unless it has `size` bytes. */
 static inline void receive_one(void *pull, zmq_msg_t *msg, size_t size) {
     int n = zmq_msg_recv(msg, pull, 0);
@@ -126,6 +124,29 @@ static inline void receive_one(void *pull, zmq_msg_t *msg, size_t size) {
     }
 }
 
+/* The two-process tools' local side: a socket of `type` (default options) bound to
+ * `endpoint`, announced with print_bound. */
+static inline void *bound_socket(void *ctx, int type, const char *endpoint) {
+    void *s = zmq_socket(ctx, type);
+    MUST(s != NULL);
+    MUST(zmq_bind(s, endpoint) == 0);
+    print_bound(s);
+    return s;
+}
+
+/* Sorts the `count` round-trip times in `each` (ns) and returns the upper median in µs, as
+ * oxmq-bench takes it. */
+static inline int by_value(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+static inline double median_us(uint64_t *each, unsigned long count) {
+    qsort(each, count, sizeof *each, by_value);
+    return (double)each[count / 2] / 1e3;
+}
+
+/* The context of a case's second thread: over tcp and ipc a context of its own, as a second
+ * process would have; over inproc the first one, as inproc requires. */
 static inline void *peer_context(void *ctx, const char *transport) {
     if (strcmp(transport, "inproc") == 0) {
         return ctx;

@@ -47,11 +47,6 @@ static void round_trip(void *req, const char *body, size_t size, zmq_msg_t *repl
     }
 }
 
-static int by_value(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: %s tcp|ipc|inproc SIZE COUNT\n", argv[0]);
@@ -109,9 +104,7 @@ int main(int argc, char **argv) {
     remove_ipc_file(address);
 
     double mean_us = (double)(last - start) / 1e3 / (double)count;
-    qsort(each, count, sizeof *each, by_value);
-    /* The upper median, as oxmq-bench takes it. */
-    double p50_us = (double)each[count / 2] / 1e3;
+    double p50_us = median_us(each, count);
     printf("lat transport=%s size=%zu count=%lu mean_us=%.2f p50_us=%.2f\n", transport, size,
            count, mean_us, p50_us);
     free(each);

@@ -27,10 +27,7 @@ int main(int argc, char **argv) {
 
     void *ctx = zmq_ctx_new();
     MUST(ctx != NULL);
-    void *rep = zmq_socket(ctx, ZMQ_REP);
-    MUST(rep != NULL);
-    MUST(zmq_bind(rep, bind_to) == 0);
-    print_bound(rep);
+    void *rep = bound_socket(ctx, ZMQ_REP, bind_to);
 
     zmq_msg_t msg;
     MUST(zmq_msg_init(&msg) == 0);

@@ -34,10 +34,7 @@ int main(int argc, char **argv) {
 
     void *ctx = zmq_ctx_new();
     MUST(ctx != NULL);
-    void *pull = zmq_socket(ctx, ZMQ_PULL);
-    MUST(pull != NULL);
-    MUST(zmq_bind(pull, bind_to) == 0);
-    print_bound(pull);
+    void *pull = bound_socket(ctx, ZMQ_PULL, bind_to);
 
     zmq_msg_t msg;
     MUST(zmq_msg_init(&msg) == 0);

@@ -16,11 +16,6 @@
  * failed call or wrong-sized reply, 2 on bad arguments. */
 #include "common.h" /* first: it defines _GNU_SOURCE */
 
-static int by_value(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: %s CONNECT-TO MESSAGE-SIZE ROUNDTRIP-COUNT\n", argv[0]);
@@ -63,8 +58,7 @@ int main(int argc, char **argv) {
     MUST(zmq_ctx_term(ctx) == 0);
 
     double rtt_mean_us = (double)(last - start) / 1e3 / (double)count;
-    qsort(each, count, sizeof *each, by_value);
-    double rtt_p50_us = (double)each[count / 2] / 1e3;
+    double rtt_p50_us = median_us(each, count);
     printf("message size:    %zu B\n", size);
     printf("roundtrip count: %lu\n", count);
     printf("latency:         %.3f us, one way: half the mean round trip (libzmq's figure)\n",
