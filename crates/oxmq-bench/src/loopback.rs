@@ -35,21 +35,21 @@ pub fn loopback(transport: Transport, size: usize, count: u64) -> io::Result<Mea
             finish(receive_all(stream, size, count), sender)
         }
         Transport::Ipc => {
-            let dir = std::env::temp_dir().join(format!(
-                "oxmq-loopback-{}-{}",
+            let path = std::env::temp_dir().join(format!(
+                "oxmq-loopback-{}-{}.sock",
                 std::process::id(),
                 NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             ));
-            let _ = std::fs::remove_file(&dir);
-            let listener = std::os::unix::net::UnixListener::bind(&dir)?;
-            let path = dir.clone();
+            let _ = std::fs::remove_file(&path);
+            let listener = std::os::unix::net::UnixListener::bind(&path)?;
+            let to = path.clone();
             let sender = thread::spawn(move || -> io::Result<()> {
-                let stream = std::os::unix::net::UnixStream::connect(&path)?;
+                let stream = std::os::unix::net::UnixStream::connect(&to)?;
                 send_all(stream, size, count)
             });
             let (stream, _) = listener.accept()?;
             let result = finish(receive_all(stream, size, count), sender);
-            let _ = std::fs::remove_file(&dir);
+            let _ = std::fs::remove_file(&path);
             result
         }
         Transport::Inproc => Err(io::Error::new(
