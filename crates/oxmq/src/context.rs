@@ -485,6 +485,7 @@ impl IoThread {
                 }
             };
             let _ = handle_tx.send(Ok(rt.handle().clone()));
+            rt.spawn(crate::keepawake::keep_awake());
             rt.block_on(async move {
                 let _ = stop_rx.await;
                 tasks.wait_idle().await;

@@ -164,6 +164,7 @@ struct Engine<S> {
 
 impl<S: Stream> Engine<S> {
     fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<Exit> {
+        crate::keepawake::note_activity();
         let r = self.run_rounds(cx);
         self.meter.publish();
         r

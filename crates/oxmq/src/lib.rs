@@ -31,6 +31,7 @@ mod endpoint;
 mod engine;
 mod error;
 mod eventfd;
+mod keepawake;
 pub mod monitor;
 pub mod opt;
 mod options;

@@ -33,7 +33,7 @@ use crate::opt;
 use crate::options::{self, Options};
 use crate::pipe::{pipe_with, Notifier, PipeReader, PipeWriter, TaskWaker};
 use crate::security::Security;
-use crate::signal::{thread_waker, Attachment, Command, PeerLink, SocketSignal};
+use crate::signal::{thread_waker, Attachment, Command, PeerLink, SocketSignal, Spinner};
 use crate::transport::ipc::{self, IpcCleanup, IpcEndpoint};
 use crate::transport::{self, inproc, tcp, Transport};
 
@@ -96,6 +96,8 @@ pub struct Socket {
     /// Blocking calls wait in poll(2) and end with `EINTR` on a signal (see
     /// [`Socket::set_interruptible`]).
     interruptible: bool,
+    /// Watches the signal a little before a blocking call sleeps.
+    spinner: Spinner,
     /// Held while the socket lives; [`crate::Context::term`] waits for all of them.
     alive: Option<Arc<()>>,
 }
@@ -139,6 +141,7 @@ impl Socket {
             stream_notify: true,
             waker: None,
             interruptible: false,
+            spinner: Spinner::default(),
             alive: Some(alive),
         })
     }
@@ -988,6 +991,21 @@ impl Socket {
     /// passes (`Ok(false)`); when the socket is interruptible, a signal delivered to the thread
     /// ends the wait with [`ErrorKind::Interrupted`].
     fn wait(&mut self, deadline: Option<Instant>) -> Result<bool> {
+        let started = Instant::now();
+        if deadline.is_some_and(|d| d <= started) {
+            return Ok(false);
+        }
+        let signal = &self.shared.signal;
+        if self.spinner.spin(|| signal.has_commands()) {
+            return Ok(true);
+        }
+        let r = self.sleep(deadline);
+        self.spinner.slept(started.elapsed());
+        r
+    }
+
+    /// The sleeping half of [`Socket::wait`].
+    fn sleep(&mut self, deadline: Option<Instant>) -> Result<bool> {
         if self.interruptible {
             return self.shared.signal.wait_interruptible(deadline);
         }
@@ -1000,9 +1018,6 @@ impl Socket {
                 w
             }
         };
-        if deadline.is_some_and(|d| d <= Instant::now()) {
-            return Ok(false);
-        }
         Ok(self.shared.signal.wait(&waker, deadline))
     }
 

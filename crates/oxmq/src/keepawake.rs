@@ -1,0 +1,89 @@
+//! Keeps an I/O thread awake for a little while after its engines worked.
+//!
+//! An I/O thread with nothing to do sleeps in `epoll_wait`. Waking it costs the waker a system
+//! call (tokio's eventfd write) and costs the message the time the kernel takes to run the
+//! thread again: on a virtual machine whose idle CPU halts, about 40 µs here, several times a
+//! loopback round trip. A request/reply exchange over tcp pays it twice per direction (the I/O
+//! threads of both ends), which made most of oxmq's tcp round trip.
+//!
+//! So each I/O thread runs one more task, [`keep_awake`]. After an engine worked, it keeps the
+//! runtime polling (tokio then checks `epoll` without blocking) and yields the CPU to any other
+//! thread that wants it, until nothing happened for a budget of time; then the thread sleeps
+//! as before. The budget adapts: it halves after a watch in which no engine ran, so an I/O
+//! thread whose traffic comes seldom soon watches for only a few microseconds after each
+//! burst; it is set back to the largest when engines ran during the watch, or soon enough
+//! after it that a longer watch would have caught them.
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// The smallest budget: what an idle connection costs per burst.
+const MIN_BUDGET: Duration = Duration::from_micros(4);
+/// The largest: above the wake-up latency of a halted virtual CPU and a loopback round trip
+/// through two I/O threads and two application threads (tens of microseconds on the test
+/// machine), so that the reply of a request finds the thread awake.
+const MAX_BUDGET: Duration = Duration::from_micros(200);
+
+thread_local! {
+    /// Set by engines when they run; taken by the watcher.
+    static ACTIVE: Cell<bool> = const { Cell::new(false) };
+    /// The watcher, while it waits for the next activity.
+    static WATCHER: RefCell<Option<Waker>> = const { RefCell::new(None) };
+}
+
+/// An engine on this thread ran: the thread should stay awake a little longer.
+#[inline]
+pub(crate) fn note_activity() {
+    if ACTIVE.replace(true) {
+        return;
+    }
+    if let Some(w) = WATCHER.with_borrow_mut(Option::take) {
+        w.wake();
+    }
+}
+
+/// Whether an engine ran since the last call.
+fn take_activity() -> bool {
+    ACTIVE.replace(false)
+}
+
+/// The watcher task of an I/O thread: runs until the runtime is dropped.
+pub(crate) async fn keep_awake() {
+    let mut budget = MAX_BUDGET;
+    loop {
+        // Sleep until an engine runs.
+        let slept = Instant::now();
+        poll_fn(|cx| {
+            if take_activity() {
+                Poll::Ready(())
+            } else {
+                WATCHER.with_borrow_mut(|w| *w = Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+        .await;
+        if slept.elapsed() <= MAX_BUDGET {
+            budget = MAX_BUDGET;
+        }
+        let mut quiet_since = Instant::now();
+        let mut hit = false;
+        loop {
+            // Let another thread on this CPU run, then let tokio poll its tasks and `epoll`.
+            std::thread::yield_now();
+            tokio::task::yield_now().await;
+            if take_activity() {
+                hit = true;
+                quiet_since = Instant::now();
+            } else if quiet_since.elapsed() >= budget {
+                break;
+            }
+        }
+        budget = if hit {
+            MAX_BUDGET
+        } else {
+            (budget / 2).max(MIN_BUDGET)
+        };
+    }
+}
