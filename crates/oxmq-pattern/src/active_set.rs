@@ -93,9 +93,9 @@ impl ActiveSet {
     /// Moves the cursor to the next active pipe, wrapping around.
     #[inline]
     pub fn advance(&mut self) {
-        if self.active > 0 {
-            self.current = (self.current + 1) % self.active;
-        } else {
+        // A compare rather than `% active`: a division per message showed in the profile.
+        self.current += 1;
+        if self.current >= self.active {
             self.current = 0;
         }
     }

@@ -311,13 +311,13 @@ impl Socket {
         mut msg: Msg,
         dontwait: bool,
     ) -> std::result::Result<(), (Error, Msg)> {
-        let deadline = deadline(self.options.sndtimeo);
+        let mut deadline = Deadline::new(self.options.sndtimeo);
         loop {
             match self.try_send_msg(msg) {
                 Ok(()) => return Ok(()),
                 Err((ErrorKind::WouldBlock, m)) if !dontwait => {
                     msg = m;
-                    match self.wait(deadline) {
+                    match self.wait(deadline.get()) {
                         Ok(true) => {}
                         Ok(false) => return Err((ErrorKind::WouldBlock.into(), msg)),
                         Err(e) => return Err((e, msg)),
@@ -365,11 +365,11 @@ impl Socket {
     /// Receives one frame, blocking until one arrives (up to RCVTIMEO). [`Msg::more`] tells
     /// whether more frames of the same message follow.
     pub fn recv(&mut self) -> Result<Msg> {
-        let deadline = deadline(self.options.rcvtimeo);
+        let mut deadline = Deadline::new(self.options.rcvtimeo);
         loop {
             match self.try_recv_msg() {
                 Err(ErrorKind::WouldBlock) => {
-                    if !self.wait(deadline)? {
+                    if !self.wait(deadline.get())? {
                         return Err(ErrorKind::WouldBlock.into());
                     }
                 }
@@ -1022,10 +1022,14 @@ impl Socket {
     }
 
     /// Applies what engines told the socket since the last call.
+    #[inline]
     fn process_commands(&mut self) {
-        if !self.shared.signal.has_commands() {
-            return;
+        if self.shared.signal.has_commands() {
+            self.apply_commands();
         }
+    }
+
+    fn apply_commands(&mut self) {
         self.shared.signal.drain_into(&mut self.commands);
         let mut commands = std::mem::take(&mut self.commands);
         for cmd in commands.drain(..) {
@@ -1066,7 +1070,16 @@ impl Socket {
     }
 
     /// Tells the pattern about pipes that are gone (terminated and drained).
+    #[inline]
     fn reap_pipes(&mut self) {
+        if self.pipes.dead.is_empty() {
+            return;
+        }
+        self.reap_dead_pipes();
+    }
+
+    #[cold]
+    fn reap_dead_pipes(&mut self) {
         while let Some(id) = self.pipes.dead.pop() {
             self.pipes.map.remove(&id);
             self.pattern.pipe_terminated(id);
@@ -1550,10 +1563,30 @@ fn hwm(v: i32) -> usize {
     usize::try_from(v).unwrap_or(0)
 }
 
-fn deadline(timeout_ms: i32) -> Option<Instant> {
-    u64::try_from(timeout_ms)
-        .ok()
-        .map(|ms| Instant::now() + Duration::from_millis(ms))
+/// A blocking call's time limit (SNDTIMEO or RCVTIMEO, -1 for none), read from the clock only
+/// when the call first has to wait: a call that succeeds at once, as most do under load, pays
+/// no clock read (one per message was 5 % of `thr inproc 16 B`).
+struct Deadline {
+    timeout_ms: i32,
+    at: Option<Option<Instant>>,
+}
+
+impl Deadline {
+    fn new(timeout_ms: i32) -> Deadline {
+        Deadline {
+            timeout_ms,
+            at: None,
+        }
+    }
+
+    fn get(&mut self) -> Option<Instant> {
+        let ms = self.timeout_ms;
+        *self.at.get_or_insert_with(|| {
+            u64::try_from(ms)
+                .ok()
+                .map(|ms| Instant::now() + Duration::from_millis(ms))
+        })
+    }
 }
 
 fn positive(v: i32) -> Result<i32> {
