@@ -195,22 +195,37 @@ impl Distributor {
     }
 
     fn distribute<P: Pipes>(&mut self, pipes: &mut P, msg: Msg) {
+        let more = msg.more();
+        let mut msg = Some(msg);
         let mut i = 0;
         while i < self.matching {
             let Some(pipe) = self.arr.get(i) else {
                 break;
             };
-            // Cloning shares a long body: one reference-count increment per pipe.
-            match pipes.write(pipe, msg.clone()) {
+            // The last matching pipe takes the message itself; the others a clone, which
+            // shares a long body (one reference-count increment each). Moving spares the
+            // single-subscriber case turning the body into a shared one (an allocation).
+            let copy = if i + 1 == self.matching {
+                msg.take()
+            } else {
+                msg.clone()
+            };
+            let Some(copy) = copy else {
+                break;
+            };
+            match pipes.write(pipe, copy) {
                 Ok(()) => {
-                    if !msg.more() {
+                    if !more {
                         pipes.flush(pipe);
                     }
                     i += 1;
                 }
                 // The pipe at `i` is swapped out of the matching part, and another one into
-                // its place: retry the same index.
-                Err(_) => {
+                // its place: retry the same index (with the message back, if it was moved).
+                Err(back) => {
+                    if msg.is_none() {
+                        msg = Some(back);
+                    }
                     self.hwm_drops += 1;
                     self.deactivate_at(i);
                 }
