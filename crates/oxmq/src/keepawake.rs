@@ -13,9 +13,17 @@
 //! thread whose traffic comes seldom soon watches for only a few microseconds after each
 //! burst; it is set back to the largest when engines ran during the watch, or soon enough
 //! after it that a longer watch would have caught them.
+//!
+//! While it watches, the thread also answers its [`Doorbell`]: an application thread that
+//! wakes one of its engines (a message to send) queues the engine's waker there instead of
+//! calling tokio's, whose wake from outside the runtime writes the runtime's eventfd, a system
+//! call per wake. A ROUTER answering 100 DEALERs wakes a different engine for nearly every
+//! message, so that was a system call per message.
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -31,6 +39,54 @@ thread_local! {
     static ACTIVE: Cell<bool> = const { Cell::new(false) };
     /// The watcher, while it waits for the next activity.
     static WATCHER: RefCell<Option<Waker>> = const { RefCell::new(None) };
+    /// This I/O thread's doorbell (none on other threads).
+    static DOORBELL: RefCell<Option<Arc<Doorbell>>> = const { RefCell::new(None) };
+}
+
+/// How other threads wake the engines of an I/O thread while it watches: they queue the
+/// engine's waker, and the watcher, which looks at the queue each round, wakes it from inside
+/// the runtime (no system call). When the thread does not watch, the waker is woken directly.
+///
+/// No wake-up is lost: the ringer queues and then reads `watching`; the watcher clears
+/// `watching` and then empties the queue a last time. Both flag operations are `SeqCst`, so
+/// either the ringer sees the flag cleared and wakes directly, or the last emptying finds its
+/// waker (a waker woken twice is harmless).
+#[derive(Default)]
+pub(crate) struct Doorbell {
+    watching: AtomicBool,
+    queued: Mutex<Vec<Waker>>,
+}
+
+impl Doorbell {
+    /// Wakes `waker`, an engine task of this doorbell's I/O thread.
+    pub(crate) fn ring(&self, waker: &Waker) {
+        if self.watching.load(Ordering::SeqCst) {
+            self.lock().push(waker.clone());
+            if self.watching.load(Ordering::SeqCst) {
+                return;
+            }
+        }
+        waker.wake_by_ref();
+    }
+
+    /// Wakes every queued waker; returns whether there was any.
+    fn answer(&self, spare: &mut Vec<Waker>) -> bool {
+        std::mem::swap(&mut *self.lock(), spare);
+        let any = !spare.is_empty();
+        for w in spare.drain(..) {
+            w.wake();
+        }
+        any
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Waker>> {
+        self.queued.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The doorbell of the I/O thread this is called on, if it is one.
+pub(crate) fn doorbell() -> Option<Arc<Doorbell>> {
+    DOORBELL.with_borrow(Clone::clone)
 }
 
 /// An engine on this thread ran: the thread should stay awake a little longer.
@@ -51,6 +107,9 @@ fn take_activity() -> bool {
 
 /// The watcher task of an I/O thread: runs until the runtime is dropped.
 pub(crate) async fn keep_awake() {
+    let bell = Arc::new(Doorbell::default());
+    DOORBELL.with_borrow_mut(|d| *d = Some(Arc::clone(&bell)));
+    let mut spare = Vec::new();
     let mut budget = MAX_BUDGET;
     loop {
         // Sleep until an engine runs.
@@ -69,9 +128,12 @@ pub(crate) async fn keep_awake() {
         }
         let mut quiet_since = Instant::now();
         let mut hit = false;
+        bell.watching.store(true, Ordering::SeqCst);
         loop {
             // Let another thread on this CPU run, then let tokio poll its tasks and `epoll`.
-            std::thread::yield_now();
+            if !bell.answer(&mut spare) {
+                std::thread::yield_now();
+            }
             tokio::task::yield_now().await;
             if take_activity() {
                 hit = true;
@@ -80,6 +142,8 @@ pub(crate) async fn keep_awake() {
                 break;
             }
         }
+        bell.watching.store(false, Ordering::SeqCst);
+        bell.answer(&mut spare);
         budget = if hit {
             MAX_BUDGET
         } else {

@@ -21,6 +21,7 @@ use std::task::Waker;
 use oxmq_pattern::PipeId;
 use oxmq_proto::Msg;
 
+use crate::keepawake::{self, Doorbell};
 use crate::signal::{Command, SocketSignal};
 use crate::spsc;
 
@@ -113,10 +114,11 @@ impl Notifier {
     }
 }
 
-/// The waker of an engine task, registered each time the task is about to sleep.
+/// The waker of an engine task, registered each time the task is about to sleep, with the
+/// doorbell of the I/O thread it runs on.
 #[derive(Default)]
 pub(crate) struct TaskWaker {
-    waker: Mutex<Option<Waker>>,
+    waker: Mutex<Option<(Waker, Option<Arc<Doorbell>>)>>,
 }
 
 impl TaskWaker {
@@ -124,16 +126,19 @@ impl TaskWaker {
     pub(crate) fn register(&self, waker: &Waker) {
         let mut slot = self.waker.lock().unwrap_or_else(|e| e.into_inner());
         match &*slot {
-            Some(w) if w.will_wake(waker) => {}
-            _ => *slot = Some(waker.clone()),
+            Some((w, _)) if w.will_wake(waker) => {}
+            _ => *slot = Some((waker.clone(), keepawake::doorbell())),
         }
     }
 
-    /// Wakes the task, if it registered a waker.
+    /// Wakes the task, if it registered a waker: through its I/O thread's doorbell, which
+    /// spares the system call while that thread is awake.
     pub(crate) fn wake(&self) {
         let slot = self.waker.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(w) = &*slot {
-            w.wake_by_ref();
+        match &*slot {
+            Some((w, Some(bell))) => bell.ring(w),
+            Some((w, None)) => w.wake_by_ref(),
+            None => {}
         }
     }
 }
