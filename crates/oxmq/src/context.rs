@@ -145,6 +145,21 @@ impl Context {
         Ok(())
     }
 
+    /// Whether threads watch for work a little before they sleep (on by default): blocking
+    /// calls spin for up to 100 µs, and I/O threads keep polling for up to 200 µs after their
+    /// connections did something. This is what makes oxmq's round trips several times shorter
+    /// than libzmq's; its price is CPU time while traffic flows, since a thread that would have
+    /// slept keeps its CPU instead. Turn it off for libzmq's behaviour, where every wait
+    /// sleeps. The environment variable `OXMQ_BUSY_WAIT=0` turns it off for every context of
+    /// the process (for programs that reach oxmq through the C ABI). Before the first socket
+    /// only.
+    pub fn set_busy_wait(&self, on: bool) -> Result<()> {
+        let mut c = self.inner.lock_config();
+        self.inner.check_not_started()?;
+        c.busy_wait = on;
+        Ok(())
+    }
+
     /// `zmq_ctx_get`: reads a context option. SOCKET_LIMIT (the largest MAX_SOCKETS accepted)
     /// and MSG_T_SIZE (the size of libzmq's `zmq_msg_t`, 64) are read-only; THREAD_PRIORITY
     /// cannot be read, as its number is SOCKET_LIMIT's.
@@ -234,6 +249,8 @@ struct ContextConfig {
     thread_sched_policy: i32,
     affinity_cpus: std::collections::BTreeSet<usize>,
     thread_name_prefix: String,
+    /// Spin before sleeping (see [`Context::set_busy_wait`]).
+    busy_wait: bool,
 }
 
 impl Default for ContextConfig {
@@ -248,6 +265,7 @@ impl Default for ContextConfig {
             thread_sched_policy: -1,
             affinity_cpus: Default::default(),
             thread_name_prefix: String::new(),
+            busy_wait: std::env::var_os("OXMQ_BUSY_WAIT").is_none_or(|v| v != "0"),
         }
     }
 }
@@ -261,6 +279,8 @@ pub(crate) struct SocketDefaults {
     /// ZMQ_BLOCKY off: LINGER 0.
     pub(crate) linger: i32,
     pub(crate) max_msgsz: i64,
+    /// Blocking calls spin before they sleep.
+    pub(crate) busy_wait: bool,
 }
 
 impl ContextInner {
@@ -315,6 +335,7 @@ impl ContextInner {
                 ipv6: c.ipv6,
                 linger: if c.blocky { -1 } else { 0 },
                 max_msgsz: i64::from(c.max_msgsz),
+                busy_wait: c.busy_wait,
             };
             (c.max_sockets, defaults)
         };
@@ -485,7 +506,9 @@ impl IoThread {
                 }
             };
             let _ = handle_tx.send(Ok(rt.handle().clone()));
-            rt.spawn(crate::keepawake::keep_awake());
+            if config.busy_wait {
+                crate::keepawake::install(&rt);
+            }
             rt.block_on(async move {
                 let _ = stop_rx.await;
                 tasks.wait_idle().await;
@@ -637,6 +660,29 @@ mod tests {
         assert_eq!(e.errno(), crate::errno::EMFILE);
         drop(a);
         ctx.socket(SocketType::Pair).expect("room again");
+    }
+
+    #[test]
+    fn busy_wait_is_on_by_default_and_off_leaves_io_threads_without_a_doorbell() {
+        let ctx = Context::new();
+        let _first = ctx.socket(SocketType::Pair).expect("pair");
+        assert!(on_io_thread(&ctx, || crate::keepawake::doorbell().is_some()));
+        assert!(
+            ctx.set_busy_wait(false).is_err(),
+            "only before the first socket"
+        );
+
+        let ctx = Context::new();
+        ctx.set_busy_wait(false).expect("before the first socket");
+        let mut a = ctx.socket(SocketType::Pair).expect("pair");
+        let mut b = ctx.socket(SocketType::Pair).expect("pair");
+        assert!(on_io_thread(&ctx, || crate::keepawake::doorbell().is_none()));
+        // Sockets of such a context still deliver.
+        a.bind("inproc://busy-wait-off").expect("bind");
+        b.connect("inproc://busy-wait-off").expect("connect");
+        b.set_rcvtimeo(5_000).expect("rcvtimeo");
+        a.send("x").expect("send");
+        assert_eq!(b.recv().expect("recv").data(), b"x");
     }
 
     #[test]

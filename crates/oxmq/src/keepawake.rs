@@ -105,10 +105,16 @@ fn take_activity() -> bool {
     ACTIVE.replace(false)
 }
 
-/// The watcher task of an I/O thread: runs until the runtime is dropped.
-pub(crate) async fn keep_awake() {
+/// Makes the calling thread, which runs `rt`, an I/O thread that keeps awake: installs its
+/// doorbell and spawns its watcher.
+pub(crate) fn install(rt: &tokio::runtime::Runtime) {
     let bell = Arc::new(Doorbell::default());
     DOORBELL.with_borrow_mut(|d| *d = Some(Arc::clone(&bell)));
+    rt.spawn(keep_awake(bell));
+}
+
+/// The watcher task of an I/O thread: runs until the runtime is dropped.
+async fn keep_awake(bell: Arc<Doorbell>) {
     let mut spare = Vec::new();
     let mut budget = MAX_BUDGET;
     loop {
@@ -149,5 +155,58 @@ pub(crate) async fn keep_awake() {
         } else {
             (budget / 2).max(MIN_BUDGET)
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counter() -> (Arc<Count>, Waker) {
+        let c = Arc::new(Count::default());
+        (Arc::clone(&c), Waker::from(c))
+    }
+
+    #[test]
+    fn a_doorbell_wakes_directly_unless_watched_and_a_watched_one_queues_until_answered() {
+        let bell = Doorbell::default();
+        let (count, waker) = counter();
+        bell.ring(&waker);
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "not watching: woken at once"
+        );
+
+        bell.watching.store(true, Ordering::SeqCst);
+        bell.ring(&waker);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "watching: queued");
+        let mut spare = Vec::new();
+        assert!(bell.answer(&mut spare));
+        assert_eq!(count.0.load(Ordering::SeqCst), 2, "answered");
+        assert!(!bell.answer(&mut spare), "nothing left");
+    }
+
+    #[test]
+    fn io_threads_have_a_doorbell_and_other_threads_none() {
+        assert!(doorbell().is_none());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        install(&rt);
+        assert!(doorbell().is_some());
     }
 }

@@ -201,6 +201,8 @@ impl SocketSignal {
 pub(crate) struct Spinner {
     /// The yield phase's budget.
     budget: Duration,
+    /// `PAUSE` rounds first ([`Spinner::PAUSE_ROUNDS`], or none when off).
+    pause_rounds: u32,
 }
 
 impl Spinner {
@@ -213,10 +215,18 @@ impl Spinner {
     /// both stay awake.
     const MAX_BUDGET: Duration = Duration::from_micros(100);
 
+    /// A spinner that never watches: every wait sleeps at once.
+    pub(crate) fn off() -> Spinner {
+        Spinner {
+            budget: Duration::ZERO,
+            pause_rounds: 0,
+        }
+    }
+
     /// Watches until `ready` holds, within the current budget. Returns whether it held.
     #[inline]
     pub(crate) fn spin(&mut self, ready: impl Fn() -> bool) -> bool {
-        for _ in 0..Self::PAUSE_ROUNDS {
+        for _ in 0..self.pause_rounds {
             if ready() {
                 return true;
             }
@@ -242,7 +252,7 @@ impl Spinner {
     /// After a sleep that followed a failed [`Spinner::spin`]: `waited` is how long the whole
     /// wait took.
     pub(crate) fn slept(&mut self, waited: Duration) {
-        if waited <= Self::MAX_BUDGET {
+        if self.pause_rounds > 0 && waited <= Self::MAX_BUDGET {
             self.budget = Self::MAX_BUDGET;
         }
     }
@@ -252,6 +262,7 @@ impl Default for Spinner {
     fn default() -> Spinner {
         Spinner {
             budget: Self::MAX_BUDGET,
+            pause_rounds: Self::PAUSE_ROUNDS,
         }
     }
 }
@@ -270,5 +281,43 @@ impl Wake for ThreadWake {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.0.unpark();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spinner_catches_ready_work_and_stops_watching_when_nothing_comes() {
+        let mut s = Spinner::default();
+        assert!(s.spin(|| true));
+        // Each empty watch halves the budget, until only the PAUSE rounds are left.
+        let mut watches = 0;
+        while s.budget >= Spinner::MIN_BUDGET {
+            assert!(!s.spin(|| false));
+            watches += 1;
+            assert!(watches < 10, "the budget keeps halving");
+        }
+        let started = Instant::now();
+        assert!(!s.spin(|| false));
+        assert!(
+            started.elapsed() < Spinner::MAX_BUDGET,
+            "no yield phase left"
+        );
+        // A sleep that a full watch would have covered brings the budget back.
+        s.slept(Duration::from_micros(10));
+        assert_eq!(s.budget, Spinner::MAX_BUDGET);
+        s.slept(Duration::from_secs(1));
+        assert_eq!(
+            s.budget,
+            Spinner::MAX_BUDGET,
+            "a long sleep leaves it as it is"
+        );
+
+        let mut off = Spinner::off();
+        assert!(!off.spin(|| true), "off never watches");
+        off.slept(Duration::from_micros(10));
+        assert!(!off.spin(|| true), "and stays off");
     }
 }

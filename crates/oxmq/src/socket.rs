@@ -141,7 +141,11 @@ impl Socket {
             stream_notify: true,
             waker: None,
             interruptible: false,
-            spinner: Spinner::default(),
+            spinner: if defaults.busy_wait {
+                Spinner::default()
+            } else {
+                Spinner::off()
+            },
             alive: Some(alive),
         })
     }
