@@ -221,6 +221,46 @@ pub(crate) fn os_poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> Resu
     Ok(n as usize)
 }
 
+/// ppoll(2): [`os_poll`] until `deadline`, with the thread's signal mask set to `mask` for the
+/// duration of the wait only. A caller that blocked signals before it looked for work passes
+/// the mask it had before: a signal that arrived while it looked is then delivered as the wait
+/// starts and ends it with `EINTR`, instead of being handled unseen before a wait that sleeps on.
+pub(crate) fn os_ppoll(
+    fds: &mut [libc::pollfd],
+    deadline: Option<Instant>,
+    mask: &libc::sigset_t,
+) -> Result<usize> {
+    let timeout = deadline.map(|d| {
+        let left = d.saturating_duration_since(Instant::now());
+        libc::timespec {
+            tv_sec: libc::time_t::try_from(left.as_secs()).unwrap_or(libc::time_t::MAX),
+            tv_nsec: libc::c_long::from(left.subsec_nanos() as i32),
+        }
+    });
+    let timeout_ptr = timeout
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `fds` is a live, initialised array of `fds.len()` pollfd structures; the timeout
+    // (or null, to wait without limit) and the mask point at live values for the call.
+    let n = unsafe {
+        libc::ppoll(
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            timeout_ptr,
+            mask,
+        )
+    };
+    if n < 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(if e.kind() == std::io::ErrorKind::Interrupted {
+            Error::with_source(ErrorKind::Interrupted, e)
+        } else {
+            e.into()
+        });
+    }
+    Ok(n as usize)
+}
+
 fn to_os(events: u32) -> libc::c_short {
     let mut e = 0;
     if events & POLLIN != 0 {

@@ -151,13 +151,20 @@ impl SocketSignal {
         }
     }
 
-    /// Waits as [`SocketSignal::wait`] does, but in poll(2) on the socket's descriptor, so that
-    /// a signal delivered to the thread ends the wait with [`ErrorKind::Interrupted`], as
-    /// libzmq's blocking calls end with `EINTR`. The wait consumes the descriptor's edge, as a
-    /// blocking call of libzmq's consumes its mailbox's.
+    /// Waits as [`SocketSignal::wait`] does, but in ppoll(2) on the socket's descriptor, so
+    /// that a signal delivered to the thread ends the wait with [`ErrorKind::Interrupted`], as
+    /// libzmq's blocking calls end with `EINTR`. The caller holds signals blocked
+    /// ([`SignalsHeld`]) and passes the mask to wait with: a signal that came while the caller
+    /// looked for work, or watched for it, is delivered as the wait starts and ends it. The
+    /// wait consumes the descriptor's edge, as a blocking call of libzmq's consumes its
+    /// mailbox's.
     ///
     /// [`ErrorKind::Interrupted`]: crate::ErrorKind::Interrupted
-    pub(crate) fn wait_interruptible(&self, deadline: Option<Instant>) -> crate::Result<bool> {
+    pub(crate) fn wait_interruptible(
+        &self,
+        deadline: Option<Instant>,
+        held: &SignalsHeld,
+    ) -> crate::Result<bool> {
         let fd = self.fd()?;
         loop {
             // Drain before looking: a command pushed after the look signals the descriptor
@@ -174,7 +181,7 @@ impl SocketSignal {
                 events: libc::POLLIN,
                 revents: 0,
             }];
-            crate::poll::os_poll(&mut pfd, crate::poll::timeout_until(deadline))?;
+            crate::poll::os_ppoll(&mut pfd, deadline, &held.before)?;
         }
     }
 
@@ -267,6 +274,39 @@ impl Default for Spinner {
     }
 }
 
+/// Every signal blocked on the calling thread while this lives (the mask it had before comes
+/// back on drop). An interruptible wait holds signals while it looks for work and watches for
+/// it, and waits with the earlier mask ([`SocketSignal::wait_interruptible`]), so a signal in
+/// between is not handled unseen: it ends the wait with `EINTR`. Signals that arrive while held
+/// stay pending and are delivered when the mask comes back.
+pub(crate) struct SignalsHeld {
+    before: libc::sigset_t,
+}
+
+impl SignalsHeld {
+    pub(crate) fn new() -> SignalsHeld {
+        // SAFETY: sigset_t is a plain C bitmask for which all-zeroes is a valid value;
+        // sigfillset and pthread_sigmask only write the sets they are given, which live on
+        // this stack frame. pthread_sigmask cannot fail with valid arguments.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut before: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut before);
+            SignalsHeld { before }
+        }
+    }
+}
+
+impl Drop for SignalsHeld {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved by `new` on this thread (the guard is not Send).
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.before, std::ptr::null_mut());
+        }
+    }
+}
+
 /// A waker that unparks a thread: the blocking face waits with it.
 pub(crate) fn thread_waker() -> Waker {
     Waker::from(Arc::new(ThreadWake(thread::current())))
@@ -286,7 +326,42 @@ impl Wake for ThreadWake {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicBool;
+
     use super::*;
+
+    static HANDLED: AtomicBool = AtomicBool::new(false);
+
+    extern "C" fn on_usr1(_: libc::c_int) {
+        HANDLED.store(true, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn a_signal_that_arrives_while_signals_are_held_ends_the_wait_with_eintr() {
+        // SAFETY: installs a handler that only stores to an atomic (async-signal-safe), without
+        // SA_RESTART, for SIGUSR1, which no other test of this binary uses; the signal is sent
+        // to this thread only.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_usr1 as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            sa.sa_flags = 0;
+            assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
+        }
+        let signal = SocketSignal::default();
+        let held = SignalsHeld::new();
+        // The signal comes while the caller looks for work: it stays pending.
+        // SAFETY: pthread_self is this thread; SIGUSR1 has the handler above.
+        unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGUSR1) };
+        assert!(!HANDLED.load(Ordering::SeqCst), "held, not handled yet");
+        let started = Instant::now();
+        let r = signal.wait_interruptible(Some(started + Duration::from_secs(10)), &held);
+        let e = r.expect_err("the wait ends with EINTR, not after its 10 s");
+        assert_eq!(e.kind(), crate::ErrorKind::Interrupted);
+        assert!(HANDLED.load(Ordering::SeqCst), "the handler ran");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        drop(held);
+    }
 
     #[test]
     fn the_spinner_catches_ready_work_and_stops_watching_when_nothing_comes() {

@@ -33,7 +33,9 @@ use crate::opt;
 use crate::options::{self, Options};
 use crate::pipe::{pipe_with, Notifier, PipeReader, PipeWriter, TaskWaker};
 use crate::security::Security;
-use crate::signal::{thread_waker, Attachment, Command, PeerLink, SocketSignal, Spinner};
+use crate::signal::{
+    thread_waker, Attachment, Command, PeerLink, SignalsHeld, SocketSignal, Spinner,
+};
 use crate::transport::ipc::{self, IpcCleanup, IpcEndpoint};
 use crate::transport::{self, inproc, tcp, Transport};
 
@@ -999,19 +1001,22 @@ impl Socket {
         if deadline.is_some_and(|d| d <= started) {
             return Ok(false);
         }
+        // An interruptible wait holds signals from here to its ppoll, so that one arriving
+        // while it watches ends the wait with EINTR instead of being handled unseen.
+        let held = self.interruptible.then(SignalsHeld::new);
         let signal = &self.shared.signal;
         if self.spinner.spin(|| signal.has_commands()) {
             return Ok(true);
         }
-        let r = self.sleep(deadline);
+        let r = self.sleep(deadline, held.as_ref());
         self.spinner.slept(started.elapsed());
         r
     }
 
     /// The sleeping half of [`Socket::wait`].
-    fn sleep(&mut self, deadline: Option<Instant>) -> Result<bool> {
-        if self.interruptible {
-            return self.shared.signal.wait_interruptible(deadline);
+    fn sleep(&mut self, deadline: Option<Instant>, held: Option<&SignalsHeld>) -> Result<bool> {
+        if let Some(held) = held {
+            return self.shared.signal.wait_interruptible(deadline, held);
         }
         let me = std::thread::current().id();
         let waker = match &self.waker {
