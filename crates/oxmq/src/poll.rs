@@ -210,15 +210,7 @@ pub(crate) fn timeout_until(deadline: Option<Instant>) -> libc::c_int {
 pub(crate) fn os_poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> Result<usize> {
     // SAFETY: `fds` is a live, initialised array of `fds.len()` pollfd structures.
     let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-    if n < 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(if e.kind() == std::io::ErrorKind::Interrupted {
-            Error::with_source(ErrorKind::Interrupted, e)
-        } else {
-            e.into()
-        });
-    }
-    Ok(n as usize)
+    poll_result(n)
 }
 
 /// ppoll(2): [`os_poll`] until `deadline`, with the thread's signal mask set to `mask` for the
@@ -250,6 +242,12 @@ pub(crate) fn os_ppoll(
             mask,
         )
     };
+    poll_result(n)
+}
+
+/// What poll(2) or ppoll(2) returned: the count of descriptors with events, or the error, with
+/// `EINTR` as [`ErrorKind::Interrupted`].
+fn poll_result(n: libc::c_int) -> Result<usize> {
     if n < 0 {
         let e = std::io::Error::last_os_error();
         return Err(if e.kind() == std::io::ErrorKind::Interrupted {
