@@ -84,6 +84,33 @@ impl Doorbell {
     }
 }
 
+/// The watcher's watch: ringers queue their wakers while it lasts. Ending it (also when the
+/// runtime drops the watcher in the middle of one) clears the flag and wakes what was queued.
+struct Watch<'a> {
+    bell: &'a Doorbell,
+    /// The watcher's spare queue, swapped with the doorbell's on each answer.
+    spare: &'a mut Vec<Waker>,
+}
+
+impl<'a> Watch<'a> {
+    fn start(bell: &'a Doorbell, spare: &'a mut Vec<Waker>) -> Watch<'a> {
+        bell.watching.store(true, Ordering::SeqCst);
+        Watch { bell, spare }
+    }
+
+    /// Wakes what was queued; returns whether there was any.
+    fn answer(&mut self) -> bool {
+        self.bell.answer(self.spare)
+    }
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        self.bell.watching.store(false, Ordering::SeqCst);
+        self.answer();
+    }
+}
+
 /// The doorbell of the I/O thread this is called on, if it is one.
 pub(crate) fn doorbell() -> Option<Arc<Doorbell>> {
     DOORBELL.with_borrow(Clone::clone)
@@ -134,10 +161,10 @@ async fn keep_awake(bell: Arc<Doorbell>) {
         }
         let mut quiet_since = Instant::now();
         let mut hit = false;
-        bell.watching.store(true, Ordering::SeqCst);
+        let mut watch = Watch::start(&bell, &mut spare);
         loop {
             // Let another thread on this CPU run, then let tokio poll its tasks and `epoll`.
-            if !bell.answer(&mut spare) {
+            if !watch.answer() {
                 std::thread::yield_now();
             }
             tokio::task::yield_now().await;
@@ -148,8 +175,7 @@ async fn keep_awake(bell: Arc<Doorbell>) {
                 break;
             }
         }
-        bell.watching.store(false, Ordering::SeqCst);
-        bell.answer(&mut spare);
+        drop(watch);
         budget = if hit {
             MAX_BUDGET
         } else {
@@ -197,6 +223,29 @@ mod tests {
         assert!(bell.answer(&mut spare));
         assert_eq!(count.0.load(Ordering::SeqCst), 2, "answered");
         assert!(!bell.answer(&mut spare), "nothing left");
+    }
+
+    #[test]
+    fn a_watch_that_ends_or_is_dropped_wakes_what_was_queued_and_stops_queueing() {
+        let bell = Doorbell::default();
+        let (count, waker) = counter();
+        let mut spare = Vec::new();
+        {
+            let _watch = Watch::start(&bell, &mut spare);
+            bell.ring(&waker);
+            assert_eq!(count.0.load(Ordering::SeqCst), 0, "queued while watched");
+        }
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "woken as the watch ended"
+        );
+        bell.ring(&waker);
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            2,
+            "woken directly afterwards"
+        );
     }
 
     #[test]

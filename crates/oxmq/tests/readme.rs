@@ -101,6 +101,32 @@ mod security {
     }
 }
 
+mod busy_wait {
+    fn main() -> oxmq::Result<()> {
+        let ctx = oxmq::Context::new();
+        ctx.set_busy_wait(false)?; // before the first socket
+
+        // The context's sockets then sleep at once when they wait, and still deliver.
+        let mut pull = ctx.socket(oxmq::SocketType::Pull)?;
+        pull.bind("inproc://readme-busy-wait")?;
+        pull.set_rcvtimeo(5000)?;
+        let mut push = ctx.socket(oxmq::SocketType::Push)?;
+        push.connect("inproc://readme-busy-wait")?;
+        push.send("job")?;
+        assert_eq!(pull.recv()?.data(), b"job");
+        assert!(
+            ctx.set_busy_wait(true).is_err(),
+            "only before the first socket"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn runs() {
+        main().expect("the busy-wait example");
+    }
+}
+
 /// Every ```rust block of the README appears in this file, line by line (indentation aside).
 #[test]
 fn readme_blocks_are_the_programs_tested_here() {
@@ -125,7 +151,8 @@ fn readme_blocks_are_the_programs_tested_here() {
         rest = &body[end + 3..];
     }
     assert_eq!(
-        blocks, 3,
-        "README.md has a blocking and an async quickstart and a security example"
+        blocks, 4,
+        "README.md has a blocking and an async quickstart, a security example and the busy-wait \
+         switch"
     );
 }
