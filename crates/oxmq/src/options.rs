@@ -64,8 +64,10 @@ pub(crate) struct Options {
     pub(crate) raw: bool,
     /// The context's ZMQ_MAX_MSGSZ when the socket was made: a cap on MAXMSGSIZE.
     pub(crate) ctx_max_msgsz: i64,
-    /// Mechanism, credentials and ZAP settings.
-    pub(crate) security: crate::security::Security,
+    /// Mechanism, credentials and ZAP settings, only once a security option was set (they are
+    /// 208 bytes, which every socket and every connection's copy of the options would carry
+    /// otherwise); none means NULL.
+    pub(crate) security: Option<Box<crate::security::Security>>,
     /// ZMQ_INVERT_MATCHING as last set (the pattern applies it; this is for getsockopt).
     pub(crate) invert_matching: bool,
 }
@@ -114,7 +116,7 @@ impl Default for Options {
             ipc_filters: Default::default(),
             raw: false,
             ctx_max_msgsz: i64::from(i32::MAX),
-            security: crate::security::Security::default(),
+            security: None,
             invert_matching: false,
         }
     }
@@ -195,7 +197,9 @@ impl Options {
         };
         let mut c = oxmq_proto::SessionConfig::new(socket_type);
         c.routing_id = self.routing_id.clone();
-        self.security.apply(&mut c);
+        if let Some(security) = &self.security {
+            security.apply(&mut c);
+        }
         c.extra_properties.clone_from(&self.metadata);
         // libzmq only stores ZMQ_MAX_MSGSZ; oxmq enforces a value the application lowered it
         // to, but its default (INT_MAX) caps nothing: libzmq receives frames of 2 GiB and more.

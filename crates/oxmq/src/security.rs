@@ -230,6 +230,9 @@ impl crate::Socket {
 
     /// The socket's security mechanism (`ZMQ_MECHANISM`).
     pub fn mechanism(&self) -> Mechanism {
-        self.options.security.mechanism()
+        self.options
+            .security
+            .as_deref()
+            .map_or(Mechanism::Null, Security::mechanism)
     }
 }

@@ -886,7 +886,10 @@ impl Socket {
                     self.make_raw()?;
                 }
             }
-            option if Security::handles(option) => o.security.set(option, value)?,
+            option if Security::handles(option) => o
+                .security
+                .get_or_insert_with(Box::default)
+                .set(option, value)?,
             _ => {
                 return Err(Error::with_source(
                     ErrorKind::InvalidInput,
@@ -953,7 +956,10 @@ impl Socket {
                 v.push(0);
                 Ok(v)
             }
-            option if Security::handles(option) => o.security.get(option),
+            option if Security::handles(option) => match o.security.as_deref() {
+                Some(security) => security.get(option),
+                None => Security::default().get(option),
+            },
             opt::INVERT_MATCHING => int(i32::from(o.invert_matching)),
             // Read-only facts: sockets are not thread-safe; the multicast options (no pgm/norm
             // transport here, so they cannot be set) read as libzmq's defaults.
