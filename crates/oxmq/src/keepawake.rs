@@ -9,10 +9,10 @@
 //! So each I/O thread runs one more task, [`keep_awake`]. After an engine worked, it keeps the
 //! runtime polling (tokio then checks `epoll` without blocking) and yields the CPU to any other
 //! thread that wants it, until nothing happened for a budget of time; then the thread sleeps
-//! as before. The budget adapts: it halves after a watch in which no engine ran, so an I/O
-//! thread whose traffic comes seldom soon watches for only a few microseconds after each
-//! burst; it is set back to the largest when engines ran during the watch, or soon enough
-//! after it that a longer watch would have caught them.
+//! as before. The budget adapts ([`Budget`], as a blocking call's spin does): it halves after
+//! a watch in which no engine ran, so an I/O thread whose traffic comes seldom soon watches
+//! for only a few microseconds after each burst; it is set back to the largest when engines
+//! ran during the watch, or soon enough after it that a longer watch would have caught them.
 //!
 //! While it watches, the thread also answers its [`Doorbell`]: an application thread that
 //! wakes one of its engines (a message to send) queues the engine's waker there instead of
@@ -26,6 +26,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
+
+use crate::signal::Budget;
 
 /// The smallest budget: what an idle connection costs per burst.
 const MIN_BUDGET: Duration = Duration::from_micros(4);
@@ -143,7 +145,7 @@ pub(crate) fn install(rt: &tokio::runtime::Runtime) {
 /// The watcher task of an I/O thread: runs until the runtime is dropped.
 async fn keep_awake(bell: Arc<Doorbell>) {
     let mut spare = Vec::new();
-    let mut budget = MAX_BUDGET;
+    let mut budget = Budget::new(MIN_BUDGET, MAX_BUDGET);
     loop {
         // Sleep until an engine runs.
         let slept = Instant::now();
@@ -156,9 +158,7 @@ async fn keep_awake(bell: Arc<Doorbell>) {
             }
         })
         .await;
-        if slept.elapsed() <= MAX_BUDGET {
-            budget = MAX_BUDGET;
-        }
+        budget.slept(slept.elapsed());
         let mut quiet_since = Instant::now();
         let mut hit = false;
         let mut watch = Watch::start(&bell, &mut spare);
@@ -171,16 +171,16 @@ async fn keep_awake(bell: Arc<Doorbell>) {
             if take_activity() {
                 hit = true;
                 quiet_since = Instant::now();
-            } else if quiet_since.elapsed() >= budget {
+            } else if quiet_since.elapsed() >= budget.get() {
                 break;
             }
         }
         drop(watch);
-        budget = if hit {
-            MAX_BUDGET
+        if hit {
+            budget.hit();
         } else {
-            (budget / 2).max(MIN_BUDGET)
-        };
+            budget.missed();
+        }
     }
 }
 

@@ -190,6 +190,51 @@ impl SocketSignal {
     }
 }
 
+/// The time budget of a watch for work that adapts to how soon work comes, shared by a
+/// blocking call's [`Spinner`] and an I/O thread's keep-awake watcher. A watch that ends
+/// empty-handed halves it (down to a floor), so a thread whose work comes seldom soon watches
+/// little; a watch that found work, or a sleep that ended within the largest budget (a full
+/// watch would have caught it), sets it back to the largest.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budget {
+    now: Duration,
+    floor: Duration,
+    max: Duration,
+}
+
+impl Budget {
+    /// A budget that starts at `max` and never halves below `floor`.
+    pub(crate) const fn new(floor: Duration, max: Duration) -> Budget {
+        Budget {
+            now: max,
+            floor,
+            max,
+        }
+    }
+
+    /// The budget of the next watch.
+    pub(crate) fn get(&self) -> Duration {
+        self.now
+    }
+
+    /// The watch found work.
+    pub(crate) fn hit(&mut self) {
+        self.now = self.max;
+    }
+
+    /// The watch ended empty-handed.
+    pub(crate) fn missed(&mut self) {
+        self.now = (self.now / 2).max(self.floor);
+    }
+
+    /// A sleep after a watch ended after `waited` in all.
+    pub(crate) fn slept(&mut self, waited: Duration) {
+        if waited <= self.max {
+            self.now = self.max;
+        }
+    }
+}
+
 /// Spin-then-sleep for a blocking call: before a thread sleeps on its socket's signal it
 /// watches the signal for a while, because a sleep costs both sides a system call (the futex
 /// wait here, the futex wake or eventfd write of the side that delivers) and, on a virtual
@@ -197,17 +242,13 @@ impl SocketSignal {
 ///
 /// The watch has two phases. First a few `PAUSE` rounds, for a peer that is busy on another
 /// core (an inproc writer, an engine in the middle of a batch) and delivers within a
-/// microsecond. Then, within a time budget, `sched_yield` rounds: they keep this CPU from
-/// halting while letting a thread that shares it (an I/O thread on a 2-core machine) run.
-///
-/// The budget adapts. A watch that ends empty-handed halves it, so a socket whose messages
-/// come seldom soon pays only for the `PAUSE` rounds; a watch that succeeds, or a sleep that
-/// ended within the largest budget (the watch would have caught it had it been longer), sets
-/// it back to the largest.
+/// microsecond. Then, within an adaptive [`Budget`], `sched_yield` rounds: they keep this CPU
+/// from halting while letting a thread that shares it (an I/O thread on a 2-core machine) run.
+/// A socket whose messages come seldom soon pays only for the `PAUSE` rounds.
 #[derive(Debug)]
 pub(crate) struct Spinner {
     /// The yield phase's budget.
-    budget: Duration,
+    budget: Budget,
     /// `PAUSE` rounds first ([`Spinner::PAUSE_ROUNDS`], or none when off).
     pause_rounds: u32,
 }
@@ -225,7 +266,7 @@ impl Spinner {
     /// A spinner that never watches: every wait sleeps at once.
     pub(crate) fn off() -> Spinner {
         Spinner {
-            budget: Duration::ZERO,
+            budget: Budget::new(Duration::ZERO, Duration::ZERO),
             pause_rounds: 0,
         }
     }
@@ -239,17 +280,17 @@ impl Spinner {
             }
             std::hint::spin_loop();
         }
-        if self.budget < Self::MIN_BUDGET {
+        if self.budget.get() < Self::MIN_BUDGET {
             return false;
         }
         let start = Instant::now();
         loop {
             if ready() {
-                self.budget = Self::MAX_BUDGET;
+                self.budget.hit();
                 return true;
             }
-            if start.elapsed() >= self.budget {
-                self.budget /= 2;
+            if start.elapsed() >= self.budget.get() {
+                self.budget.missed();
                 return false;
             }
             thread::yield_now();
@@ -259,16 +300,16 @@ impl Spinner {
     /// After a sleep that followed a failed [`Spinner::spin`]: `waited` is how long the whole
     /// wait took.
     pub(crate) fn slept(&mut self, waited: Duration) {
-        if self.pause_rounds > 0 && waited <= Self::MAX_BUDGET {
-            self.budget = Self::MAX_BUDGET;
-        }
+        self.budget.slept(waited);
     }
 }
 
 impl Default for Spinner {
     fn default() -> Spinner {
         Spinner {
-            budget: Self::MAX_BUDGET,
+            // No floor: halving goes on below MIN_BUDGET, where the yield phase is skipped,
+            // until a short sleep brings the budget back.
+            budget: Budget::new(Duration::ZERO, Self::MAX_BUDGET),
             pause_rounds: Self::PAUSE_ROUNDS,
         }
     }
@@ -364,12 +405,33 @@ mod tests {
     }
 
     #[test]
+    fn a_budget_halves_down_to_its_floor_and_comes_back_after_a_hit_or_a_short_sleep() {
+        let floor = Duration::from_micros(4);
+        let max = Duration::from_micros(200);
+        let mut b = Budget::new(floor, max);
+        assert_eq!(b.get(), max);
+        b.missed();
+        assert_eq!(b.get(), Duration::from_micros(100));
+        for _ in 0..20 {
+            b.missed();
+        }
+        assert_eq!(b.get(), floor, "never below the floor");
+        b.slept(Duration::from_millis(1));
+        assert_eq!(b.get(), floor, "a long sleep leaves it as it is");
+        b.slept(max);
+        assert_eq!(b.get(), max, "a sleep a full watch would have covered");
+        b.missed();
+        b.hit();
+        assert_eq!(b.get(), max);
+    }
+
+    #[test]
     fn the_spinner_catches_ready_work_and_stops_watching_when_nothing_comes() {
         let mut s = Spinner::default();
         assert!(s.spin(|| true));
         // Each empty watch halves the budget, until only the PAUSE rounds are left.
         let mut watches = 0;
-        while s.budget >= Spinner::MIN_BUDGET {
+        while s.budget.get() >= Spinner::MIN_BUDGET {
             assert!(!s.spin(|| false));
             watches += 1;
             assert!(watches < 10, "the budget keeps halving");
@@ -382,10 +444,10 @@ mod tests {
         );
         // A sleep that a full watch would have covered brings the budget back.
         s.slept(Duration::from_micros(10));
-        assert_eq!(s.budget, Spinner::MAX_BUDGET);
+        assert_eq!(s.budget.get(), Spinner::MAX_BUDGET);
         s.slept(Duration::from_secs(1));
         assert_eq!(
-            s.budget,
+            s.budget.get(),
             Spinner::MAX_BUDGET,
             "a long sleep leaves it as it is"
         );
