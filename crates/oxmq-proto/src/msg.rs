@@ -3,14 +3,17 @@
 //! A multipart message is a run of `Msg` frames in which every frame but the last has
 //! [`Msg::more`] set. Bodies up to [`Msg::INLINE_CAPACITY`] bytes live inside the value itself, so
 //! creating, queueing and dropping a small message never allocates (libzmq inlines up to 33
-//! bytes); longer bodies are a [`Bytes`] handle, so cloning a message for a fan-out costs one
-//! reference-count increment.
+//! bytes). A longer body that oxmq copies (up to 64 KiB) lives in a recycled block of the
+//! copying thread's pool (`pool`), and a body given as [`Bytes`] or `Vec<u8>` stays that
+//! buffer; either way cloning a message for a fan-out costs one reference-count increment.
 
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
 use bytes::Bytes;
+
+use crate::pool::{self, Block};
 
 /// One frame of a ZeroMQ message.
 #[derive(Clone)]
@@ -104,6 +107,7 @@ pub const PROPERTY_PEER_ADDRESS: &str = "Peer-Address";
 #[derive(Clone)]
 enum Body {
     Inline { len: u8, buf: [u8; INLINE_CAPACITY] },
+    Pooled(Block),
     Shared(Bytes),
 }
 
@@ -123,7 +127,8 @@ impl Msg {
         }
     }
 
-    /// A frame whose body is a copy of `data` (inline when short, one allocation otherwise).
+    /// A frame whose body is a copy of `data`: inline when short, in a recycled block up to
+    /// 64 KiB, one allocation of its own beyond.
     pub fn copy_from_slice(data: &[u8]) -> Msg {
         Msg {
             body: body_from_slice(data),
@@ -157,10 +162,18 @@ impl Msg {
     }
 
     /// A frame of `len` zero bytes, writable through [`Msg::as_mut_ptr`]: inline when short,
-    /// otherwise one allocation of its own. `None` when the memory cannot be had.
+    /// in a recycled block up to 64 KiB, otherwise one allocation of its own. `None` when the
+    /// memory cannot be had.
     pub fn zeroed(len: usize) -> Option<Msg> {
         if len <= INLINE_CAPACITY {
             return Some(Msg::copy_from_slice(&[0; INLINE_CAPACITY][..len]));
+        }
+        if len <= pool::MAX_LEN {
+            return Block::zeroed(len).map(|b| Msg {
+                body: Body::Pooled(b),
+                flags: 0,
+                properties: None,
+            });
         }
         let mut buf = Vec::new();
         buf.try_reserve_exact(len).ok()?;
@@ -175,6 +188,7 @@ impl Msg {
     pub fn as_mut_ptr(&mut self) -> *mut u8 {
         match &mut self.body {
             Body::Inline { buf, .. } => buf.as_mut_ptr(),
+            Body::Pooled(b) => b.as_mut_ptr(),
             Body::Shared(b) => b.as_ptr().cast_mut(),
         }
     }
@@ -182,7 +196,11 @@ impl Msg {
     /// Whether the body is shared with other frames (`ZMQ_SHARED` of `zmq_msg_get`): a shared
     /// body that more than this frame refers to. Inline bodies never are.
     pub fn is_shared(&self) -> bool {
-        matches!(&self.body, Body::Shared(b) if !b.is_unique())
+        match &self.body {
+            Body::Inline { .. } => false,
+            Body::Pooled(b) => b.is_shared(),
+            Body::Shared(b) => !b.is_unique(),
+        }
     }
 
     /// The body.
@@ -191,6 +209,7 @@ impl Msg {
         match &self.body {
             // `len` never exceeds INLINE_CAPACITY: it is only ever set by `body_from_slice`.
             Body::Inline { len, buf } => &buf[..usize::from(*len)],
+            Body::Pooled(b) => b.data(),
             Body::Shared(b) => b,
         }
     }
@@ -200,6 +219,7 @@ impl Msg {
     pub fn len(&self) -> usize {
         match &self.body {
             Body::Inline { len, .. } => usize::from(*len),
+            Body::Pooled(b) => b.len(),
             Body::Shared(b) => b.len(),
         }
     }
@@ -282,20 +302,22 @@ impl Msg {
         self.flags = flags;
     }
 
-    /// The body as [`Bytes`]: free for shared bodies, one copy for inline ones.
+    /// The body as [`Bytes`]: one copy for inline bodies, no copy otherwise (a pooled body
+    /// becomes the owner of a `Bytes`, one small allocation).
     pub fn into_bytes(self) -> Bytes {
         match self.body {
             Body::Inline { len, buf } => Bytes::copy_from_slice(&buf[..usize::from(len)]),
+            Body::Pooled(b) => Bytes::from_owner(b),
             Body::Shared(b) => b,
         }
     }
 
-    /// The shared body, if this frame's body is not stored inline. The encoder uses it to chain
-    /// large bodies into a vectored write without copying them.
+    /// The body as a [`Bytes`] it already is: given as `Bytes` or `Vec<u8>`, or split off a
+    /// connection's input buffer; `None` for inline and pooled bodies.
     #[inline]
     pub fn shared(&self) -> Option<&Bytes> {
         match &self.body {
-            Body::Inline { .. } => None,
+            Body::Inline { .. } | Body::Pooled(_) => None,
             Body::Shared(b) => Some(b),
         }
     }
@@ -436,7 +458,10 @@ fn body_from_slice(data: &[u8]) -> Body {
             buf,
         }
     } else {
-        Body::Shared(Bytes::copy_from_slice(data))
+        match Block::copy_from(data) {
+            Some(b) => Body::Pooled(b),
+            None => Body::Shared(Bytes::copy_from_slice(data)),
+        }
     }
 }
 
@@ -458,6 +483,38 @@ mod tests {
         let long = Msg::from(vec![7u8; Msg::INLINE_CAPACITY + 1]);
         assert!(long.shared().is_some());
         assert_eq!(&long[..], &[7u8; Msg::INLINE_CAPACITY + 1][..]);
+    }
+
+    #[test]
+    #[allow(unsafe_code)]
+    fn copied_bodies_are_pooled_up_to_64_kib() {
+        for len in [
+            Msg::INLINE_CAPACITY + 1,
+            1000,
+            pool::MAX_LEN,
+            pool::MAX_LEN + 1,
+        ] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let m = Msg::copy_from_slice(&data);
+            assert!(
+                matches!(m.body, Body::Pooled(_)) == (len <= pool::MAX_LEN),
+                "{len}"
+            );
+            assert_eq!(m.data(), &data[..]);
+            assert_eq!(m.len(), len);
+            assert!(!m.is_shared());
+            let c = m.clone();
+            assert!(m.is_shared());
+            assert_eq!(c.data().as_ptr(), m.data().as_ptr());
+            assert_eq!(&c.into_bytes()[..], &data[..]);
+            assert!(!m.is_shared());
+        }
+        let mut z = Msg::zeroed(300).expect("memory");
+        assert!(matches!(z.body, Body::Pooled(_)));
+        // SAFETY: the body is 300 bytes and this frame its only reference.
+        unsafe { z.as_mut_ptr().add(299).write(5) };
+        assert_eq!(z.data()[299], 5);
+        assert!(z.data()[..299].iter().all(|&b| b == 0));
     }
 
     #[test]

@@ -368,9 +368,8 @@ impl Session {
             self.send_sealed(msg.data(), msg.more(), msg.is_command());
             return Ok(());
         }
-        if msg.shared().is_none() {
-            // Inline body (at most INLINE_CAPACITY < 256 bytes): short header and body in one
-            // copy.
+        if msg.len() <= Msg::INLINE_CAPACITY {
+            // A short body (INLINE_CAPACITY < 256 bytes): short header and body in one copy.
             let data = msg.data();
             let mut frame = [0u8; 2 + Msg::INLINE_CAPACITY];
             frame[0] = (f & flags::MORE) | if msg.is_command() { frame::COMMAND } else { 0 };
@@ -381,7 +380,7 @@ impl Session {
         }
         let header = FrameHeader::new(msg.len() as u64, msg.more(), msg.is_command());
         self.put_header(&header);
-        self.out.put_bytes(msg.into_bytes());
+        self.out.put_body(msg);
         Ok(())
     }
 

@@ -10,6 +10,8 @@ use std::io::IoSlice;
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::Msg;
+
 /// Output buffer: copied small data and chained large bodies, in order.
 #[derive(Default)]
 pub struct WriteBuf {
@@ -57,6 +59,16 @@ impl WriteBuf {
         self.seal_tail();
         self.len += data.len();
         self.chunks.push_back(data);
+    }
+
+    /// Appends a frame's body like [`put_bytes`](WriteBuf::put_bytes), without making a
+    /// [`Bytes`] of a body that is copied anyway.
+    pub fn put_body(&mut self, msg: Msg) {
+        if msg.len() < COPY_THRESHOLD {
+            self.put_slice(msg.data());
+        } else {
+            self.put_bytes(msg.into_bytes());
+        }
     }
 
     /// Fills `out` with up to `out.len()` slices of the pending data, in order, and returns how

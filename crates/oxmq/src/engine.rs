@@ -482,10 +482,7 @@ impl<S: Stream> Engine<S> {
                     self.out_more = msg.more();
                     self.meter.frame_out(msg.len(), !msg.more());
                     if self.raw {
-                        match msg.shared() {
-                            Some(b) => self.wbuf.put_bytes(b.clone()),
-                            None => self.wbuf.put_slice(msg.data()),
-                        }
+                        self.wbuf.put_body(msg);
                         continue;
                     }
                     if let Err(e) = self.session.send(msg) {

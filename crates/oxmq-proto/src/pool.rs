@@ -1,0 +1,494 @@
+//! Recycled message bodies: [`Block`].
+//!
+//! A body longer than [`Msg::INLINE_CAPACITY`](crate::Msg::INLINE_CAPACITY) and at most
+//! [`MAX_LEN`] bytes that oxmq copies (a `send(&[u8])`, `zmq_msg_init_size`) lives in a block
+//! of the pool of the thread that made it. Whichever thread drops the last frame referring to
+//! the block gives it back to that pool, and the owning thread takes it again for a later body.
+//!
+//! Why: a message is made on one thread and dropped on another (the receiving application, or
+//! the I/O thread once it is written). With glibc, the free takes the lock of the arena the
+//! sending thread allocates from, once per message, and the two threads then contend for it
+//! (perf on `thr inproc 256 B`: `_int_malloc`, `_int_free`, `__lll_lock_wait_private` and the
+//! futex calls behind that lock were about 40 % of the samples). Here the hand-back is one
+//! compare-and-swap on a list of the owner's, and the owner takes the whole list at once.
+//!
+//! The rules that keep it sound:
+//! - A block's header holds its reference count, its size class, and the pool it returns to.
+//!   Pools are never freed: a thread's pool outlives the thread and is adopted by a later one,
+//!   so a block dropped at any time finds its pool.
+//! - The returned list of a pool is pushed to by any thread and only ever emptied whole (swap
+//!   with null) by its owner, so there is no ABA problem.
+//! - What a pool keeps is bounded per size class ([`cap`]); beyond it, blocks go back to the
+//!   allocator.
+
+use std::alloc::{self, Layout};
+use std::cell::Cell;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{fence, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Size classes: capacities of 64 bytes to 64 KiB, doubling.
+const CLASSES: usize = 11;
+const MIN_CAPACITY: usize = 64;
+/// The longest body a block holds.
+pub(crate) const MAX_LEN: usize = MIN_CAPACITY << (CLASSES - 1);
+/// What a pool keeps of one size class, in bytes of bodies (at least [`MIN_CACHED`] blocks).
+const CACHE_BYTES: usize = 256 << 10;
+const MIN_CACHED: usize = 8;
+/// Bodies start this far into a block, after the header, aligned for any scalar.
+const HEADER: usize = 32;
+const ALIGN: usize = 16;
+/// Above this many references a count could overflow; `Arc` aborts there too.
+const MAX_REFS: usize = isize::MAX as usize;
+
+#[repr(C)]
+struct Header {
+    refs: AtomicUsize,
+    /// The next block of the free list the block is in (only meaningful while it is in one).
+    next: AtomicPtr<Header>,
+    /// The pool it goes back to; null for a block made where the thread's pool was gone (in a
+    /// thread-local destructor), which goes back to the allocator.
+    home: *const Pool,
+    class: usize,
+}
+
+const _: () = assert!(std::mem::size_of::<Header>() <= HEADER && HEADER % ALIGN == 0);
+
+/// A pool: one returned list per size class. Never freed (see the module's rules).
+struct Pool {
+    classes: [Returned; CLASSES],
+}
+
+/// Blocks given back by any thread, taken whole by the owner. Its own cache line, so that
+/// classes in use on different threads do not share one.
+#[repr(align(64))]
+struct Returned {
+    head: AtomicPtr<Header>,
+    /// About how many blocks `head` holds: pushes count up to [`cap`], the owner's take sets
+    /// it back to 0 (a push that races the take may be miscounted; the bound stays a bound
+    /// within a few blocks).
+    count: AtomicUsize,
+}
+
+/// Pools whose thread has ended, for the next thread to adopt.
+static ORPHANS: Mutex<Vec<&'static Pool>> = Mutex::new(Vec::new());
+
+/// The owner's side of a thread's pool: its free lists (blocks taken from the returned lists,
+/// owned by this thread alone).
+struct Local {
+    pool: &'static Pool,
+    free: [Cell<*mut Header>; CLASSES],
+}
+
+thread_local! {
+    static LOCAL: Local = Local::new();
+}
+
+impl Local {
+    fn new() -> Local {
+        let adopted = ORPHANS.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let pool = adopted.unwrap_or_else(|| {
+            Box::leak(Box::new(Pool {
+                classes: std::array::from_fn(|_| Returned {
+                    head: AtomicPtr::new(ptr::null_mut()),
+                    count: AtomicUsize::new(0),
+                }),
+            }))
+        });
+        Local {
+            pool,
+            free: std::array::from_fn(|_| Cell::new(ptr::null_mut())),
+        }
+    }
+
+    /// A block of class `class` this thread had before, with one reference; `None` if it has
+    /// none.
+    fn take(&self, class: usize) -> Option<NonNull<Header>> {
+        let mut head = self.free[class].get();
+        if head.is_null() {
+            let returned = &self.pool.classes[class];
+            if returned.head.load(Ordering::Relaxed).is_null() {
+                return None;
+            }
+            // Acquire: the blocks' last users' writes (and their reads) come before our reuse.
+            head = returned.head.swap(ptr::null_mut(), Ordering::Acquire);
+            returned.count.store(0, Ordering::Relaxed);
+        }
+        let block = NonNull::new(head)?;
+        // SAFETY: `block` heads a list only this thread holds (the free list, or the returned
+        // list it has just detached); each block in it is a live allocation of class `class`
+        // with no other reference.
+        let header = unsafe { block.as_ref() };
+        self.free[class].set(header.next.load(Ordering::Relaxed));
+        header.refs.store(1, Ordering::Relaxed);
+        Some(block)
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        for (class, free) in self.free.iter().enumerate() {
+            free_list(free.replace(ptr::null_mut()), class);
+            let returned = &self.pool.classes[class];
+            free_list(
+                returned.head.swap(ptr::null_mut(), Ordering::Acquire),
+                class,
+            );
+            returned.count.store(0, Ordering::Relaxed);
+        }
+        ORPHANS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(self.pool);
+    }
+}
+
+/// Gives every block of the list at `head` back to the allocator.
+fn free_list(mut head: *mut Header, class: usize) {
+    while let Some(block) = NonNull::new(head) {
+        // SAFETY: the caller owns the list; `block` is a live block of class `class` that
+        // nothing else refers to.
+        head = unsafe { block.as_ref() }.next.load(Ordering::Relaxed);
+        // SAFETY: as above; it was allocated with `layout(class)`.
+        unsafe { alloc::dealloc(block.as_ptr().cast(), layout(class)) };
+    }
+}
+
+/// The size class for a body of `len` bytes (`len <= MAX_LEN`).
+fn class_of(len: usize) -> usize {
+    let shift = (len.max(MIN_CAPACITY) - 1).ilog2() + 1;
+    shift as usize - MIN_CAPACITY.trailing_zeros() as usize
+}
+
+/// How many blocks of class `class` a pool keeps.
+fn cap(class: usize) -> usize {
+    (CACHE_BYTES / (MIN_CAPACITY << class)).max(MIN_CACHED)
+}
+
+fn layout(class: usize) -> Layout {
+    // Cannot fail: at most HEADER + 64 KiB, a power-of-two alignment.
+    Layout::from_size_align(HEADER + (MIN_CAPACITY << class), ALIGN).unwrap_or(Layout::new::<u8>())
+}
+
+/// A message body in a pooled block: `len` bytes, shared by its clones like `Bytes`.
+pub(crate) struct Block {
+    header: NonNull<Header>,
+    len: usize,
+}
+
+// SAFETY: the body is only written through a unique reference (`as_mut_ptr`'s contract),
+// the header's mutable parts are atomics, and a block may be given back from any thread.
+unsafe impl Send for Block {}
+// SAFETY: as above; shared references only read the body.
+unsafe impl Sync for Block {}
+
+impl Block {
+    /// A block holding a copy of `data`; `None` when `data` is longer than [`MAX_LEN`].
+    pub(crate) fn copy_from(data: &[u8]) -> Option<Block> {
+        let mut block = Block::uninit(data.len())?;
+        // SAFETY: the block has room for `data.len()` bytes and no other reference yet.
+        unsafe { ptr::copy_nonoverlapping(data.as_ptr(), block.as_mut_ptr(), data.len()) };
+        Some(block)
+    }
+
+    /// A block of `len` zero bytes; `None` when `len` is longer than [`MAX_LEN`] or the
+    /// memory cannot be had.
+    pub(crate) fn zeroed(len: usize) -> Option<Block> {
+        let mut block = Block::uninit(len)?;
+        // SAFETY: as in `copy_from`.
+        unsafe { ptr::write_bytes(block.as_mut_ptr(), 0, len) };
+        Some(block)
+    }
+
+    /// A block with room for `len` bytes whose contents are not yet written.
+    fn uninit(len: usize) -> Option<Block> {
+        if len > MAX_LEN {
+            return None;
+        }
+        let class = class_of(len);
+        let local = LOCAL.try_with(|local| local.take(class).ok_or(local.pool));
+        let header = match local {
+            Ok(Ok(header)) => header,
+            Ok(Err(pool)) => new_block(class, pool)?,
+            Err(_) => new_block(class, ptr::null())?,
+        };
+        Some(Block { header, len })
+    }
+
+    /// The body.
+    #[inline]
+    pub(crate) fn data(&self) -> &[u8] {
+        // SAFETY: the block holds `len <= capacity` initialised bytes after the header, which
+        // live as long as this reference to the block; no one writes them while it is shared.
+        unsafe {
+            std::slice::from_raw_parts(self.header.as_ptr().cast::<u8>().add(HEADER), self.len)
+        }
+    }
+
+    /// The body's address for writing: sound only while this is the block's one reference.
+    #[inline]
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut u8 {
+        // SAFETY: HEADER is within the block's allocation.
+        unsafe { self.header.as_ptr().cast::<u8>().add(HEADER) }
+    }
+
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether other frames refer to this block too.
+    pub(crate) fn is_shared(&self) -> bool {
+        self.header().refs.load(Ordering::Acquire) != 1
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: the header lives as long as any reference to the block.
+        unsafe { self.header.as_ref() }
+    }
+}
+
+/// A new block of class `class` belonging to `home`, with one reference.
+fn new_block(class: usize, home: *const Pool) -> Option<NonNull<Header>> {
+    // SAFETY: the layout's size is never zero.
+    let header = NonNull::new(unsafe { alloc::alloc(layout(class)) }.cast::<Header>())?;
+    // SAFETY: a fresh allocation with room and alignment for a Header.
+    unsafe {
+        header.as_ptr().write(Header {
+            refs: AtomicUsize::new(1),
+            next: AtomicPtr::new(ptr::null_mut()),
+            home,
+            class,
+        })
+    };
+    Some(header)
+}
+
+impl Clone for Block {
+    fn clone(&self) -> Block {
+        if self.header().refs.fetch_add(1, Ordering::Relaxed) > MAX_REFS {
+            std::process::abort();
+        }
+        Block {
+            header: self.header,
+            len: self.len,
+        }
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        let header = self.header();
+        // The one reference needs no read-modify-write: no one else can add another.
+        if header.refs.load(Ordering::Acquire) != 1 {
+            if header.refs.fetch_sub(1, Ordering::Release) != 1 {
+                return;
+            }
+            // The other references' uses of the body come before its reuse.
+            fence(Ordering::Acquire);
+        }
+        give_back(self.header);
+    }
+}
+
+/// Returns a block nothing refers to any more to its pool, or to the allocator.
+fn give_back(block: NonNull<Header>) {
+    // SAFETY: the block is live; this thread dropped its last reference.
+    let header = unsafe { block.as_ref() };
+    let class = header.class;
+    // SAFETY: pools are never freed.
+    if let Some(home) = unsafe { header.home.as_ref() } {
+        let returned = &home.classes[class];
+        let room = returned
+            .count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < cap(class)).then_some(n + 1)
+            })
+            .is_ok();
+        if room {
+            let mut head = returned.head.load(Ordering::Relaxed);
+            loop {
+                header.next.store(head, Ordering::Relaxed);
+                // Release: our writes and reads of the body come before the owner's reuse.
+                match returned.head.compare_exchange_weak(
+                    head,
+                    block.as_ptr(),
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return,
+                    Err(now) => head = now,
+                }
+            }
+        }
+    }
+    // SAFETY: allocated with `layout(class)`; no references remain.
+    unsafe { alloc::dealloc(block.as_ptr().cast(), layout(class)) };
+}
+
+impl AsRef<[u8]> for Block {
+    fn as_ref(&self) -> &[u8] {
+        self.data()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::thread;
+
+    fn address(b: &Block) -> usize {
+        b.data().as_ptr() as usize - HEADER
+    }
+
+    /// Gives this thread's free and returned blocks back to the allocator, so that a test sees
+    /// only its own blocks in the pool.
+    fn empty_this_threads_pool() {
+        LOCAL.with(|l| {
+            for class in 0..CLASSES {
+                free_list(l.free[class].replace(ptr::null_mut()), class);
+                let returned = &l.pool.classes[class];
+                free_list(
+                    returned.head.swap(ptr::null_mut(), Ordering::Acquire),
+                    class,
+                );
+                returned.count.store(0, Ordering::Relaxed);
+            }
+        });
+    }
+
+    /// The addresses in this thread's returned list of `class` (while no one pushes to it).
+    fn returned(class: usize) -> Vec<usize> {
+        LOCAL.with(|l| {
+            let mut at = Vec::new();
+            let mut head = l.pool.classes[class].head.load(Ordering::Acquire);
+            while let Some(block) = NonNull::new(head) {
+                at.push(block.as_ptr() as usize);
+                // SAFETY (test): the list is not being taken or pushed to.
+                head = unsafe { block.as_ref() }.next.load(Ordering::Relaxed);
+            }
+            at
+        })
+    }
+
+    #[test]
+    fn classes_fit_their_bodies() {
+        assert_eq!(class_of(41), 0);
+        assert_eq!(class_of(64), 0);
+        assert_eq!(class_of(65), 1);
+        assert_eq!(class_of(1024), 4);
+        assert_eq!(class_of(MAX_LEN), CLASSES - 1);
+        for len in [41, 64, 65, 1000, 4097, MAX_LEN] {
+            assert!(MIN_CAPACITY << class_of(len) >= len);
+            assert!(class_of(len) == 0 || MIN_CAPACITY << (class_of(len) - 1) < len);
+        }
+        assert!(Block::copy_from(&vec![0; MAX_LEN + 1]).is_none());
+    }
+
+    #[test]
+    fn a_block_keeps_its_bytes_and_its_clones_share_them() {
+        let data: Vec<u8> = (0..300u16).map(|i| i as u8).collect();
+        let b = Block::copy_from(&data).expect("block");
+        assert_eq!(b.data(), &data[..]);
+        assert!(!b.is_shared());
+        let c = b.clone();
+        assert!(b.is_shared() && c.is_shared());
+        assert_eq!(address(&b), address(&c));
+        drop(b);
+        assert!(!c.is_shared());
+        assert_eq!(c.data(), &data[..]);
+        assert_eq!(Block::zeroed(100).expect("block").data(), &[0u8; 100][..]);
+    }
+
+    #[test]
+    fn a_block_dropped_here_goes_back_to_this_pool_and_is_used_again() {
+        empty_this_threads_pool();
+        let first = Block::copy_from(&[1; 200]).expect("block");
+        let at = address(&first);
+        drop(first);
+        assert_eq!(returned(class_of(200)), vec![at]);
+        let second = Block::copy_from(&[2; 250]).expect("block");
+        assert_eq!(address(&second), at, "same class, reused");
+        assert_eq!(second.data(), &[2; 250][..]);
+        assert!(returned(class_of(200)).is_empty());
+    }
+
+    #[test]
+    fn blocks_dropped_on_another_thread_come_back_to_their_pool() {
+        empty_this_threads_pool();
+        let blocks: Vec<Block> = (0..50u8)
+            .map(|i| Block::copy_from(&[i; 500]).expect("block"))
+            .collect();
+        let mut made: Vec<usize> = blocks.iter().map(address).collect();
+        let (tx, rx) = mpsc::channel::<Vec<Block>>();
+        let other = thread::spawn(move || drop(rx.recv()));
+        tx.send(blocks).expect("send");
+        other.join().expect("join");
+        let mut back = returned(class_of(500));
+        made.sort_unstable();
+        back.sort_unstable();
+        assert_eq!(back, made, "every block is in the returned list, once");
+        let again = Block::copy_from(&[9; 500]).expect("block");
+        assert!(
+            made.contains(&address(&again)),
+            "taken from the returned list"
+        );
+        assert_eq!(again.data(), &[9; 500][..]);
+    }
+
+    #[test]
+    fn clones_dropped_on_many_threads_give_the_block_back_once() {
+        empty_this_threads_pool();
+        let data = vec![7u8; 4000];
+        let class = class_of(data.len());
+        for round in 1..=20 {
+            let b = Block::copy_from(&data).expect("block");
+            let handles: Vec<_> = (0..3)
+                .map(|_| {
+                    let c = b.clone();
+                    let want = data.clone();
+                    thread::spawn(move || assert_eq!(c.data(), &want[..]))
+                })
+                .collect();
+            drop(b);
+            for h in handles {
+                h.join().expect("join");
+            }
+            // One block in the list, never twice: each round takes it and gives it back.
+            assert_eq!(returned(class).len(), 1, "round {round}");
+        }
+    }
+
+    #[test]
+    fn a_block_outlives_the_thread_that_made_it() {
+        let kept = thread::spawn(|| Block::copy_from(&[3; 100]).expect("block"))
+            .join()
+            .expect("join");
+        let copy = kept.clone();
+        assert_eq!(kept.data(), &[3; 100][..]);
+        drop(kept);
+        assert_eq!(copy.data(), &[3; 100][..]);
+        drop(copy);
+        let later = thread::spawn(|| Block::copy_from(&[4; 100]).map(|b| b.data().to_vec()))
+            .join()
+            .expect("join");
+        assert_eq!(later.as_deref(), Some(&[4u8; 100][..]));
+    }
+
+    #[test]
+    fn a_pool_keeps_no_more_than_its_cap() {
+        empty_this_threads_pool();
+        let class = class_of(MAX_LEN);
+        let blocks: Vec<Block> = (0..cap(class) + 5)
+            .map(|_| Block::zeroed(MAX_LEN).expect("block"))
+            .collect();
+        let (tx, rx) = mpsc::channel::<Vec<Block>>();
+        let other = thread::spawn(move || drop(rx.recv()));
+        tx.send(blocks).expect("send");
+        other.join().expect("join");
+        assert_eq!(returned(class).len(), cap(class));
+        let n = LOCAL.with(|l| l.pool.classes[class].count.load(Ordering::Relaxed));
+        assert_eq!(n, cap(class));
+    }
+}
