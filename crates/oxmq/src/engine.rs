@@ -14,6 +14,7 @@
 //! is. With ZMQ_STREAM_NOTIFY it queues an empty message when the connection starts and another
 //! when the peer ends it (not when the application closed it).
 
+use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::io::IoSlice;
 use std::pin::Pin;
@@ -82,6 +83,7 @@ pub(crate) async fn run<S: Stream>(
         io: stream,
         session: Session::new(session_cfg, Instant::now()),
         rbuf: BytesMut::with_capacity(read_chunk),
+        retired: VecDeque::new(),
         read_chunk,
         write_batch,
         wbuf: WriteBuf::new(),
@@ -128,6 +130,8 @@ struct Engine<S> {
     io: S,
     session: Session,
     rbuf: BytesMut,
+    /// Read buffers still referred to by received large bodies (see `make_room`).
+    retired: VecDeque<BytesMut>,
     /// ZMQ_IN_BATCH_SIZE: the read buffer grows by this much.
     read_chunk: usize,
     /// ZMQ_OUT_BATCH_SIZE: bytes encoded before a write.
@@ -261,7 +265,7 @@ impl<S: Stream> Engine<S> {
             self.read_chunk
         };
         if self.rbuf.capacity() - self.rbuf.len() < chunk / 4 {
-            self.rbuf.reserve(chunk);
+            self.make_room(chunk);
         }
         match self.io.try_read_buf(&mut self.rbuf) {
             Ok(0) => {
@@ -279,6 +283,36 @@ impl<S: Stream> Engine<S> {
                 Err(Exit::Disconnected)
             }
         }
+    }
+
+    /// Gives the read buffer room for `chunk` more bytes. Large bodies are slices of the
+    /// buffer they were read into, so a buffer stays referred to until the application drops
+    /// its messages: rather than allocate a fresh buffer each time (from glibc, which gives
+    /// freed large buffers back to the kernel, so that every new one is page faults again), a
+    /// buffer given up is kept in `retired` and taken back once its messages are gone.
+    fn make_room(&mut self, chunk: usize) {
+        if self.rbuf.try_reclaim(chunk) {
+            return;
+        }
+        if chunk <= self.read_chunk {
+            // Small frames again: the buffers kept for large ones go once their bodies do.
+            self.retired.clear();
+            self.rbuf.reserve(chunk);
+            return;
+        }
+        let reclaimed = self
+            .retired
+            .iter_mut()
+            .position(|b| b.try_reclaim(chunk))
+            .and_then(|i| self.retired.remove(i));
+        let fresh = reclaimed.unwrap_or_else(|| BytesMut::with_capacity(chunk));
+        let mut old = std::mem::replace(&mut self.rbuf, fresh);
+        self.rbuf.extend_from_slice(&old);
+        old.clear();
+        if self.retired.len() == RETIRED_BUFFERS {
+            self.retired.pop_front();
+        }
+        self.retired.push_back(old);
     }
 
     fn decode(&mut self) -> Result<(), Exit> {
@@ -649,6 +683,8 @@ const EFAULT: u32 = libc::EFAULT as u32;
 
 /// Read buffer growth step. 64 KiB lets one read pick up thousands of small messages.
 const READ_CHUNK: usize = 64 * 1024;
+/// How many read buffers an engine keeps for taking back (`Engine::make_room`).
+const RETIRED_BUFFERS: usize = 4;
 /// Bytes encoded per write: enough to amortise the system call over ~16k small messages
 /// while keeping latency for large ones bounded.
 const WRITE_BATCH: usize = 256 * 1024;
