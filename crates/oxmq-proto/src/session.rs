@@ -23,8 +23,9 @@
 //! [`Event::HandshakeDone`], before any [`Event::Message`].
 //!
 //! After the handshake the decoder runs a tight loop over data frames: a body of at most
-//! [`Msg::INLINE_CAPACITY`] bytes is copied inline, a larger one is split off the input buffer
-//! without a copy. Command frames are handled in place: PING is answered with PONG,
+//! [`Msg::INLINE_CAPACITY`] bytes is copied inline, one of up to 8 KiB into a recycled block
+//! (so that the input buffer is free again for the next read), a larger one is split off the
+//! input buffer without a copy. Command frames are handled in place: PING is answered with PONG,
 //! SUBSCRIBE/CANCEL become [`Event::Message`]s with the [`flags::SUBSCRIBE`]/[`flags::CANCEL`]
 //! flag, and everything else (PONG, unknown or malformed commands, a late READY or ERROR) is
 //! dropped, as libzmq drops it.
@@ -684,7 +685,7 @@ impl Session {
                 continue;
             }
             last_ping_ttl = None;
-            if size <= Msg::INLINE_CAPACITY {
+            if size <= COPIED_BODY_MAX {
                 let mut msg = Msg::copy_from_slice(body);
                 msg.set_more(flags_byte & frame::MORE != 0);
                 self.events.push_back(Event::Message(msg));
@@ -833,6 +834,10 @@ const ERROR_PREFIX: &[u8] = b"\x05ERROR";
 const V2_GREETING_SIZE: usize = 12;
 // `send` writes inline bodies behind a short (one-byte size) header.
 const _: () = assert!(Msg::INLINE_CAPACITY <= frame::MAX_SHORT_SIZE as usize);
+
+/// Bodies up to this long are copied out of the input buffer (inline, or into a recycled block
+/// of the decoding thread's pool); longer ones are split off it.
+pub(crate) const COPIED_BODY_MAX: usize = 8 * 1024;
 
 /// libzmq's default `ZMQ_HANDSHAKE_IVL`.
 const DEFAULT_HANDSHAKE_IVL: Duration = Duration::from_secs(30);

@@ -601,9 +601,10 @@ fn messages_round_trip_through_a_pair() {
 }
 
 #[test]
-fn large_bodies_are_split_off_without_copy_and_small_ones_inline() {
+fn large_bodies_are_split_off_without_copy_and_others_copied_out() {
     let mut s = ready_session(SocketType::Pull, SocketType::Push, 1);
-    let mut input = data_frame(&[5u8; 1000], true);
+    let mut input = data_frame(&[5u8; COPIED_BODY_MAX + 1], true);
+    input.extend(data_frame(&[6u8; COPIED_BODY_MAX], true));
     input.extend(data_frame(b"tiny", false));
     let mut buf = BytesMut::from(&input[..]);
     let range = buf.as_ptr() as usize..buf.as_ptr() as usize + buf.len();
@@ -615,6 +616,16 @@ fn large_bodies_are_split_off_without_copy_and_small_ones_inline() {
     assert!(big.more());
     let ptr = big.shared().expect("shared body").as_ptr() as usize;
     assert!(range.contains(&ptr), "body points into the input buffer");
+    let Some(Event::Message(medium)) = s.poll_event() else {
+        panic!()
+    };
+    assert!(medium.shared().is_none() && medium.more());
+    assert_eq!(medium.data(), &[6u8; COPIED_BODY_MAX][..]);
+    let ptr = medium.data().as_ptr() as usize;
+    assert!(
+        !range.contains(&ptr),
+        "a copy: the input buffer is free again"
+    );
     let Some(Event::Message(tiny)) = s.poll_event() else {
         panic!()
     };
