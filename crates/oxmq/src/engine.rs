@@ -82,7 +82,7 @@ pub(crate) async fn run<S: Stream>(
     let mut engine = Engine {
         io: stream,
         session: Session::new(session_cfg, Instant::now()),
-        rbuf: BytesMut::with_capacity(read_chunk),
+        rbuf: BytesMut::with_capacity(FIRST_READ.min(read_chunk)),
         retired: VecDeque::new(),
         read_chunk,
         write_batch,
@@ -256,15 +256,12 @@ impl<S: Stream> Engine<S> {
             }
             Poll::Ready(Ok(())) => {}
         }
-        // While a large frame is on its way, read in chunks four times larger: a 64 KiB
-        // message stream then takes one system call per several messages instead of one or two
-        // per message.
-        let chunk = if self.session.input_needed() > self.read_chunk / 2 {
-            self.read_chunk * 4
-        } else {
-            self.read_chunk
-        };
-        if self.rbuf.capacity() - self.rbuf.len() < chunk / 4 {
+        if let Some(chunk) = read_room(
+            self.rbuf.capacity(),
+            self.rbuf.len(),
+            self.read_chunk,
+            self.session.input_needed(),
+        ) {
             self.make_room(chunk);
         }
         match self.io.try_read_buf(&mut self.rbuf) {
@@ -683,6 +680,31 @@ const EFAULT: u32 = libc::EFAULT as u32;
 
 /// Read buffer growth step. 64 KiB lets one read pick up thousands of small messages.
 const READ_CHUNK: usize = 64 * 1024;
+/// Whether the read buffer (`capacity`, holding `len` bytes) must grow before the next read,
+/// and by how much: `read_chunk` (ZMQ_IN_BATCH_SIZE), or four times that while a frame larger
+/// than half of it is on its way (`input_needed`), so that a 64 KiB message stream takes one
+/// system call per several messages instead of one or two per message. A new or quiet
+/// connection reads into a small buffer ([`FIRST_READ`]) until a read fills it or a frame
+/// needs more room: an idle connection then keeps a few hundred bytes, not the page it would
+/// have touched of a full-size buffer.
+fn read_room(capacity: usize, len: usize, read_chunk: usize, input_needed: usize) -> Option<usize> {
+    let chunk = if input_needed > read_chunk / 2 {
+        read_chunk * 4
+    } else {
+        read_chunk
+    };
+    let spare = capacity - len;
+    let grow = if capacity < read_chunk {
+        spare == 0 || input_needed > capacity
+    } else {
+        spare < chunk / 4
+    };
+    grow.then_some(chunk)
+}
+
+/// The size of a connection's first read buffer: a greeting, a handshake and a few small
+/// messages fit; the buffer grows to ZMQ_IN_BATCH_SIZE once traffic needs it.
+const FIRST_READ: usize = 512;
 /// How many read buffers an engine keeps for taking back (`Engine::make_room`).
 const RETIRED_BUFFERS: usize = 4;
 /// Bytes encoded per write: enough to amortise the system call over ~16k small messages
@@ -692,3 +714,37 @@ const WRITE_BATCH: usize = 256 * 1024;
 const MAX_IOV: usize = 64;
 /// Rounds of read/write work before the engine yields to others on its thread.
 const ROUNDS: usize = 16;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_connection_reads_into_a_small_buffer_until_traffic_needs_more() {
+        let chunk = READ_CHUNK;
+        // The greeting, the handshake and small messages fit.
+        assert_eq!(read_room(FIRST_READ, 0, chunk, 0), None);
+        assert_eq!(read_room(FIRST_READ, 100, chunk, 64), None);
+        // A read that filled it, or a frame that cannot fit: full size.
+        assert_eq!(read_room(FIRST_READ, FIRST_READ, chunk, 0), Some(chunk));
+        assert_eq!(read_room(FIRST_READ, 300, chunk, 2_000), Some(chunk));
+        // A large frame on its way: four times that.
+        assert_eq!(read_room(FIRST_READ, 300, chunk, 100_000), Some(4 * chunk));
+    }
+
+    #[test]
+    fn a_full_size_buffer_grows_when_less_than_a_quarter_is_left() {
+        let chunk = READ_CHUNK;
+        assert_eq!(read_room(chunk, 0, chunk, 0), None);
+        assert_eq!(read_room(chunk, chunk - chunk / 4, chunk, 0), None);
+        assert_eq!(
+            read_room(chunk, chunk - chunk / 4 + 1, chunk, 0),
+            Some(chunk)
+        );
+        assert_eq!(read_room(4 * chunk, 0, chunk, 100_000), None);
+        assert_eq!(
+            read_room(4 * chunk, 4 * chunk - 10, chunk, 100_000),
+            Some(4 * chunk)
+        );
+    }
+}
