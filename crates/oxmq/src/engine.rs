@@ -176,6 +176,11 @@ impl<S: Stream> Engine<S> {
 
     fn run_rounds(&mut self, cx: &mut Context<'_>) -> Poll<Exit> {
         self.cfg.waker.register(cx.waker());
+        // Bytes read in this turn: past ZMQ_IN_BATCH_SIZE the engine stops reading and lets
+        // the I/O thread's other connections have their turn (as libzmq reads one batch per
+        // event), so that one busy connection cannot read megabytes ahead of the others (its
+        // socket then holds them all while the application waits on another peer).
+        let mut read = 0;
         for _ in 0..ROUNDS {
             let mut progress = false;
             if let Some(exit) = self.check_closed(cx) {
@@ -185,9 +190,14 @@ impl<S: Stream> Engine<S> {
                 debug!(peer = %self.peer_addr, "dropping connection: evicted by newer handshakes");
                 return Poll::Ready(Exit::Disconnected);
             }
-            match self.poll_input(cx) {
-                Ok(p) => progress |= p,
-                Err(exit) => return Poll::Ready(exit),
+            if read < self.read_chunk {
+                match self.poll_input(cx) {
+                    Ok(n) => {
+                        progress |= n.is_some();
+                        read += n.unwrap_or(0);
+                    }
+                    Err(exit) => return Poll::Ready(exit),
+                }
             }
             match self.poll_timer(cx) {
                 Ok(p) => progress |= p,
@@ -202,6 +212,11 @@ impl<S: Stream> Engine<S> {
                 Err(exit) => return Poll::Ready(exit),
             }
             if !progress {
+                if read >= self.read_chunk {
+                    // Input was cut short: the kernel may hold more, and no new readiness
+                    // event will say so.
+                    cx.waker().wake_by_ref();
+                }
                 return Poll::Pending;
             }
         }
@@ -240,16 +255,17 @@ impl<S: Stream> Engine<S> {
         Ok(true)
     }
 
-    /// Reads and decodes what the network has, unless the in-pipe is full.
-    fn poll_input(&mut self, cx: &mut Context<'_>) -> Result<bool, Exit> {
+    /// Reads and decodes what the network has, unless the in-pipe is full: `Some(bytes read)`
+    /// when it did something (0 for a stale readiness), `None` when it could not read.
+    fn poll_input(&mut self, cx: &mut Context<'_>) -> Result<Option<usize>, Exit> {
         if let Some(ends) = &mut self.ends {
             if self.ready && !ends.writer.check_write() {
                 // At RCVHWM: stop reading; the socket's credit wakes us.
-                return Ok(false);
+                return Ok(None);
             }
         }
         match self.io.poll_read_ready(cx) {
-            Poll::Pending => return Ok(false),
+            Poll::Pending => return Ok(None),
             Poll::Ready(Err(e)) => {
                 debug!(peer = %self.peer_addr, error = %e, "read failed");
                 return Err(Exit::Disconnected);
@@ -269,12 +285,12 @@ impl<S: Stream> Engine<S> {
                 debug!(peer = %self.peer_addr, "peer closed the connection");
                 Err(Exit::Disconnected)
             }
-            Ok(_) => {
+            Ok(n) => {
                 self.decode()?;
-                Ok(true)
+                Ok(Some(n))
             }
             // Readiness was stale; the next poll_read_ready registers for the next one.
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(Some(0)),
             Err(e) => {
                 debug!(peer = %self.peer_addr, error = %e, "read failed");
                 Err(Exit::Disconnected)
