@@ -93,8 +93,10 @@ pub fn poll(items: &mut [PollItem<'_>], timeout_ms: i64) -> Result<usize> {
         .ok()
         .map(|ms| Instant::now() + Duration::from_millis(ms));
     let mut fds: Vec<libc::pollfd> = Vec::with_capacity(items.len());
+    let mut sleepers = Vec::with_capacity(items.len());
     loop {
         fds.clear();
+        sleepers.clear();
         let mut ready = 0;
         for item in items.iter_mut() {
             item.revents = 0;
@@ -103,12 +105,15 @@ pub fn poll(items: &mut [PollItem<'_>], timeout_ms: i64) -> Result<usize> {
                     if s.is_terminated() {
                         return Err(ErrorKind::Terminated.into());
                     }
+                    // Before the look at its events: a command after the look must signal
+                    // the descriptor that poll(2) then waits on.
+                    sleepers.push(s.fd_sleeper());
                     item.revents = s.events() & item.events & (POLLIN | POLLOUT);
                     if item.revents != 0 {
                         ready += 1;
                     }
                     fds.push(libc::pollfd {
-                        fd: s.fd()?,
+                        fd: s.poll_fd()?,
                         events: libc::POLLIN,
                         revents: 0,
                     });

@@ -6,8 +6,9 @@
 //! checks [`SocketSignal::has_commands`] (one atomic load) before each operation and drains the
 //! queue only when something arrived, so the per-message path takes no lock.
 
+use std::ops::Deref;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Wake, Waker};
 use std::thread::{self, Thread};
@@ -63,8 +64,36 @@ pub(crate) struct SocketSignal {
     pending: AtomicBool,
     commands: Mutex<Vec<Command>>,
     waker: Mutex<Option<Waker>>,
-    /// Created on first use of `ZMQ_FD` / poll; signalled by every command from then on.
+    /// The readiness descriptor, created on first use (`ZMQ_FD`, poll, an interruptible
+    /// blocking call).
     fd: OnceLock<EventFd>,
+    /// Whether the descriptor was handed out (`ZMQ_FD`): the application may wait on it at any
+    /// time, so from then on every command signals it.
+    fd_exported: AtomicBool,
+    /// Waits on the descriptor in progress inside oxmq (an interruptible blocking call, poll):
+    /// until the descriptor is handed out, a command signals it only while there is one, so
+    /// that a socket busy with traffic does not pay a system call per command.
+    fd_sleepers: AtomicUsize,
+}
+
+/// One wait on a socket's readiness descriptor, counted in `fd_sleepers` while it lives.
+/// Made before the waiter looks for work: with the count raised first (SeqCst) and a command's
+/// `pending` set first (SeqCst), either the waiter sees the command or the command sees the
+/// waiter and signals the descriptor (a Dekker handshake).
+pub(crate) struct FdSleeper<S: Deref<Target = SocketSignal>>(S);
+
+impl<S: Deref<Target = SocketSignal>> FdSleeper<S> {
+    pub(crate) fn new(signal: S) -> FdSleeper<S> {
+        signal.fd_sleepers.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        FdSleeper(signal)
+    }
+}
+
+impl<S: Deref<Target = SocketSignal>> Drop for FdSleeper<S> {
+    fn drop(&mut self) {
+        self.0.fd_sleepers.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl SocketSignal {
@@ -77,13 +106,28 @@ impl SocketSignal {
             w.wake();
         }
         if let Some(fd) = self.fd.get() {
-            fd.signal();
+            if self.fd_exported.load(Ordering::Relaxed)
+                || self.fd_sleepers.load(Ordering::SeqCst) > 0
+            {
+                fd.signal();
+            }
         }
     }
 
-    /// The socket's readiness descriptor (`ZMQ_FD`), created on first use. It becomes readable
-    /// whenever the socket's state may have changed; [`SocketSignal::clear_fd`] makes it
-    /// unreadable again (edge-triggered, as libzmq's).
+    /// The readiness descriptor for the application (`ZMQ_FD`): every command signals it from
+    /// now on. Signalled once now, since commands that came before were not.
+    pub(crate) fn export_fd(&self) -> std::io::Result<&EventFd> {
+        let fd = self.fd()?;
+        if !self.fd_exported.swap(true, Ordering::SeqCst) {
+            fd.signal();
+        }
+        Ok(fd)
+    }
+
+    /// The socket's readiness descriptor, created on first use. It becomes readable whenever
+    /// the socket's state may have changed while someone waits on it (an [`FdSleeper`], or
+    /// anyone once [`SocketSignal::export_fd`] handed it out); [`SocketSignal::clear_fd`] makes
+    /// it unreadable again (edge-triggered, as libzmq's).
     pub(crate) fn fd(&self) -> std::io::Result<&EventFd> {
         if let Some(fd) = self.fd.get() {
             return Ok(fd);
@@ -166,11 +210,12 @@ impl SocketSignal {
         held: &SignalsHeld,
     ) -> crate::Result<bool> {
         let fd = self.fd()?;
+        let _sleeping = FdSleeper::new(self);
         loop {
             // Drain before looking: a command pushed after the look signals the descriptor
             // again, so poll returns at once instead of missing it.
             fd.drain();
-            if self.has_commands() {
+            if self.pending.load(Ordering::SeqCst) {
                 return Ok(true);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -372,6 +417,43 @@ mod tests {
     use super::*;
 
     static HANDLED: AtomicBool = AtomicBool::new(false);
+
+    fn readable(fd: &EventFd) -> bool {
+        let mut pfd = [libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        crate::poll::os_poll(&mut pfd, 0).expect("poll");
+        pfd[0].revents & libc::POLLIN != 0
+    }
+
+    #[test]
+    fn commands_signal_the_descriptor_only_for_a_sleeper_or_once_it_is_handed_out() {
+        let signal = Arc::new(SocketSignal::default());
+        let fd = signal.fd().expect("eventfd");
+        fd.drain();
+        // No one waits on it: a busy socket pays no system call per command.
+        signal.push(Command::Wake);
+        assert!(!readable(fd));
+        {
+            let _sleeping = FdSleeper::new(Arc::clone(&signal));
+            signal.push(Command::Wake);
+            assert!(readable(fd), "a waiter on the descriptor is woken");
+            fd.drain();
+        }
+        signal.push(Command::Wake);
+        assert!(!readable(fd), "the waiter is gone");
+        // ZMQ_FD: signalled at once (earlier commands were not), then by every command.
+        assert_eq!(
+            signal.export_fd().expect("eventfd").as_raw_fd(),
+            fd.as_raw_fd()
+        );
+        assert!(readable(fd));
+        fd.drain();
+        signal.push(Command::Wake);
+        assert!(readable(fd));
+    }
 
     extern "C" fn on_usr1(_: libc::c_int) {
         HANDLED.store(true, Ordering::SeqCst);

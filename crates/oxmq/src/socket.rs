@@ -34,7 +34,7 @@ use crate::options::{self, Options};
 use crate::pipe::{pipe_with, Notifier, PipeReader, PipeWriter, TaskWaker};
 use crate::security::Security;
 use crate::signal::{
-    thread_waker, Attachment, Command, PeerLink, SignalsHeld, SocketSignal, Spinner,
+    thread_waker, Attachment, Command, FdSleeper, PeerLink, SignalsHeld, SocketSignal, Spinner,
 };
 use crate::transport::ipc::{self, IpcCleanup, IpcEndpoint};
 use crate::transport::{self, inproc, tcp, Transport};
@@ -474,7 +474,20 @@ impl Socket {
     /// [`events`]: Socket::events
     pub fn fd(&self) -> Result<std::os::fd::RawFd> {
         use std::os::fd::AsRawFd;
+        Ok(self.shared.signal.export_fd()?.as_raw_fd())
+    }
+
+    /// The readiness descriptor for oxmq's own poll, which waits on it only under an
+    /// [`FdSleeper`] (see [`Socket::fd_sleeper`]).
+    pub(crate) fn poll_fd(&self) -> Result<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
         Ok(self.shared.signal.fd()?.as_raw_fd())
+    }
+
+    /// Counts a wait on [`Socket::poll_fd`] until dropped: made before looking at the
+    /// socket's events, so that a command after the look signals the descriptor.
+    pub(crate) fn fd_sleeper(&self) -> FdSleeper<Arc<SocketSignal>> {
+        FdSleeper::new(Arc::clone(&self.shared.signal))
     }
 
     /// `zmq_socket_monitor`: publishes this socket's connection events matching `events`
