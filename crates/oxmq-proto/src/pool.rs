@@ -78,6 +78,9 @@ static ORPHANS: Mutex<Vec<&'static Pool>> = Mutex::new(Vec::new());
 struct Local {
     pool: &'static Pool,
     free: [Cell<*mut Header>; CLASSES],
+    /// Blocks of each class this thread had to get from the allocator since it last found
+    /// blocks given back (see [`recycles`]).
+    misses: [Cell<usize>; CLASSES],
 }
 
 thread_local! {
@@ -98,6 +101,7 @@ impl Local {
         Local {
             pool,
             free: std::array::from_fn(|_| Cell::new(ptr::null_mut())),
+            misses: std::array::from_fn(|_| Cell::new(0)),
         }
     }
 
@@ -108,11 +112,13 @@ impl Local {
         if head.is_null() {
             let returned = &self.pool.classes[class];
             if returned.head.load(Ordering::Relaxed).is_null() {
+                self.misses[class].set(self.misses[class].get().saturating_add(1));
                 return None;
             }
             // Acquire: the blocks' last users' writes (and their reads) come before our reuse.
             head = returned.head.swap(ptr::null_mut(), Ordering::Acquire);
             returned.count.store(0, Ordering::Relaxed);
+            self.misses[class].set(0);
         }
         let block = NonNull::new(head)?;
         // SAFETY: `block` heads a list only this thread holds (the free list, or the returned
@@ -141,6 +147,38 @@ impl Drop for Local {
             .unwrap_or_else(|e| e.into_inner())
             .push(self.pool);
     }
+}
+
+/// Whether a body of `len` bytes copied on this thread now would live in a recycled block:
+/// the thread's pool has blocks of its size, or has not yet had to take many of them
+/// ([`drought`]) from the allocator without any coming back. When it has, the blocks it
+/// gives out are not coming back as fast as it gives them (the consumers have a backlog), and
+/// each further copy would cost an allocation on this thread and a free on another: a caller
+/// that can share the bytes instead (the decoder, with its read buffer) had better do so until
+/// blocks come back.
+pub(crate) fn recycles(len: usize) -> bool {
+    if len > MAX_LEN {
+        return false;
+    }
+    let class = class_of(len);
+    LOCAL
+        .try_with(|local| {
+            !local.free[class].get().is_null()
+                || !local.pool.classes[class]
+                    .head
+                    .load(Ordering::Relaxed)
+                    .is_null()
+                || local.misses[class].get() < drought(class)
+        })
+        .unwrap_or(false)
+}
+
+/// How many blocks of class `class` in a row the pool takes from the allocator, none coming
+/// back, before [`recycles`] says no: a cap's worth, and at least a thousand, so that
+/// consumers that give blocks back in bursts larger than the cap of a large class (32 blocks of
+/// 8 KiB) do not count as a backlog (`thr tcp 8 KiB` lost 7 % with a cap's worth alone).
+fn drought(class: usize) -> usize {
+    cap(class).max(1024)
 }
 
 /// Gives every block of the list at `head` back to the allocator.
@@ -474,6 +512,32 @@ mod tests {
             .join()
             .expect("join");
         assert_eq!(later.as_deref(), Some(&[4u8; 100][..]));
+    }
+
+    #[test]
+    fn a_pool_that_gets_nothing_back_for_long_stops_recycling_until_blocks_return() {
+        empty_this_threads_pool();
+        LOCAL.with(|l| l.misses.iter().for_each(|m| m.set(0)));
+        let len = 1000;
+        let class = class_of(len);
+        let mut out = Vec::new();
+        while recycles(len) {
+            out.push(Block::zeroed(len).expect("block"));
+            assert!(out.len() <= drought(class), "recycling past the drought");
+        }
+        assert_eq!(out.len(), drought(class));
+        assert!(recycles(64), "other classes are not affected");
+        let (tx, rx) = mpsc::channel::<Block>();
+        let other = thread::spawn(move || drop(rx.recv()));
+        tx.send(out.pop().expect("a block")).expect("send");
+        other.join().expect("join");
+        assert!(recycles(len), "a block came back");
+        let again = Block::zeroed(len).expect("block");
+        assert!(
+            recycles(len),
+            "taking the returned block resets the count of misses"
+        );
+        drop((again, out));
     }
 
     #[test]

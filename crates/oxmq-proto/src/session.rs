@@ -49,6 +49,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use crate::command::{self, Command};
 use crate::frame::{self, FrameHeader};
 use crate::greeting::{self, Greeting, ZmtpVersion};
+use crate::pool;
 use crate::wbuf::WriteBuf;
 use crate::zap::ZapRequest;
 use crate::{flags, Msg, ProtocolError, SocketType};
@@ -685,7 +686,7 @@ impl Session {
                 continue;
             }
             last_ping_ttl = None;
-            if size <= COPIED_BODY_MAX {
+            if size <= COPIED_BODY_MAX && (size <= Msg::INLINE_CAPACITY || pool::recycles(size)) {
                 let mut msg = Msg::copy_from_slice(body);
                 msg.set_more(flags_byte & frame::MORE != 0);
                 self.events.push_back(Event::Message(msg));
@@ -836,7 +837,10 @@ const V2_GREETING_SIZE: usize = 12;
 const _: () = assert!(Msg::INLINE_CAPACITY <= frame::MAX_SHORT_SIZE as usize);
 
 /// Bodies up to this long are copied out of the input buffer (inline, or into a recycled block
-/// of the decoding thread's pool); longer ones are split off it.
+/// of the decoding thread's pool); longer ones are split off it. So are bodies that fit a block
+/// while the pool gets none back ([`pool::recycles`]: the application has a backlog): a copy
+/// would then cost an allocation here and a free on the application's thread per message,
+/// where a split costs one allocation per read buffer.
 pub(crate) const COPIED_BODY_MAX: usize = 8 * 1024;
 
 /// libzmq's default `ZMQ_HANDSHAKE_IVL`.

@@ -633,6 +633,39 @@ fn large_bodies_are_split_off_without_copy_and_others_copied_out() {
 }
 
 #[test]
+fn bodies_are_split_off_while_the_pool_gets_no_blocks_back() {
+    let len = 1000;
+    // Blocks given out and not given back, as to an application with a backlog.
+    let mut held = Vec::new();
+    while crate::pool::recycles(len) {
+        held.push(Msg::copy_from_slice(&[1u8; 1000]));
+        assert!(held.len() < 100_000, "the pool never stops recycling");
+    }
+    let decode = |s: &mut Session| {
+        let mut buf = BytesMut::from(&data_frame(&[2u8; 1000], false)[..]);
+        let range = buf.as_ptr() as usize..buf.as_ptr() as usize + buf.len();
+        s.handle_input(&mut buf, Instant::now()).unwrap();
+        let Some(Event::Message(m)) = s.poll_event() else {
+            panic!("no message")
+        };
+        assert_eq!(m.data(), &[2u8; 1000][..]);
+        (
+            m.shared().is_some(),
+            range.contains(&(m.data().as_ptr() as usize)),
+        )
+    };
+    let mut s = ready_session(SocketType::Pull, SocketType::Push, 1);
+    assert_eq!(decode(&mut s), (true, true), "shared with the input buffer");
+    drop(held);
+    assert!(crate::pool::recycles(len));
+    assert_eq!(
+        decode(&mut s),
+        (false, false),
+        "blocks came back: copied again"
+    );
+}
+
+#[test]
 fn truncated_frames_stay_pending() {
     let mut s = ready_session(SocketType::Pull, SocketType::Push, 1);
     let frame = data_frame(&[7u8; 600], false);
