@@ -281,10 +281,33 @@ impl Session {
     /// On a protocol violation the session fails for good: it may first queue bytes to send (an
     /// ERROR command), then returns the error, now and on every later call.
     pub fn handle_input(&mut self, buf: &mut BytesMut, now: Instant) -> Result<(), ProtocolError> {
+        self.handle_input_inner(buf, now, None)
+    }
+
+    /// [`Session::handle_input`], handing data frames to `on_message` as they are decoded
+    /// instead of queueing them as [`Event::Message`], while no other event is queued before
+    /// them (so the order of frames and events stays the order they came in). Whatever is
+    /// queued is still read with [`Session::poll_event`], after this returns. Spares a
+    /// receiver with a steady stream the queue's write and read of every frame.
+    pub fn handle_input_with(
+        &mut self,
+        buf: &mut BytesMut,
+        now: Instant,
+        on_message: &mut dyn FnMut(Msg),
+    ) -> Result<(), ProtocolError> {
+        self.handle_input_inner(buf, now, Some(on_message))
+    }
+
+    fn handle_input_inner(
+        &mut self,
+        buf: &mut BytesMut,
+        now: Instant,
+        sink: Option<&mut dyn FnMut(Msg)>,
+    ) -> Result<(), ProtocolError> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        let result = self.process_input(buf, now);
+        let result = self.process_input(buf, now, sink);
         if let Err(e) = &result {
             self.fail(e.clone());
         }
@@ -441,14 +464,19 @@ impl Session {
         self.error = Some(e);
     }
 
-    fn process_input(&mut self, buf: &mut BytesMut, now: Instant) -> Result<(), ProtocolError> {
+    fn process_input(
+        &mut self,
+        buf: &mut BytesMut,
+        now: Instant,
+        sink: Option<&mut dyn FnMut(Msg)>,
+    ) -> Result<(), ProtocolError> {
         loop {
             let progressed = match self.state {
                 State::Greeting => self.read_greeting(buf)?,
                 State::Handshake => self.read_handshake_command(buf, now)?,
                 State::V2Identity { peer } => self.read_v2_identity(buf, peer)?,
                 State::Ready if self.cipher.is_some() => return self.read_sealed(buf, now),
-                State::Ready => return self.read_traffic(buf, now),
+                State::Ready => return self.read_traffic(buf, now, sink),
                 // `handle_input` returns the stored error before getting here.
                 State::Failed => return Ok(()),
             };
@@ -634,7 +662,12 @@ impl Session {
     }
 
     /// The post-handshake fast path: decodes every complete frame in `buf`.
-    fn read_traffic(&mut self, buf: &mut BytesMut, now: Instant) -> Result<(), ProtocolError> {
+    fn read_traffic(
+        &mut self,
+        buf: &mut BytesMut,
+        now: Instant,
+        mut sink: Option<&mut dyn FnMut(Msg)>,
+    ) -> Result<(), ProtocolError> {
         let max = self.max_msg_size;
         // Bytes of `buf` already consumed but not yet advanced over.
         let mut pos = 0;
@@ -689,19 +722,29 @@ impl Session {
             if size <= COPIED_BODY_MAX && (size <= Msg::INLINE_CAPACITY || pool::recycles(size)) {
                 let mut msg = Msg::copy_from_slice(body);
                 msg.set_more(flags_byte & frame::MORE != 0);
-                self.events.push_back(Event::Message(msg));
+                self.deliver(msg, &mut sink);
                 pos += total;
             } else {
                 buf.advance(pos + hlen);
                 pos = 0;
                 let mut msg = Msg::from_bytes(buf.split_to(size).freeze());
                 msg.set_more(flags_byte & frame::MORE != 0);
-                self.events.push_back(Event::Message(msg));
+                self.deliver(msg, &mut sink);
             }
         };
         buf.advance(pos);
         self.note_traffic(received, last_ping_ttl, now);
         result
+    }
+
+    /// Hands a decoded data frame to the sink, or queues it when there is none or events are
+    /// queued already (which must come out first).
+    #[inline]
+    fn deliver(&mut self, msg: Msg, sink: &mut Option<&mut dyn FnMut(Msg)>) {
+        match sink {
+            Some(on_message) if self.events.is_empty() => on_message(msg),
+            _ => self.events.push_back(Event::Message(msg)),
+        }
     }
 
     /// Heartbeat bookkeeping after a batch of frames: whether any arrived, and the TTL of the

@@ -343,7 +343,20 @@ impl<S: Stream> Engine<S> {
             self.rbuf.clear();
             return Ok(());
         }
-        let result = self.session.handle_input(&mut self.rbuf, Instant::now());
+        let now = Instant::now();
+        let result = match &mut self.ends {
+            // Data frames go straight into the in-pipe as they are decoded; REQ's reply check
+            // and everything else take the session's queue (drain_events).
+            Some(ends) if self.reply_check.is_none() => {
+                let meter = &mut self.meter;
+                self.session
+                    .handle_input_with(&mut self.rbuf, now, &mut |msg: Msg| {
+                        meter.frame_in(msg.len(), !msg.more());
+                        ends.writer.write_unchecked(msg);
+                    })
+            }
+            _ => self.session.handle_input(&mut self.rbuf, now),
+        };
         self.drain_events()?;
         if let Err(e) = result {
             return Err(self.fail(e));

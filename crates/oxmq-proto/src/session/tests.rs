@@ -786,6 +786,40 @@ fn other_commands_after_handshake_are_dropped_like_libzmq() {
 }
 
 #[test]
+fn a_sink_takes_data_frames_as_decoded_until_an_event_is_queued_before_them() {
+    let mut s = ready_session(SocketType::XPub, SocketType::Sub, 1);
+    let mut input = data_frame(b"one", true);
+    input.extend(data_frame(b"two", false));
+    input.extend(command_frame(b"\x09SUBSCRIBEnews"));
+    input.extend(data_frame(b"three", false));
+    let mut buf = BytesMut::from(&input[..]);
+    let mut sunk = Vec::new();
+    s.handle_input_with(&mut buf, Instant::now(), &mut |m| sunk.push(m))
+        .unwrap();
+    assert!(buf.is_empty());
+    assert_eq!(sunk.len(), 2);
+    assert_eq!((sunk[0].data(), sunk[0].more()), (&b"one"[..], true));
+    assert_eq!((sunk[1].data(), sunk[1].more()), (&b"two"[..], false));
+    // The subscription is queued, so the frame after it is too, behind it.
+    assert_eq!(
+        events(&mut s),
+        vec![
+            Event::Message(Msg::subscribe(b"news")),
+            Event::Message(Msg::from("three")),
+        ]
+    );
+    let mut buf = BytesMut::from(&data_frame(b"four", false)[..]);
+    s.handle_input_with(&mut buf, Instant::now(), &mut |m| sunk.push(m))
+        .unwrap();
+    assert_eq!(
+        sunk.last().map(Msg::data),
+        Some(&b"four"[..]),
+        "the queue is empty again"
+    );
+    assert!(events(&mut s).is_empty());
+}
+
+#[test]
 fn inbound_subscribe_and_cancel_commands_become_flagged_messages() {
     let mut s = ready_session(SocketType::XPub, SocketType::Sub, 1);
     let mut input = command_frame(b"\x09SUBSCRIBEnews");
