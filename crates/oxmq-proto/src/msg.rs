@@ -312,16 +312,6 @@ impl Msg {
         }
     }
 
-    /// Whether other frames share this frame's body (clones of it, or other bodies split off
-    /// the same input buffer); an inline body never is.
-    pub fn is_body_shared(&self) -> bool {
-        match &self.body {
-            Body::Inline { .. } => false,
-            Body::Pooled(b) => b.is_shared(),
-            Body::Shared(b) => !b.is_unique(),
-        }
-    }
-
     /// The body as a [`Bytes`] it already is: given as `Bytes` or `Vec<u8>`, or split off a
     /// connection's input buffer; `None` for inline and pooled bodies.
     #[inline]

@@ -1,8 +1,7 @@
 //! [`WriteBuf`]: the bytes waiting to be written to a connection, ready for one vectored write.
 //!
 //! Small pieces (frame headers, short bodies, commands) are copied into an owned tail buffer;
-//! large bodies, and bodies other frames share (a PUB's message on its way to each of its
-//! subscribers), are chained without a copy: a [`Bytes`] as it is, a frame's body in the frame
+//! large bodies are chained without a copy: a [`Bytes`] as it is, a frame's body in the frame
 //! itself (no allocation). The engine fills an
 //! `IoSlice` array with [`WriteBuf::io_slices`], calls `write_vectored` once, and reports how
 //! much went out with [`WriteBuf::advance`].
@@ -61,12 +60,10 @@ impl WriteBuf {
         self.chain(Chunk::Bytes(data));
     }
 
-    /// Appends a frame's body: copied if shorter than [`WriteBuf::COPY_THRESHOLD`], or than
-    /// [`UNIQUE_COPY_THRESHOLD`] while no other frame shares it; otherwise chained without a
-    /// copy, and without an allocation (the frame itself holds its place).
+    /// Appends a frame's body: copied if shorter than [`WriteBuf::COPY_THRESHOLD`], otherwise
+    /// chained without a copy, and without an allocation (the frame itself holds its place).
     pub fn put_body(&mut self, msg: Msg) {
-        let len = msg.len();
-        if len < COPY_THRESHOLD || (len < UNIQUE_COPY_THRESHOLD && !msg.is_body_shared()) {
+        if msg.len() < COPY_THRESHOLD {
             self.put_slice(msg.data());
             return;
         }
@@ -209,17 +206,11 @@ impl std::fmt::Debug for WriteBuf {
 }
 
 /// Below about 1 KiB a memcpy into the tail is cheaper than an extra iovec entry (and keeps
-/// writev under IOV_MAX for batches of mid-sized messages).
+/// writev under IOV_MAX for batches of mid-sized messages). Copying larger bodies too when no
+/// other frame shares them (below 2 KiB, or 8 KiB) was measured on 2026-12-07 and not kept:
+/// thr tcp 1 KiB went from 2.2M to between 1.0M and 3.3M msg/s from run to run, and fan-out tcp
+/// 1 KiB x1 lost a fifth (1.22M to 0.99M deliveries/s); see BENCHMARKS.
 const COPY_THRESHOLD: usize = 1024;
-
-/// A body no other frame shares is copied below this: at 1 KiB the copy costs less than a
-/// chained body's iovec entry and the header chunk it seals off (thr tcp 1 KiB: 2.3M to 3.1M
-/// to 3.4M msg/s, 3,204 to 2,340 instructions a message). A shared body (a PUB's message, one
-/// frame per subscriber) stays chained: copied into each subscriber's buffer it made fan-out
-/// tcp 1 KiB x10 a third slower despite fewer instructions, each connection's buffer then
-/// holding its own copy of every body. Copying unique bodies up to 8 KiB was no better at
-/// 1 KiB and made thr tcp 8 KiB swing between twice and half its rate.
-const UNIQUE_COPY_THRESHOLD: usize = 2048;
 
 #[cfg(test)]
 mod tests {
@@ -248,39 +239,35 @@ mod tests {
     }
 
     #[test]
-    fn a_body_of_its_own_is_copied_below_2_kib_and_a_shared_one_chained_in_its_frame() {
+    fn a_large_body_is_chained_in_its_frame_and_read_in_place_to_the_end() {
         let mut w = WriteBuf::new();
         w.put_slice(b"h1");
-        w.put_body(Msg::copy_from_slice(&[1u8; 1024]));
-        let shared = Msg::copy_from_slice(&[2u8; 1024]);
-        let kept = shared.clone();
-        assert!(shared.is_body_shared() && !Msg::from("x").is_body_shared());
+        w.put_body(Msg::copy_from_slice(&[1u8; 1023]));
+        let body = Msg::copy_from_slice(&[2u8; 1024]);
+        let kept = body.clone();
         w.put_slice(b"h2");
-        w.put_body(shared);
+        w.put_body(body);
         w.put_slice(b"h3");
-        w.put_body(Msg::copy_from_slice(&[3u8; 4096]));
         {
             let mut slices = [IoSlice::new(&[]); 8];
-            // "h1" and the first body copied; the shared body in place; "h3"; the 4 KiB body.
-            assert_eq!(w.io_slices(&mut slices), 4);
-            assert_eq!(slices[0].len(), 2 + 1024 + 2);
+            // "h1", the short body and "h2" copied; the long body in place; "h3".
+            assert_eq!(w.io_slices(&mut slices), 3);
+            assert_eq!(slices[0].len(), 2 + 1023 + 2);
             assert_eq!(slices[1].as_ptr(), kept.data().as_ptr());
         }
-        assert_eq!(w.len(), 2 + 1024 + 2 + 1024 + 2 + 4096);
-        // Written up to the middle of the shared body: the rest is still read in place.
-        w.advance(2 + 1024 + 2 + 1000);
+        assert_eq!(w.len(), 2 + 1023 + 2 + 1024 + 2);
+        // Written up to the middle of the chained body: the rest is still read in place.
+        w.advance(2 + 1023 + 2 + 1000);
         {
             let mut slices = [IoSlice::new(&[]); 8];
             let n = w.io_slices(&mut slices);
             assert_eq!(slices[0].as_ptr(), kept.data()[1000..].as_ptr());
             let total: usize = slices[..n].iter().map(|s| s.len()).sum();
-            assert_eq!(total, 24 + 2 + 4096);
+            assert_eq!(total, 24 + 2);
         }
         w.advance(24);
         drop(kept);
-        let mut expect = b"h3".to_vec();
-        expect.extend_from_slice(&[3u8; 4096]);
-        assert_eq!(gather(&w), expect);
+        assert_eq!(gather(&w), b"h3");
     }
 
     #[test]
