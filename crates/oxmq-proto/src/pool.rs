@@ -329,39 +329,146 @@ impl Drop for Block {
     }
 }
 
-/// Returns a block nothing refers to any more to its pool, or to the allocator.
+/// Returns a block nothing refers to any more to its pool, or to the allocator: through this
+/// thread's [`Returning`] chain, so that a pool gets its blocks back a batch at a time.
 fn give_back(block: NonNull<Header>) {
-    // SAFETY: the block is live; this thread dropped its last reference.
-    let header = unsafe { block.as_ref() };
-    let class = header.class;
+    let batched = RETURNING
+        .try_with(|r| match r.try_borrow_mut() {
+            Ok(mut r) => {
+                r.add(block);
+                true
+            }
+            Err(_) => false,
+        })
+        .unwrap_or(false);
+    if !batched {
+        // This thread's chain is gone (a thread-local destructor dropped the frame).
+        give_back_chain(block, block, 1);
+    }
+}
+
+/// Blocks this thread dropped last, all of one pool and size class, not given back yet: a
+/// chain linked through the blocks' `next`, handed to their pool in one compare-and-swap once
+/// it holds [`RETURN_BATCH`] blocks or [`RETURN_BATCH_BYTES`], or a block of another pool or
+/// class comes, or the thread ends.
+///
+/// Why: a receiver that gave each block back on its own did two atomic read-modify-writes on
+/// the pool's returned list per message, a cache line the owner takes from it again each time
+/// it empties the list. In batches of 32, `thr inproc 256 B` went from 6.8M to 8.8M msg/s and
+/// `thr inproc 1 KiB` from 5.8M to 7.0M. The byte bound keeps large blocks out of it: a chain of
+/// 64 KiB blocks held back would be the owner's next allocations (at 64 KiB per batch, `thr
+/// inproc 8 KiB` lost 10 %).
+struct Returning {
+    head: *mut Header,
+    tail: *mut Header,
+    len: usize,
+}
+
+/// Blocks in a [`Returning`] chain before it is handed back.
+const RETURN_BATCH: usize = 32;
+/// Bytes of bodies in a [`Returning`] chain before it is handed back.
+const RETURN_BATCH_BYTES: usize = 16 << 10;
+
+thread_local! {
+    static RETURNING: std::cell::RefCell<Returning> = const {
+        std::cell::RefCell::new(Returning {
+            head: ptr::null_mut(),
+            tail: ptr::null_mut(),
+            len: 0,
+        })
+    };
+}
+
+impl Returning {
+    fn add(&mut self, block: NonNull<Header>) {
+        // SAFETY: the block is live and this thread dropped its last reference.
+        let header = unsafe { block.as_ref() };
+        if let Some(head) = NonNull::new(self.head) {
+            // SAFETY: the blocks of the chain are live and belong to the chain alone.
+            let first = unsafe { head.as_ref() };
+            if first.home != header.home || first.class != header.class {
+                self.flush();
+            }
+        }
+        header.next.store(self.head, Ordering::Relaxed);
+        if self.head.is_null() {
+            self.tail = block.as_ptr();
+        }
+        self.head = block.as_ptr();
+        self.len += 1;
+        if self.len == RETURN_BATCH
+            || self.len * (MIN_CAPACITY << header.class) >= RETURN_BATCH_BYTES
+        {
+            self.flush();
+        }
+    }
+
+    /// Hands the chain to its pool (or the allocator).
+    fn flush(&mut self) {
+        if let (Some(head), Some(tail)) = (NonNull::new(self.head), NonNull::new(self.tail)) {
+            give_back_chain(head, tail, self.len);
+        }
+        self.head = ptr::null_mut();
+        self.tail = ptr::null_mut();
+        self.len = 0;
+    }
+}
+
+impl Drop for Returning {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Returns the chain `head` ..= `tail` of `len` blocks, all of one pool and class and linked
+/// through `next`, to their pool in one compare-and-swap; to the allocator when the pool keeps
+/// enough of that class already (it may then hold up to a batch more than [`cap`]), or is none.
+fn give_back_chain(head: NonNull<Header>, tail: NonNull<Header>, len: usize) {
+    // SAFETY: the blocks of the chain are live, and nothing else refers to them.
+    let first = unsafe { head.as_ref() };
+    let class = first.class;
     // SAFETY: pools are never freed.
-    if let Some(home) = unsafe { header.home.as_ref() } {
+    if let Some(home) = unsafe { first.home.as_ref() } {
         let returned = &home.classes[class];
         let room = returned
             .count
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n < cap(class)).then_some(n + 1)
+                (n < cap(class)).then_some(n + len)
             })
             .is_ok();
         if room {
-            let mut head = returned.head.load(Ordering::Relaxed);
+            // SAFETY: as above.
+            let last = unsafe { tail.as_ref() };
+            let mut at = returned.head.load(Ordering::Relaxed);
             loop {
-                header.next.store(head, Ordering::Relaxed);
-                // Release: our writes and reads of the body come before the owner's reuse.
+                last.next.store(at, Ordering::Relaxed);
+                // Release: our writes and reads of the bodies come before the owner's reuse.
                 match returned.head.compare_exchange_weak(
-                    head,
-                    block.as_ptr(),
+                    at,
+                    head.as_ptr(),
                     Ordering::Release,
                     Ordering::Relaxed,
                 ) {
                     Ok(_) => return,
-                    Err(now) => head = now,
+                    Err(now) => at = now,
                 }
             }
         }
     }
-    // SAFETY: allocated with `layout(class)`; no references remain.
-    unsafe { alloc::dealloc(block.as_ptr().cast(), layout(class)) };
+    let mut at = head.as_ptr();
+    for _ in 0..len {
+        // SAFETY: as above; each block is freed once, after its link was read.
+        let next = unsafe { (*at).next.load(Ordering::Relaxed) };
+        // SAFETY: allocated with `layout(class)`; no references remain.
+        unsafe { alloc::dealloc(at.cast(), layout(class)) };
+        at = next;
+    }
+}
+
+/// Hands this thread's [`Returning`] chain back now (tests that look at a pool's lists).
+#[cfg(test)]
+fn flush_returning() {
+    RETURNING.with(|r| r.borrow_mut().flush());
 }
 
 impl AsRef<[u8]> for Block {
@@ -445,11 +552,47 @@ mod tests {
         let first = Block::copy_from(&[1; 200]).expect("block");
         let at = address(&first);
         drop(first);
+        flush_returning();
         assert_eq!(returned(class_of(200)), vec![at]);
         let second = Block::copy_from(&[2; 250]).expect("block");
         assert_eq!(address(&second), at, "same class, reused");
         assert_eq!(second.data(), &[2; 250][..]);
         assert!(returned(class_of(200)).is_empty());
+    }
+
+    #[test]
+    fn blocks_go_back_a_batch_at_a_time_and_a_block_of_another_class_ends_the_batch() {
+        empty_this_threads_pool();
+        flush_returning();
+        let class = class_of(256);
+        let blocks: Vec<Block> = (0..RETURN_BATCH + 3)
+            .map(|_| Block::zeroed(256).expect("block"))
+            .collect();
+        let mut blocks = blocks.into_iter();
+        for b in blocks.by_ref().take(RETURN_BATCH - 1) {
+            drop(b);
+        }
+        assert!(returned(class).is_empty(), "held until the batch is full");
+        drop(blocks.next());
+        assert_eq!(returned(class).len(), RETURN_BATCH, "the batch in one go");
+        for b in blocks.by_ref().take(2) {
+            drop(b);
+        }
+        assert_eq!(returned(class).len(), RETURN_BATCH);
+        drop(Block::zeroed(1000));
+        assert_eq!(
+            returned(class).len(),
+            RETURN_BATCH + 2,
+            "another class ends it"
+        );
+        drop(Block::zeroed(40_000));
+        assert_eq!(returned(class_of(1000)).len(), 1);
+        assert_eq!(
+            returned(class_of(40_000)).len(),
+            1,
+            "a block of 64 KiB is a batch of its own"
+        );
+        drop(blocks);
     }
 
     #[test]
