@@ -10,16 +10,20 @@
 //! sending thread allocates from, once per message, and the two threads then contend for it
 //! (perf on `thr inproc 256 B`: `_int_malloc`, `_int_free`, `__lll_lock_wait_private` and the
 //! futex calls behind that lock were about 40 % of the samples). Here the hand-back is one
-//! compare-and-swap on a list of the owner's, and the owner takes the whole list at once.
+//! compare-and-swap on a list of the owner's for a batch of blocks (a thread chains the blocks
+//! it drops, see [`Returning`]), and the owner takes the whole list at once.
 //!
 //! The rules that keep it sound:
 //! - A block's header holds its reference count, its size class, and the pool it returns to.
 //!   Pools are never freed: a thread's pool outlives the thread and is adopted by a later one,
 //!   so a block dropped at any time finds its pool.
-//! - The returned list of a pool is pushed to by any thread and only ever emptied whole (swap
-//!   with null) by its owner, so there is no ABA problem.
-//! - What a pool keeps is bounded per size class ([`cap`]); beyond it, blocks go back to the
-//!   allocator.
+//! - The returned list of a pool is pushed to by any thread (a chain at a time) and only ever
+//!   emptied whole (swap with null) by its owner, so there is no ABA problem.
+//! - A block waiting in a thread's [`Returning`] chain belongs to that chain alone; the chain is
+//!   handed over when full, when a block of another pool or class comes, or when the thread
+//!   ends, so it holds at most a batch per thread.
+//! - What a pool keeps is bounded per size class ([`cap`], plus at most a batch); beyond it,
+//!   blocks go back to the allocator.
 
 use std::alloc::{self, Layout};
 use std::cell::Cell;
