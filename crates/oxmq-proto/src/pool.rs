@@ -459,14 +459,12 @@ fn give_back_chain(head: NonNull<Header>, tail: NonNull<Header>, len: usize) {
             }
         }
     }
-    let mut at = head.as_ptr();
-    for _ in 0..len {
-        // SAFETY: as above; each block is freed once, after its link was read.
-        let next = unsafe { (*at).next.load(Ordering::Relaxed) };
-        // SAFETY: allocated with `layout(class)`; no references remain.
-        unsafe { alloc::dealloc(at.cast(), layout(class)) };
-        at = next;
-    }
+    // SAFETY: as above. The chain ends at `tail`, whose link a lone block may hold from an
+    // earlier list.
+    unsafe { tail.as_ref() }
+        .next
+        .store(ptr::null_mut(), Ordering::Relaxed);
+    free_list(head.as_ptr(), class);
 }
 
 /// Hands this thread's [`Returning`] chain back now (tests that look at a pool's lists).

@@ -67,10 +67,7 @@ impl WriteBuf {
             self.put_slice(msg.data());
             return;
         }
-        match msg.shared() {
-            Some(bytes) => self.chain(Chunk::Bytes(bytes.clone())),
-            None => self.chain(Chunk::Body { msg, at: 0 }),
-        }
+        self.chain(Chunk::Body { msg, at: 0 });
     }
 
     fn chain(&mut self, chunk: Chunk) {

@@ -31,6 +31,7 @@ use tracing::debug;
 
 use crate::admission::Ticket;
 use crate::monitor::events;
+use crate::pipe::PipeWriter;
 use crate::signal::{Attachment, Command};
 use crate::socket::{new_pipe_pair, EngineConfig, EngineEnds};
 use crate::transport::Stream;
@@ -351,8 +352,7 @@ impl<S: Stream> Engine<S> {
                 let meter = &mut self.meter;
                 self.session
                     .handle_input_with(&mut self.rbuf, now, &mut |msg: Msg| {
-                        meter.frame_in(msg.len(), !msg.more());
-                        ends.writer.write_unchecked(msg);
+                        take_in(meter, Some(&mut ends.writer), msg);
                     })
             }
             _ => self.session.handle_input(&mut self.rbuf, now),
@@ -395,10 +395,11 @@ impl<S: Stream> Engine<S> {
                             return Err(Exit::Disconnected);
                         }
                     }
-                    self.meter.frame_in(msg.len(), !msg.more());
-                    if let Some(ends) = &mut self.ends {
-                        ends.writer.write_unchecked(msg);
-                    }
+                    take_in(
+                        &mut self.meter,
+                        self.ends.as_mut().map(|e| &mut e.writer),
+                        msg,
+                    );
                 }
                 Event::ZapRequest(request) => {
                     let frames = request.frames(&self.peer_address);
@@ -681,6 +682,15 @@ impl<S: Stream> Engine<S> {
             }
             None
         }
+    }
+}
+
+/// A received data frame, decoded through the session's sink or its event queue: counted, then
+/// written into the in-pipe (when there is one).
+fn take_in(meter: &mut crate::counters::PeerMeter, writer: Option<&mut PipeWriter>, msg: Msg) {
+    meter.frame_in(msg.len(), !msg.more());
+    if let Some(writer) = writer {
+        writer.write_unchecked(msg);
     }
 }
 
