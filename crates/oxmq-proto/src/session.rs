@@ -404,8 +404,7 @@ impl Session {
             return Ok(());
         }
         let header = FrameHeader::new(msg.len() as u64, msg.more(), msg.is_command());
-        self.put_header(&header);
-        self.out.put_body(msg);
+        self.out.put_frame(&header, msg);
         Ok(())
     }
 

@@ -1,8 +1,9 @@
 //! [`WriteBuf`]: the bytes waiting to be written to a connection, ready for one vectored write.
 //!
 //! Small pieces (frame headers, short bodies, commands) are copied into an owned tail buffer;
-//! large bodies are chained without a copy: a [`Bytes`] as it is, a frame's body in the frame
-//! itself (no allocation). The engine fills an
+//! large bodies are chained without a copy: a [`Bytes`] as it is, a frame's body with its
+//! header in one chunk that holds both (no allocation: the header is copied into the chunk, the
+//! body stays in its frame). The engine fills an
 //! `IoSlice` array with [`WriteBuf::io_slices`], calls `write_vectored` once, and reports how
 //! much went out with [`WriteBuf::advance`].
 
@@ -11,6 +12,7 @@ use std::io::IoSlice;
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::frame::{self, FrameHeader};
 use crate::Msg;
 
 /// Output buffer: copied small data and chained large bodies, in order.
@@ -60,31 +62,54 @@ impl WriteBuf {
         self.chain(Chunk::Bytes(data));
     }
 
-    /// Appends a frame's body: copied if shorter than [`WriteBuf::COPY_THRESHOLD`], otherwise
-    /// chained without a copy, and without an allocation (the frame itself holds its place).
+    /// Appends a frame's body with no header (a raw connection's data): copied if shorter than
+    /// [`WriteBuf::COPY_THRESHOLD`], otherwise chained without a copy, and without an
+    /// allocation (the frame itself holds its place).
     pub fn put_body(&mut self, msg: Msg) {
+        self.put_frame_parts(Head::default(), msg);
+    }
+
+    /// Appends a frame: `header`, then `msg`'s body. A body shorter than
+    /// [`WriteBuf::COPY_THRESHOLD`] is copied with its header into the tail; a longer one is
+    /// chained in place, its header copied into the same chunk, so that neither takes an
+    /// allocation (a header alone in the tail would be split off into a `Bytes` of its own
+    /// before the body: two allocations a frame).
+    pub fn put_frame(&mut self, header: &FrameHeader, msg: Msg) {
+        let mut head = Head::default();
+        head.len = frame::encode_header(header, &mut head.buf) as u8;
+        self.put_frame_parts(head, msg);
+    }
+
+    fn put_frame_parts(&mut self, head: Head, msg: Msg) {
         if msg.len() < COPY_THRESHOLD {
+            self.put_slice(head.bytes());
             self.put_slice(msg.data());
             return;
         }
-        self.chain(Chunk::Body { msg, at: 0 });
+        self.chain(Chunk::Frame { head, msg, at: 0 });
     }
 
     fn chain(&mut self, chunk: Chunk) {
         self.seal_tail();
-        self.len += chunk.data().len();
+        self.len += chunk.len();
         self.chunks.push_back(chunk);
     }
 
     /// Fills `out` with up to `out.len()` slices of the pending data, in order, and returns how
     /// many it filled.
     pub fn io_slices<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
-        let tail = (!self.tail.is_empty()).then_some(&self.tail[..]);
+        let tail: &[u8] = &self.tail;
+        let pieces = self
+            .chunks
+            .iter()
+            .flat_map(|c| {
+                let (first, second) = c.parts();
+                [first, second]
+            })
+            .chain([tail])
+            .filter(|p| !p.is_empty());
         let mut n = 0;
-        for (slot, data) in out
-            .iter_mut()
-            .zip(self.chunks.iter().map(Chunk::data).chain(tail))
-        {
+        for (slot, data) in out.iter_mut().zip(pieces) {
             *slot = IoSlice::new(data);
             n += 1;
         }
@@ -101,7 +126,7 @@ impl WriteBuf {
                 self.tail.advance(n);
                 break;
             };
-            let front_len = front.data().len();
+            let front_len = front.len();
             if n < front_len {
                 front.advance(n);
                 break;
@@ -144,7 +169,9 @@ impl WriteBuf {
     pub fn to_vec(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(self.len);
         for c in &self.chunks {
-            v.extend_from_slice(c.data());
+            let (first, second) = c.parts();
+            v.extend_from_slice(first);
+            v.extend_from_slice(second);
         }
         v.extend_from_slice(&self.tail);
         v
@@ -165,19 +192,37 @@ impl WriteBuf {
 /// A piece of the pending data before the tail.
 enum Chunk {
     Bytes(Bytes),
-    /// A frame's body, pending from `at` on.
-    Body {
+    /// A frame: its header (empty on a raw connection), then its body, held by the frame
+    /// itself; pending from `at` on, counted from the start of the header.
+    Frame {
+        head: Head,
         msg: Msg,
         at: usize,
     },
 }
 
 impl Chunk {
+    /// The pending data, in order: one piece, or a frame's header and body.
     #[inline]
-    fn data(&self) -> &[u8] {
+    fn parts(&self) -> (&[u8], &[u8]) {
         match self {
-            Chunk::Bytes(b) => b,
-            Chunk::Body { msg, at } => &msg.data()[*at..],
+            Chunk::Bytes(b) => (b, &[]),
+            Chunk::Frame { head, msg, at } => {
+                let head = head.bytes();
+                match head.get(*at..) {
+                    Some(rest) => (rest, msg.data()),
+                    None => (&msg.data()[*at - head.len()..], &[]),
+                }
+            }
+        }
+    }
+
+    /// How many bytes are pending.
+    #[inline]
+    fn len(&self) -> usize {
+        match self {
+            Chunk::Bytes(b) => b.len(),
+            Chunk::Frame { head, msg, at } => head.bytes().len() + msg.len() - at,
         }
     }
 
@@ -185,8 +230,22 @@ impl Chunk {
     fn advance(&mut self, n: usize) {
         match self {
             Chunk::Bytes(b) => b.advance(n),
-            Chunk::Body { at, .. } => *at += n,
+            Chunk::Frame { at, .. } => *at += n,
         }
+    }
+}
+
+/// A frame header copied into its chunk.
+#[derive(Default, Clone, Copy)]
+struct Head {
+    len: u8,
+    buf: [u8; frame::MAX_HEADER_SIZE],
+}
+
+impl Head {
+    #[inline]
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
     }
 }
 
@@ -268,6 +327,49 @@ mod tests {
     }
 
     #[test]
+    fn a_large_frame_keeps_its_header_in_its_own_chunk_and_nothing_is_split_off_the_tail() {
+        let mut w = WriteBuf::new();
+        let body = Msg::copy_from_slice(&[5u8; 1024]);
+        let kept = body.clone();
+        w.put_frame(&FrameHeader::new(1024, true, false), body);
+        w.put_frame(
+            &FrameHeader::new(3, false, false),
+            Msg::copy_from_slice(b"end"),
+        );
+        let mut head = [0u8; frame::MAX_HEADER_SIZE];
+        let n = frame::encode_header(&FrameHeader::new(1024, true, false), &mut head);
+        assert_eq!(n, 9);
+        {
+            let mut slices = [IoSlice::new(&[]); 8];
+            // The long frame's header and body, then the short frame copied into the tail.
+            assert_eq!(w.io_slices(&mut slices), 3);
+            assert_eq!(&slices[0][..], &head[..n]);
+            assert_eq!(slices[1].as_ptr(), kept.data().as_ptr());
+            assert_eq!(&slices[2][..], &[0, 3, b'e', b'n', b'd']);
+        }
+        // One chunk before the tail: the header did not go through the tail.
+        assert_eq!(w.chunks.len(), 1);
+        assert_eq!(w.len(), 9 + 1024 + 5);
+        // Written into the header, then into the body.
+        w.advance(4);
+        assert_eq!(gather(&w)[..5], head[4..9]);
+        w.advance(5 + 1000);
+        let mut slices = [IoSlice::new(&[]); 8];
+        assert_eq!(w.io_slices(&mut slices), 2);
+        assert_eq!(slices[0].as_ptr(), kept.data()[1000..].as_ptr());
+        w.advance(24 + 5);
+        assert!(w.is_empty());
+        // The short frame went to the tail as one piece: header and body.
+        let mut short = WriteBuf::new();
+        short.put_frame(
+            &FrameHeader::new(3, false, false),
+            Msg::copy_from_slice(b"abc"),
+        );
+        assert!(short.chunks.is_empty());
+        assert_eq!(short.to_vec(), [0, 3, b'a', b'b', b'c']);
+    }
+
+    #[test]
     fn io_slices_respects_out_len() {
         let mut w = WriteBuf::new();
         w.put_bytes(Bytes::from(vec![1u8; 2000]));
@@ -326,6 +428,7 @@ mod tests {
         Bytes(usize),
         Advance(usize),
         Append(Vec<u8>, usize),
+        Frame(usize, bool),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -335,6 +438,7 @@ mod tests {
             (0usize..4000).prop_map(Op::Advance),
             (proptest::collection::vec(any::<u8>(), 0..20), 0usize..3000)
                 .prop_map(|(s, b)| Op::Append(s, b)),
+            (0usize..3000, any::<bool>()).prop_map(|(n, more)| Op::Frame(n, more)),
         ]
     }
 
@@ -350,6 +454,14 @@ mod tests {
                         let b = Bytes::from(vec![i as u8; n]);
                         model.extend_from_slice(&b);
                         w.put_bytes(b);
+                    }
+                    Op::Frame(n, more) => {
+                        let header = FrameHeader::new(n as u64, more, false);
+                        let mut head = [0u8; frame::MAX_HEADER_SIZE];
+                        let h = frame::encode_header(&header, &mut head);
+                        model.extend_from_slice(&head[..h]);
+                        model.extend(std::iter::repeat_n(i as u8, n));
+                        w.put_frame(&header, Msg::from(vec![i as u8; n]));
                     }
                     Op::Advance(n) => { w.advance(n); model.drain(..n.min(model.len())); }
                     Op::Append(s, n) => {
