@@ -34,6 +34,7 @@ pub use fq::FairQueue;
 pub use lb::LoadBalancer;
 pub use mtrie::{RemoveOutcome, SubscriptionMap};
 pub use pattern::{DropCounts, PatternOption, PeerInfo, SocketPattern};
+pub use pipe_map::{PipeMap, PipeSet};
 pub use req_check::ReplyCheck;
 pub use routing::RoutingTable;
 pub use sockets::{Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Stream, Sub, XPub, XSub};

@@ -9,9 +9,7 @@
 //! task's waker on the same signal, so they run under any executor and are cancel-safe: a
 //! dropped future leaves the socket unchanged and, for sends, loses only the message it owned.
 
-use std::collections::HashMap;
 use std::future::poll_fn;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll, Waker};
@@ -20,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use oxmq_pattern::{
-    PatternError, PatternOption, PeerInfo, PipeId, Pipes, SendError, SocketPattern,
+    PatternError, PatternOption, PeerInfo, PipeId, PipeMap, Pipes, SendError, SocketPattern,
 };
 use oxmq_proto::{Msg, SocketType};
 
@@ -1448,7 +1446,7 @@ impl EndpointEntry {
 
 #[derive(Default)]
 struct PipeTable {
-    map: HashMap<PipeId, PipeEntry, BuildHasherDefault<IdHasher>>,
+    map: PipeMap<PipeEntry>,
     /// Pipes whose engine is gone and whose last message was read.
     dead: Vec<PipeId>,
 }
@@ -1544,26 +1542,6 @@ impl Pipes for PipeTable {
         if self.map.contains_key(&pipe) && !self.dead.contains(&pipe) {
             self.dead.push(pipe);
         }
-    }
-}
-
-/// Pipe ids are unique counters: hashing them is the identity.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8) | u64::from(*b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
     }
 }
 
