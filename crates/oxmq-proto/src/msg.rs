@@ -112,6 +112,25 @@ enum Body {
 }
 
 impl Msg {
+    /// Asks the CPU to start loading what dropping this frame will read (a pooled body's
+    /// reference count), so that a consumer reading frames in order overlaps that wait with
+    /// its work on earlier ones. For oxmq's pipes.
+    #[doc(hidden)]
+    #[inline]
+    pub fn prefetch_drop(&self) {
+        if let Body::Pooled(b) = &self.body {
+            b.prefetch_header();
+        }
+    }
+
+    /// Whether the body lives in a block of oxmq's pool (one a later frame of the same stream
+    /// likely shares the layout of). For oxmq's pipes.
+    #[doc(hidden)]
+    #[inline]
+    pub fn is_pooled(&self) -> bool {
+        matches!(self.body, Body::Pooled(_))
+    }
+
     /// Bodies of at most this many bytes are stored inline, without an allocation.
     pub const INLINE_CAPACITY: usize = INLINE_CAPACITY;
 

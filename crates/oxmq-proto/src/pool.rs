@@ -279,6 +279,17 @@ impl Block {
         self.len
     }
 
+    /// Starts loading the block's header into the cache.
+    #[inline]
+    pub(crate) fn prefetch_header(&self) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch has no effect on the program's state and never faults.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(self.header.as_ptr().cast::<i8>());
+        }
+    }
+
     /// Whether other frames refer to this block too.
     pub(crate) fn is_shared(&self) -> bool {
         self.header().refs.load(Ordering::Acquire) != 1

@@ -184,6 +184,31 @@ impl<T> Consumer<T> {
         Some(value)
     }
 
+    /// How many published items the consumer knows of and has not popped (without looking at
+    /// the shared count again).
+    #[inline]
+    pub(crate) fn backlog(&self) -> usize {
+        // SAFETY: `head` is only ever accessed by the consumer; `&self` is the consumer.
+        let head = unsafe { &*self.inner.head.0.get() };
+        self.visible.wrapping_sub(head.count)
+    }
+
+    /// The item `n` places after the next one, if the consumer knows it to be published and it
+    /// is in the same chunk as the next one.
+    #[inline]
+    pub(crate) fn peek_ahead(&self, n: usize) -> Option<&T> {
+        // SAFETY: `head` is only ever accessed by the consumer; `&self` is the consumer.
+        let head = unsafe { &*self.inner.head.0.get() };
+        let index = head.index + n;
+        if index >= CHUNK || self.backlog() <= n {
+            return None;
+        }
+        // SAFETY: the slot is published (its count is below `visible`), so the producer wrote
+        // it and never touches it again; it stays in the queue until this consumer pops it,
+        // which `&self` rules out while the reference lives.
+        Some(unsafe { (*(*head.chunk).slots[index].get()).assume_init_ref() })
+    }
+
     /// Whether an item is available, re-reading the shared count with `SeqCst` (the second half
     /// of the pipe's sleep handshake).
     #[inline]
@@ -317,6 +342,33 @@ mod tests {
         assert_eq!(chunk as usize % 64, 0);
         // SAFETY: allocated just above, holds no items, referenced nowhere else.
         unsafe { Chunk::free(chunk) };
+    }
+
+    #[test]
+    fn peek_ahead_sees_published_items_of_the_current_chunk_only() {
+        let (mut p, mut c) = channel();
+        for i in 0..CHUNK + 10 {
+            p.push(i);
+        }
+        assert_eq!(c.peek_ahead(0), None, "nothing published, nothing known");
+        p.mark();
+        p.flush();
+        assert_eq!(c.backlog(), 0, "not looked at yet");
+        assert_eq!(c.pop(), Some(0));
+        assert_eq!(c.backlog(), CHUNK + 9);
+        assert_eq!(c.peek_ahead(0), Some(&1));
+        assert_eq!(c.peek_ahead(4), Some(&5));
+        // The next item is slot 1 of the first chunk: slot CHUNK - 1 is the last one it sees.
+        assert_eq!(c.peek_ahead(CHUNK - 2), Some(&(CHUNK - 1)));
+        assert_eq!(c.peek_ahead(CHUNK - 1), None);
+        for i in 1..CHUNK + 5 {
+            assert_eq!(c.pop(), Some(i));
+        }
+        assert_eq!(c.backlog(), 5);
+        assert_eq!(c.peek_ahead(4), Some(&(CHUNK + 9)));
+        assert_eq!(c.peek_ahead(5), None, "beyond what was published");
+        p.push(99);
+        assert_eq!(c.peek_ahead(5), None, "pushed but not published");
     }
 
     #[test]
