@@ -195,7 +195,6 @@ impl Distributor {
     }
 
     fn distribute<P: Pipes>(&mut self, pipes: &mut P, msg: Msg) {
-        let more = msg.more();
         let mut msg = Some(msg);
         let mut i = 0;
         while i < self.matching {
@@ -213,13 +212,8 @@ impl Distributor {
             let Some(copy) = copy else {
                 break;
             };
-            match pipes.write(pipe, copy) {
-                Ok(()) => {
-                    if !more {
-                        pipes.flush(pipe);
-                    }
-                    i += 1;
-                }
+            match pipes.write_and_publish(pipe, copy) {
+                Ok(()) => i += 1,
                 // The pipe at `i` is swapped out of the matching part, and another one into
                 // its place: retry the same index (with the message back, if it was moved).
                 Err(back) => {

@@ -58,11 +58,10 @@ impl LoadBalancer {
             let Some(pipe) = self.pipes.current() else {
                 return Err(msg);
             };
-            match pipes.write(pipe, msg) {
+            match pipes.write_and_publish(pipe, msg) {
                 Ok(()) => {
                     self.more = more;
                     if !more {
-                        pipes.flush(pipe);
                         self.pipes.advance();
                     }
                     return Ok(Some(pipe));

@@ -75,6 +75,16 @@ pub trait Pipes {
     fn check_write(&mut self, pipe: PipeId) -> bool;
     /// Publishes the frames written so far to the reader.
     fn flush(&mut self, pipe: PipeId);
+    /// [`Pipes::write`], then, if the frame ends its message, [`Pipes::flush`]. An
+    /// implementation that looks the pipe up in a table can do both with one lookup.
+    fn write_and_publish(&mut self, pipe: PipeId, msg: Msg) -> Result<(), Msg> {
+        let last = !msg.more();
+        self.write(pipe, msg)?;
+        if last {
+            self.flush(pipe);
+        }
+        Ok(())
+    }
     /// Drops the frames of an incomplete message written to `pipe` but not yet completed.
     fn rollback(&mut self, pipe: PipeId);
     /// Reads the next frame from `pipe`, or `None` if nothing is available now.

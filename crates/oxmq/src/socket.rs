@@ -1472,6 +1472,21 @@ impl Drop for PipeEntry {
 }
 
 impl PipeTable {
+    /// [`Pipes::write`], and with `publish` the flush of a frame that ends its message, with
+    /// one lookup of the pipe.
+    #[inline]
+    fn write_to(&mut self, pipe: PipeId, msg: Msg, publish: bool) -> std::result::Result<(), Msg> {
+        let Some(e) = self.map.get_mut(&pipe) else {
+            return Err(msg);
+        };
+        let last = !msg.more();
+        e.writer.write(msg).inspect_err(|_| e.out_active = false)?;
+        if publish && last {
+            e.writer.flush();
+        }
+        Ok(())
+    }
+
     /// The engine of `id` is gone: the pipe dies once its last message was read.
     fn terminating(&mut self, id: PipeId) {
         if let Some(e) = self.map.get_mut(&id) {
@@ -1486,10 +1501,12 @@ impl PipeTable {
 impl Pipes for PipeTable {
     #[inline]
     fn write(&mut self, pipe: PipeId, msg: Msg) -> std::result::Result<(), Msg> {
-        match self.map.get_mut(&pipe) {
-            Some(e) => e.writer.write(msg).inspect_err(|_| e.out_active = false),
-            None => Err(msg),
-        }
+        self.write_to(pipe, msg, false)
+    }
+
+    #[inline]
+    fn write_and_publish(&mut self, pipe: PipeId, msg: Msg) -> std::result::Result<(), Msg> {
+        self.write_to(pipe, msg, true)
     }
 
     fn check_write(&mut self, pipe: PipeId) -> bool {

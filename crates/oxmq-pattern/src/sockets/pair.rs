@@ -45,14 +45,9 @@ impl Behaviour for Pair {
         let Some(pipe) = self.pipe else {
             return Err(SendError::new(PatternError::WouldBlock, msg));
         };
-        let more = msg.more();
         pipes
-            .write(pipe, msg)
-            .map_err(|m| SendError::new(PatternError::WouldBlock, m))?;
-        if !more {
-            pipes.flush(pipe);
-        }
-        Ok(())
+            .write_and_publish(pipe, msg)
+            .map_err(|m| SendError::new(PatternError::WouldBlock, m))
     }
 
     #[inline]

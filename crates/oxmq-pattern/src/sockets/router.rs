@@ -175,13 +175,12 @@ impl Behaviour for Router {
         }
         self.more_out = msg.more();
         if let Some(pipe) = self.current_out {
-            if pipes.write(pipe, msg).is_err() {
+            if pipes.write_and_publish(pipe, msg).is_err() {
                 // The room was checked on the routing id frame, so the pipe is gone: drop
                 // what was written, e.g. REP's envelope.
                 pipes.rollback(pipe);
                 self.current_out = None;
             } else if !self.more_out {
-                pipes.flush(pipe);
                 self.current_out = None;
             }
         }
