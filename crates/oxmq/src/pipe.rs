@@ -261,16 +261,23 @@ impl PipeReader {
     /// as waiting and will be notified when the writer publishes more, or closes.
     #[inline]
     pub(crate) fn read(&mut self) -> Option<Msg> {
+        if let Some(m) = self.read_unarmed() {
+            return Some(m);
+        }
+        if self.arm() {
+            return self.read_unarmed();
+        }
+        None
+    }
+
+    /// Reads the next frame as [`PipeReader::read`] does, but when there is none does not ask
+    /// the writer for a notification: the caller watches the pipe itself
+    /// ([`PipeReader::has_data`]) and calls [`PipeReader::arm`] before it sleeps. While it
+    /// watches, the writer's flushes cost it no notification (a command and a wake-up each,
+    /// when a reader keeps catching up with its writer).
+    pub(crate) fn read_unarmed(&mut self) -> Option<Msg> {
         if let Some(slot) = &self.slot {
-            if let Some(m) = slot.take() {
-                return Some(m);
-            }
-            self.shared.reader_waiting.store(true, Ordering::SeqCst);
-            if slot.is_full() {
-                self.shared.reader_waiting.store(false, Ordering::Relaxed);
-                return slot.take();
-            }
-            return None;
+            return slot.take();
         }
         if let Some(m) = self.q.pop() {
             if m.is_pooled() && self.q.backlog() > PREFETCH_BACKLOG {
@@ -282,16 +289,23 @@ impl PipeReader {
             return Some(m);
         }
         self.return_credit();
-        self.shared.reader_waiting.store(true, Ordering::SeqCst);
-        if self.q.recheck() {
-            // Awake after all: a notification the writer may still send is harmless (the socket
-            // ignores activations of active pipes), but spare it the work when we can.
-            self.shared.reader_waiting.store(false, Ordering::Relaxed);
-            let m = self.q.pop()?;
-            self.account(&m);
-            return Some(m);
-        }
         None
+    }
+
+    /// Asks the writer to notify the reader's side when a frame comes (after a read found
+    /// none). Returns whether one came meanwhile, in which case no notification is asked for
+    /// (one the writer may still send is harmless: the socket ignores activations of active
+    /// pipes).
+    pub(crate) fn arm(&mut self) -> bool {
+        self.shared.reader_waiting.store(true, Ordering::SeqCst);
+        let ready = match &self.slot {
+            None => self.q.recheck(),
+            Some(slot) => slot.is_full(),
+        };
+        if ready {
+            self.shared.reader_waiting.store(false, Ordering::Relaxed);
+        }
+        ready
     }
 
     /// Whether a frame is available to read now (without taking it).

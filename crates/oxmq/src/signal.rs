@@ -318,7 +318,7 @@ impl Spinner {
 
     /// Watches until `ready` holds, within the current budget. Returns whether it held.
     #[inline]
-    pub(crate) fn spin(&mut self, ready: impl Fn() -> bool) -> bool {
+    pub(crate) fn spin(&mut self, mut ready: impl FnMut() -> bool) -> bool {
         for _ in 0..self.pause_rounds {
             if ready() {
                 return true;

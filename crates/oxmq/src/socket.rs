@@ -370,16 +370,21 @@ impl Socket {
     /// whether more frames of the same message follow.
     pub fn recv(&mut self) -> Result<Msg> {
         let mut deadline = Deadline::new(self.options.rcvtimeo);
-        loop {
+        // Pipes found empty are watched here, not armed, until this call sleeps or returns.
+        self.pipes.defer_arming = true;
+        let r = loop {
             match self.try_recv_msg() {
-                Err(ErrorKind::WouldBlock) => {
-                    if !self.wait(deadline.get())? {
-                        return Err(ErrorKind::WouldBlock.into());
-                    }
-                }
-                r => return r.map_err(Error::new),
+                Err(ErrorKind::WouldBlock) => match self.wait_watching(deadline.get(), true) {
+                    Ok(true) => {}
+                    Ok(false) => break Err(ErrorKind::WouldBlock.into()),
+                    Err(e) => break Err(e),
+                },
+                r => break r.map_err(Error::new),
             }
-        }
+        };
+        self.pipes.defer_arming = false;
+        self.arm_pipes();
+        r
     }
 
     /// Receives one frame without blocking (`ZMQ_DONTWAIT`): `EAGAIN` if none is available.
@@ -1014,6 +1019,13 @@ impl Socket {
     /// passes (`Ok(false)`); when the socket is interruptible, a signal delivered to the thread
     /// ends the wait with [`ErrorKind::Interrupted`].
     fn wait(&mut self, deadline: Option<Instant>) -> Result<bool> {
+        self.wait_watching(deadline, false)
+    }
+
+    /// [`Socket::wait`]; with `unarmed`, a frame arriving in a pipe left unarmed by the receive
+    /// (`PipeTable::defer_arming`) ends the wait too, and those pipes are armed before it
+    /// sleeps.
+    fn wait_watching(&mut self, deadline: Option<Instant>, unarmed: bool) -> Result<bool> {
         let started = Instant::now();
         if deadline.is_some_and(|d| d <= started) {
             return Ok(false);
@@ -1022,7 +1034,21 @@ impl Socket {
         // while it watches ends the wait with EINTR instead of being handled unseen.
         let held = self.interruptible.then(SignalsHeld::new);
         let signal = &self.shared.signal;
-        if self.spinner.spin(|| signal.has_commands()) {
+        let pipes = &mut self.pipes;
+        let mut arrived = None;
+        let ready = self.spinner.spin(|| {
+            if signal.has_commands() {
+                return true;
+            }
+            if unarmed {
+                arrived = pipes.ready_unarmed();
+            }
+            arrived.is_some()
+        });
+        if let Some(id) = arrived {
+            self.read_activated(id);
+        }
+        if ready || (unarmed && self.arm_pipes()) {
             return Ok(true);
         }
         let r = self.sleep(deadline, held.as_ref());
@@ -1055,19 +1081,37 @@ impl Socket {
         }
     }
 
+    /// Arms the pipes a receive left unarmed (see `PipeTable::defer_arming`), and activates
+    /// those that got a frame meanwhile, which will get no notification. Returns whether there
+    /// were any.
+    fn arm_pipes(&mut self) -> bool {
+        if self.pipes.unarmed.is_empty() {
+            return false;
+        }
+        let mut ready = Vec::new();
+        self.pipes.arm_all(&mut ready);
+        for &id in &ready {
+            self.read_activated(id);
+        }
+        !ready.is_empty()
+    }
+
+    /// `id` has frames to read again.
+    fn read_activated(&mut self, id: PipeId) {
+        if let Some(e) = self.pipes.map.get_mut(&id) {
+            if !e.in_active {
+                e.in_active = true;
+                self.pattern.read_activated(id);
+            }
+        }
+    }
+
     fn apply_commands(&mut self) {
         self.shared.signal.drain_into(&mut self.commands);
         let mut commands = std::mem::take(&mut self.commands);
         for cmd in commands.drain(..) {
             match cmd {
-                Command::ReadActivated(id) => {
-                    if let Some(e) = self.pipes.map.get_mut(&id) {
-                        if !e.in_active {
-                            e.in_active = true;
-                            self.pattern.read_activated(id);
-                        }
-                    }
-                }
+                Command::ReadActivated(id) => self.read_activated(id),
                 Command::WriteActivated(id) => {
                     if let Some(e) = self.pipes.map.get_mut(&id) {
                         if !e.out_active {
@@ -1119,6 +1163,7 @@ impl Socket {
                 reader: a.reader,
                 writer: a.writer,
                 in_active: true,
+                unarmed: false,
                 out_active: true,
                 terminating: false,
                 peer: a.peer,
@@ -1447,6 +1492,11 @@ impl EndpointEntry {
 #[derive(Default)]
 struct PipeTable {
     map: PipeMap<PipeEntry>,
+    /// While set (inside a blocking receive), a read that finds a pipe empty leaves it unarmed
+    /// ([`PipeReader::read_unarmed`]) and notes it in `unarmed`: the receive watches those
+    /// pipes itself, and arms them before it sleeps or returns ([`PipeTable::arm_all`]).
+    defer_arming: bool,
+    unarmed: Vec<PipeId>,
     /// Pipes whose engine is gone and whose last message was read.
     dead: Vec<PipeId>,
 }
@@ -1456,6 +1506,8 @@ struct PipeEntry {
     writer: PipeWriter,
     in_active: bool,
     out_active: bool,
+    /// In `PipeTable::unarmed`.
+    unarmed: bool,
     terminating: bool,
     /// inproc: the socket at the other end, told when this end goes away.
     peer: Option<PeerLink>,
@@ -1472,6 +1524,32 @@ impl Drop for PipeEntry {
 }
 
 impl PipeTable {
+    /// The first unarmed pipe (see `defer_arming`) that has a frame now, taken off the list.
+    fn ready_unarmed(&mut self) -> Option<PipeId> {
+        let i = self
+            .unarmed
+            .iter()
+            .position(|id| self.map.get_mut(id).is_some_and(|e| e.reader.has_data()))?;
+        let id = self.unarmed.swap_remove(i);
+        if let Some(e) = self.map.get_mut(&id) {
+            e.unarmed = false;
+        }
+        Some(id)
+    }
+
+    /// Arms every unarmed pipe (see `defer_arming`); returns those that had a frame meanwhile,
+    /// which will get no notification.
+    fn arm_all(&mut self, ready: &mut Vec<PipeId>) {
+        for id in self.unarmed.drain(..) {
+            if let Some(e) = self.map.get_mut(&id) {
+                e.unarmed = false;
+                if e.reader.arm() {
+                    ready.push(id);
+                }
+            }
+        }
+    }
+
     /// [`Pipes::write`], and with `publish` the flush of a frame that ends its message, with
     /// one lookup of the pipe.
     #[inline]
@@ -1536,7 +1614,16 @@ impl Pipes for PipeTable {
     #[inline]
     fn read(&mut self, pipe: PipeId) -> Option<Msg> {
         let e = self.map.get_mut(&pipe)?;
-        let mut m = e.reader.read();
+        let mut m = if self.defer_arming {
+            let m = e.reader.read_unarmed();
+            if m.is_none() && !e.unarmed {
+                e.unarmed = true;
+                self.unarmed.push(pipe);
+            }
+            m
+        } else {
+            e.reader.read()
+        };
         if let Some(msg) = &mut m {
             if let Some(p) = &e.properties {
                 msg.set_properties(Some(Arc::clone(p)));
@@ -1694,6 +1781,36 @@ mod tests {
             rep.send(m).expect("reply");
             assert_eq!(req.recv().expect("reply").data(), i.to_be_bytes());
         }
+    }
+
+    #[test]
+    fn a_blocking_recv_arms_the_pipes_it_found_empty_before_it_returns() {
+        let ctx = Context::new();
+        let mut pull = ctx.socket(SocketType::Pull).expect("socket");
+        pull.set_rcvtimeo(5000).expect("rcvtimeo");
+        pull.bind("inproc://armed").expect("bind");
+        let mut pushes: Vec<Socket> = (0..2)
+            .map(|_| {
+                let mut push = ctx.socket(SocketType::Push).expect("socket");
+                push.connect("inproc://armed").expect("connect");
+                push.send("hello").expect("send");
+                push
+            })
+            .collect();
+        // One frame from each pipe in turn: the fair queue looks at the first pipe next.
+        for _ in 0..2 {
+            assert_eq!(pull.recv().expect("hello").data(), b"hello");
+        }
+        // The receive finds the first pipe empty (and leaves it unarmed while it looks on) and
+        // takes the second pipe's frame.
+        pushes[1].send("second").expect("send");
+        assert_eq!(pull.recv().expect("second").data(), b"second");
+        assert!(!pull.pipes.defer_arming && pull.pipes.unarmed.is_empty());
+        // The first pipe was armed on the way out, so a frame written to it now wakes a poll.
+        pushes[0].send("first").expect("send");
+        let mut items = [crate::PollItem::socket(&mut pull, crate::POLLIN)];
+        assert_eq!(crate::poll(&mut items, 5000).expect("poll"), 1);
+        assert_eq!(pull.try_recv().expect("first").data(), b"first");
     }
 
     #[test]
