@@ -148,6 +148,7 @@ impl Msg {
 
     /// A frame whose body is a copy of `data`: inline when short, in a recycled block up to
     /// 64 KiB, one allocation of its own beyond.
+    #[inline]
     pub fn copy_from_slice(data: &[u8]) -> Msg {
         Msg {
             body: body_from_slice(data),
