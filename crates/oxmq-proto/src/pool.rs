@@ -129,7 +129,11 @@ impl Local {
         // list it has just detached); each block in it is a live allocation of class `class`
         // with no other reference.
         let header = unsafe { block.as_ref() };
-        self.free[class].set(header.next.load(Ordering::Relaxed));
+        let next = header.next.load(Ordering::Relaxed);
+        self.free[class].set(next);
+        // The next block's header was last written by the thread that gave it back: start
+        // taking its cache line now, so that the next take's store to it does not wait.
+        prefetch_line(next);
         header.refs.store(1, Ordering::Relaxed);
         Some(block)
     }
@@ -282,12 +286,7 @@ impl Block {
     /// Starts loading the block's header into the cache.
     #[inline]
     pub(crate) fn prefetch_header(&self) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch has no effect on the program's state and never faults.
-        unsafe {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            _mm_prefetch::<_MM_HINT_T0>(self.header.as_ptr().cast::<i8>());
-        }
+        prefetch_line(self.header.as_ptr());
     }
 
     /// Whether other frames refer to this block too.
@@ -299,6 +298,20 @@ impl Block {
         // SAFETY: the header lives as long as any reference to the block.
         unsafe { self.header.as_ref() }
     }
+}
+
+/// Asks the CPU to start loading the cache line at `p` (any address, null included: a
+/// prefetch never faults and changes nothing the program sees).
+#[inline]
+fn prefetch_line<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch has no effect on the program's state and never faults.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
+        _mm_prefetch::<_MM_HINT_ET0>(p.cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// A new block of class `class` belonging to `home`, with one reference.
