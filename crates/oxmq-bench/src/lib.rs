@@ -51,11 +51,14 @@ use oxmq::curve::{KeyPair, PublicKey};
 
 mod backend_oxmq;
 mod loopback;
+mod pin;
 mod plot;
 mod report;
 
 pub use backend_oxmq::Oxmq;
 pub use loopback::loopback;
+pub use pin::{can_pin, placement_summary};
+use pin::{Pin, Side};
 pub use report::{Report, Row, Summary};
 
 /// The transports a case can run over.
@@ -169,6 +172,8 @@ pub struct Spec {
     /// The security mechanism of the case's connections: CURVE only for throughput over tcp
     /// or ipc ([`CaseError::CurveNotApplicable`] otherwise).
     pub security: Security,
+    /// Each side of the case on a CPU of its own (`--pin`; see [`Spec::pinned`]).
+    pub pinned: bool,
 }
 
 /// The security mechanism a case runs over.
@@ -234,6 +239,7 @@ impl Spec {
             count,
             timeout: None,
             security: Security::Null,
+            pinned: false,
         }
     }
 
@@ -246,6 +252,7 @@ impl Spec {
             count: round_trips,
             timeout: None,
             security: Security::Null,
+            pinned: false,
         }
     }
 
@@ -267,6 +274,7 @@ impl Spec {
             count,
             timeout: None,
             security: Security::Null,
+            pinned: false,
         }
     }
 
@@ -280,7 +288,19 @@ impl Spec {
             count,
             timeout: None,
             security: Security::Null,
+            pinned: false,
         }
+    }
+
+    /// The same case with each side on a CPU of its own, as libzmq's perf tools run under
+    /// `taskset -c 0` and `taskset -c 1`: the binding socket's threads (its application thread
+    /// and its context's I/O thread) on the first CPU the process may use, the connecting
+    /// sockets' on the second. Unpinned, the scheduler's first placement of a stream's four
+    /// threads decides its small-message throughput, for every library. Without two CPUs it
+    /// changes nothing ([`can_pin`]).
+    pub fn pinned(mut self) -> Spec {
+        self.pinned = true;
+        self
     }
 
     /// The same case with SNDTIMEO/RCVTIMEO set on its sockets.
@@ -876,6 +896,7 @@ fn require_count<E: StdError + 'static>(spec: &Spec, min: u64) -> Result<(), Cas
 fn throughput<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error>> {
     require_count(spec, 2)?;
     let be = backend_error::<B>;
+    let _pin = Pin::side(spec.pinned, Side::Bind);
     let ctx = B::context().map_err(be)?;
     let mut pull = B::socket(&ctx, Role::Pull, spec.timeout).map_err(be)?;
     if let Some(keys) = spec.curve() {
@@ -885,11 +906,12 @@ fn throughput<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error
 
     let sender_ctx = peer_context::<B>(&ctx, spec.transport).map_err(be)?;
     let (done_tx, done_rx) = mpsc::channel::<()>();
-    let (size, count, timeout) = (spec.size, spec.count, spec.timeout);
+    let (size, count, timeout, pinned) = (spec.size, spec.count, spec.timeout, spec.pinned);
     let curve = spec.curve().cloned();
     let sender = thread::Builder::new()
         .name(format!("{}-push", B::NAME))
         .spawn(move || -> Result<(), B::Error> {
+            let _pin = Pin::side(pinned, Side::Connect);
             let mut push = B::socket(&sender_ctx, Role::Push, timeout)?;
             if let Some(keys) = &curve {
                 B::set_curve_client(
@@ -950,22 +972,17 @@ fn receive_all<B: Backend>(
 fn latency<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error>> {
     require_count(spec, 1)?;
     let be = backend_error::<B>;
+    let _pin = Pin::side(spec.pinned, Side::Connect);
     let ctx = B::context().map_err(be)?;
     let server_ctx = peer_context::<B>(&ctx, spec.transport).map_err(be)?;
     let (size, count, timeout) = (spec.size, spec.count, spec.timeout);
     let warmup = WARMUP_ROUND_TRIPS.min(count);
-    let server = Server::<B>::spawn(
-        server_ctx,
-        Role::Rep,
-        timeout,
-        &spec.transport.endpoint(),
-        move |rep| {
-            for _ in 0..warmup + count {
-                B::echo(rep).map_err(backend_error::<B>)?;
-            }
-            Ok(())
-        },
-    )?;
+    let server = Server::<B>::spawn(server_ctx, Role::Rep, spec, move |rep| {
+        for _ in 0..warmup + count {
+            B::echo(rep).map_err(backend_error::<B>)?;
+        }
+        Ok(())
+    })?;
     let endpoint = server.endpoint.clone();
     let measured = ping_pong::<B>(&ctx, &endpoint, size, warmup, count, timeout);
     // On a local failure the server may wait for a request for good: leave it, do not join.
@@ -992,20 +1009,21 @@ struct Server<B: Backend> {
 }
 
 impl<B: Backend> Server<B> {
-    /// Starts the thread and waits until its socket is bound.
+    /// Starts the thread (the case's binding side), binds over `spec`'s transport with its
+    /// timeout, and waits until the socket is bound.
     fn spawn(
         ctx: B::Context,
         role: Role,
-        timeout: Option<Duration>,
-        bind_to: &str,
+        spec: &Spec,
         serve: impl FnOnce(&mut B::Socket) -> Result<(), CaseError<B::Error>> + Send + 'static,
     ) -> Result<Server<B>, CaseError<B::Error>> {
-        let bind_to = bind_to.to_owned();
+        let (bind_to, timeout, pinned) = (spec.transport.endpoint(), spec.timeout, spec.pinned);
         let (endpoint_tx, endpoint_rx) = mpsc::channel::<Result<String, B::Error>>();
         let (done, done_rx) = mpsc::channel::<()>();
         let thread = thread::Builder::new()
             .name(format!("{}-server", B::NAME))
             .spawn(move || {
+                let _pin = Pin::side(pinned, Side::Bind);
                 let bound = B::socket(&ctx, role, timeout)
                     .and_then(|mut s| B::bind(&mut s, &bind_to).map(|ep| (s, ep)));
                 let mut socket = match bound {
@@ -1093,6 +1111,7 @@ fn fanout<B: Backend>(spec: &Spec, subscribers: usize) -> Result<Measurement, Ca
         return Err(CaseError::NoSubscribers);
     }
     let be = backend_error::<B>;
+    let _pin = Pin::side(spec.pinned, Side::Bind);
     let ctx = B::context().map_err(be)?;
     let mut publisher = B::socket(&ctx, Role::Pub, spec.timeout).map_err(be)?;
     B::set_hwm(&mut publisher, 0).map_err(be)?;
@@ -1112,10 +1131,11 @@ fn fanout<B: Backend>(spec: &Spec, subscribers: usize) -> Result<Measurement, Ca
             Arc::clone(&warmed),
             result_tx.clone(),
         );
-        let (size, count, timeout) = (spec.size, spec.count, spec.timeout);
+        let (size, count, timeout, pinned) = (spec.size, spec.count, spec.timeout, spec.pinned);
         thread::Builder::new()
             .name(format!("{}-sub-{t}", B::NAME))
             .spawn(move || {
+                let _pin = Pin::side(pinned, Side::Connect);
                 let result = subscribe_and_receive::<B>(
                     &ctx, &endpoint, mine, size, count, timeout, &warmed,
                 );
@@ -1322,21 +1342,15 @@ fn routed<B: Backend>(spec: &Spec, peers: usize) -> Result<Measurement, CaseErro
     let per_peer = (spec.count / peers as u64).max(1);
     let total = per_peer * peers as u64;
     let ctx = B::context().map_err(be)?;
-    let (size, timeout) = (spec.size, spec.timeout);
+    let (size, timeout, pinned) = (spec.size, spec.timeout, spec.pinned);
 
     // The ROUTER echoes one warm-up message per DEALER, then the counted ones.
-    let server = Server::<B>::spawn(
-        ctx.clone(),
-        Role::Router,
-        timeout,
-        &spec.transport.endpoint(),
-        move |router| {
-            for _ in 0..peers as u64 + total {
-                check_size::<B>(size, B::route_echo(router).map_err(backend_error::<B>)?)?;
-            }
-            Ok(())
-        },
-    )?;
+    let server = Server::<B>::spawn(ctx.clone(), Role::Router, spec, move |router| {
+        for _ in 0..peers as u64 + total {
+            check_size::<B>(size, B::route_echo(router).map_err(backend_error::<B>)?)?;
+        }
+        Ok(())
+    })?;
     let endpoint = server.endpoint.clone();
 
     let client_ctx = peer_context::<B>(&ctx, spec.transport).map_err(be)?;
@@ -1357,6 +1371,7 @@ fn routed<B: Backend>(spec: &Spec, peers: usize) -> Result<Measurement, CaseErro
         thread::Builder::new()
             .name(format!("{}-dealers-{t}", B::NAME))
             .spawn(move || {
+                let _pin = Pin::side(pinned, Side::Connect);
                 let dealers = connect_dealers::<B>(&ctx, &endpoint, mine, size, timeout);
                 let mut dealers = match dealers {
                     Ok(d) => {

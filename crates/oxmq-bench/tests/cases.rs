@@ -153,6 +153,20 @@ fn libzmq_fanout() {
     check::<Libzmq>(Spec::fanout(Transport::Tcp, 16, 20_000, 10));
 }
 
+/// Pinned, every kind of case still runs to the end for both libraries (each side's threads
+/// on a CPU of its own, which the pin module's own test checks).
+#[test]
+fn pinned_cases_run() {
+    for transport in [Transport::Tcp, Transport::Inproc] {
+        check::<Oxmq>(Spec::throughput(transport, 16, 5_000).pinned());
+        check::<Libzmq>(Spec::throughput(transport, 16, 5_000).pinned());
+        check::<Oxmq>(Spec::latency(transport, 16, 200).pinned());
+        check::<Libzmq>(Spec::latency(transport, 16, 200).pinned());
+        check::<Oxmq>(Spec::fanout(transport, 16, 200, 10).pinned());
+        check::<Oxmq>(Spec::routed(transport, 16, 2_000, 10).pinned());
+    }
+}
+
 #[test]
 fn routed_cases_echo_every_message_through_the_router() {
     for transport in [Transport::Tcp, Transport::Ipc, Transport::Inproc] {

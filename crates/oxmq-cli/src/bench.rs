@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use oxmq_bench::{
-    default_count, default_curve_count, machine_summary, run_suite, BoxError, Contender, Kind,
-    Oxmq, Progress, Spec, Transport, CURVE_SIZES,
+    can_pin, default_count, default_curve_count, machine_summary, placement_summary, run_suite,
+    BoxError, Contender, Kind, Oxmq, Progress, Spec, Transport, CURVE_SIZES,
 };
 
 /// Options of `oxmq bench`.
@@ -48,6 +48,12 @@ pub(crate) struct BenchArgs {
     /// Runs per case; the table shows the median and the range.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Each side of a case on a CPU of its own: the binding socket's threads (application and
+    /// I/O) on the first CPU this process may use, the connecting sockets' on the second, as
+    /// `taskset -c 0` and `taskset -c 1` do for two processes. Unpinned, the scheduler's first
+    /// placement of a stream's threads decides its small-message rate.
+    #[arg(long)]
+    pin: bool,
     /// Also write the results as an SVG bar chart (median rate per case, log scale).
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<std::path::PathBuf>,
@@ -82,6 +88,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
     let specs = specs(args)?;
     println!("{}", machine_summary());
     println!("oxmq {}", env!("CARGO_PKG_VERSION"));
+    println!("{}", placement_summary(args.pin));
     let spinner = Spinner::start(std::io::stderr().is_terminal());
     let mut progress = |p: &Progress<'_>| {
         spinner.set(format!(
@@ -120,6 +127,9 @@ fn specs(args: &BenchArgs) -> Result<Vec<Spec>, String> {
     } else {
         args.case.clone()
     };
+    if args.pin && !can_pin() {
+        return Err("--pin needs two CPUs this process may run on".to_owned());
+    }
     // inproc has no handshake, so no mechanism: a CURVE case there would measure NULL.
     if transport == Transport::Inproc && cases.contains(&CaseArg::ThrCurve) {
         return Err("thr-curve needs --transport tcp or ipc (inproc has no security)".to_owned());
@@ -165,7 +175,7 @@ fn specs(args: &BenchArgs) -> Result<Vec<Spec>, String> {
                         default_count(kind, transport, size)
                     }
                 });
-                specs.push(match kind {
+                let spec = match kind {
                     Kind::Throughput if case == CaseArg::ThrCurve => {
                         Spec::throughput_curve(transport, size, count)
                     }
@@ -175,7 +185,8 @@ fn specs(args: &BenchArgs) -> Result<Vec<Spec>, String> {
                         Spec::fanout(transport, size, count, subscribers)
                     }
                     Kind::Routed { peers } => Spec::routed(transport, size, count, peers),
-                });
+                };
+                specs.push(if args.pin { spec.pinned() } else { spec });
             }
         }
     }
@@ -292,6 +303,11 @@ mod tests {
             panic!("not a bench command")
         };
         assert_eq!(args.plot.as_deref(), Some(std::path::Path::new("out.svg")));
+        assert!(specs.iter().all(|s| !s.pinned), "unpinned unless asked");
+        if oxmq_bench::can_pin() {
+            let pinned = specs_of(&["oxmq", "bench", "--case", "thr,fanout", "--pin"]);
+            assert!(pinned.len() > 2 && pinned.iter().all(|s| s.pinned));
+        }
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! profiling), `--count N` (messages or round trips per case instead of the defaults),
 //! `--instructions` (instructions per message under callgrind instead of times: see
 //! `instructions.rs`; the 16-byte inproc and tcp cases unless filters say otherwise),
-//! `--plot FILE` (also write the report as an SVG bar chart of oxmq's speed relative to
+//! `--pin` (each side of a case on a CPU of its own, the binding side on the first CPU, the
+//! connecting side on the second, as `taskset` does for libzmq's perf tools; see
+//! `Spec::pinned`), `--plot FILE` (also write the report as an SVG bar chart of oxmq's speed relative to
 //! libzmq per case), `--memory [--connections N]` (memory per socket and per idle tcp connection, and a ROUTER's
 //! fan-in over N connections, default 10,000: see `memory.rs`), and filters that keep only the cases whose label holds one of them as whole
 //! words (`thr`, `ipc`, `fanout`, `"thr tcp 16 B"`, `x10`, `thr-curve`, ...; see
@@ -18,7 +20,10 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use oxmq_bench::{default_specs, machine_summary, run_suite, Backend, Contender, Oxmq, Progress};
+use oxmq_bench::{
+    can_pin, default_specs, machine_summary, placement_summary, run_suite, Backend, Contender,
+    Oxmq, Progress,
+};
 
 mod instructions;
 mod libzmq;
@@ -56,6 +61,15 @@ fn main() -> ExitCode {
     if let Some(count) = args.count {
         for spec in &mut specs {
             spec.count = count;
+        }
+    }
+    if args.pin {
+        if !can_pin() {
+            eprintln!("compare: --pin needs two CPUs this process may run on");
+            return ExitCode::from(2);
+        }
+        for spec in &mut specs {
+            spec.pinned = true;
         }
     }
     // The modes that count rather than time: each library in child processes of its own.
@@ -104,6 +118,7 @@ fn main() -> ExitCode {
         "libzmq {major}.{minor}.{patch} ({curve} CURVE), oxmq {}",
         env!("CARGO_PKG_VERSION")
     );
+    println!("{}", placement_summary(args.pin));
     if !args.bench {
         println!("smoke run: {SMOKE_COUNT} messages per case; `cargo bench` measures");
     }
@@ -247,6 +262,8 @@ struct Args {
     count: Option<u64>,
     runs: usize,
     only: Option<String>,
+    /// `--pin`: each side of a case on a CPU of its own.
+    pin: bool,
     filters: Vec<String>,
 }
 
@@ -260,12 +277,14 @@ impl Args {
             count: None,
             runs: DEFAULT_RUNS,
             only: None,
+            pin: false,
             filters: Vec::new(),
         };
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--bench" => parsed.bench = true,
                 "--instructions" => parsed.instructions = true,
+                "--pin" => parsed.pin = true,
                 "--plot" => parsed.plot = Some(args.next().ok_or("--plot needs a file name")?),
                 "--memory" => parsed.memory = Some(parsed.memory.unwrap_or(DEFAULT_CONNECTIONS)),
                 "--connections" => {
