@@ -33,23 +33,35 @@ pub(crate) fn channel<T>() -> (Producer<T>, Consumer<T>) {
         published: CachePadded(AtomicUsize::new(0)),
         spare: AtomicPtr::new(ptr::null_mut()),
         head: CachePadded(UnsafeCell::new(pos)),
-        tail: CachePadded(UnsafeCell::new(pos)),
-        boundary: UnsafeCell::new(pos),
+        final_tail: UnsafeCell::new(None),
     });
     (
         Producer {
             inner: Arc::clone(&inner),
             published: 0,
+            tail: pos,
+            boundary: pos,
         },
         Consumer { inner, visible: 0 },
     )
 }
 
 /// The writing end.
+///
+/// Its positions are its own fields, not the shared part's: the compiler then knows that
+/// writing an item into a slot does not change them, and keeps them in registers from `push`
+/// to `mark` instead of reading back, with one wide load, what it had just stored as separate
+/// words. Such a load cannot be served from the pending stores and waits for them, the item's
+/// included, to reach the cache (a PUB writing into 100 pipes spent most of `write_unchecked`
+/// there).
 pub(crate) struct Producer<T> {
     inner: Arc<Inner<T>>,
     /// The count last published.
     published: usize,
+    /// Where the next item goes.
+    tail: Position<T>,
+    /// The end of the last whole message: what `flush` may publish.
+    boundary: Position<T>,
 }
 
 /// The reading end.
@@ -64,9 +76,7 @@ impl<T> Producer<T> {
     /// [`Producer::flush`] follow.
     #[inline]
     pub(crate) fn push(&mut self, value: T) {
-        // SAFETY: `tail` is only ever accessed by the producer, and `&mut self` makes this call
-        // the only producer access.
-        let tail = unsafe { &mut *self.inner.tail.0.get() };
+        let tail = &mut self.tail;
         // SAFETY: `tail.chunk` is a live chunk owned by the queue and `tail.index < CHUNK`
         // (the index is reset to 0 whenever it reaches CHUNK below). The slot is beyond the
         // published count, so the consumer does not read it concurrently.
@@ -81,7 +91,7 @@ impl<T> Producer<T> {
             // SAFETY: `tail.chunk` is live; its `next` is written only by the producer.
             let existing = unsafe { (*tail.chunk).next.load(Ordering::Relaxed) };
             let next = if existing.is_null() {
-                let c = self.take_spare();
+                let c = take_spare(&self.inner);
                 // SAFETY: `tail.chunk` is live; see above.
                 unsafe { (*tail.chunk).next.store(c, Ordering::Release) };
                 c
@@ -97,16 +107,25 @@ impl<T> Producer<T> {
     /// Marks everything pushed so far as publishable (the end of a whole message).
     #[inline]
     pub(crate) fn mark(&mut self) {
-        // SAFETY: producer-only fields, exclusive through `&mut self`.
-        unsafe { *self.inner.boundary.get() = *self.inner.tail.0.get() };
+        // Word by word, as `push` stored them: left to itself the compiler reads the chunk and
+        // the index with one 16-byte load, which cannot be served from the two 8-byte stores
+        // still pending and waits for them, and for the item's store before them, to reach the
+        // cache (thr tcp 16 B, pinned: 11.05M-11.61M msg/s before, 11.57M-11.96M after).
+        // SAFETY: reads of this producer's own initialised fields, through references.
+        unsafe {
+            self.boundary = Position {
+                chunk: ptr::read_volatile(&self.tail.chunk),
+                index: ptr::read_volatile(&self.tail.index),
+                count: ptr::read_volatile(&self.tail.count),
+            };
+        }
     }
 
     /// Publishes everything up to the last [`Producer::mark`]. Returns whether anything new was
     /// published.
     #[inline]
     pub(crate) fn flush(&mut self) -> bool {
-        // SAFETY: producer-only field, exclusive through `&mut self`.
-        let boundary = unsafe { (*self.inner.boundary.get()).count };
+        let boundary = self.boundary.count;
         if boundary == self.published {
             return false;
         }
@@ -117,36 +136,46 @@ impl<T> Producer<T> {
 
     /// Drops every item pushed since the last [`Producer::mark`].
     pub(crate) fn rollback(&mut self) {
-        // SAFETY: producer-only fields, exclusive through `&mut self`.
-        let (tail, boundary) =
-            unsafe { (&mut *self.inner.tail.0.get(), &*self.inner.boundary.get()) };
-        let mut pos = *boundary;
-        while pos.count != tail.count {
+        let mut pos = self.boundary;
+        while pos.count != self.tail.count {
             // SAFETY: every slot between the boundary and the tail holds an item that was
             // written by `push` and never published, so only the producer can see it.
             unsafe { (*(*pos.chunk).slots[pos.index].get()).assume_init_drop() };
             pos.advance();
         }
-        *tail = *boundary;
+        self.tail = self.boundary;
     }
 
     /// Number of items pushed but not yet published.
     #[cfg(test)]
     pub(crate) fn unflushed(&self) -> usize {
-        // SAFETY: producer-only field, and `&self` excludes concurrent producer mutation.
-        let tail = unsafe { &*self.inner.tail.0.get() };
-        tail.count.wrapping_sub(self.published)
+        self.tail.count.wrapping_sub(self.published)
     }
+}
 
-    fn take_spare(&self) -> *mut Chunk<T> {
-        let spare = self.inner.spare.swap(ptr::null_mut(), Ordering::AcqRel);
-        if spare.is_null() {
-            Chunk::alloc()
-        } else {
-            // SAFETY: the consumer gave this chunk up through `spare`; nobody else refers to it.
-            unsafe { (*spare).next.store(ptr::null_mut(), Ordering::Relaxed) };
-            spare
-        }
+/// A free chunk: the one the consumer handed back, or a new one.
+fn take_spare<T>(inner: &Inner<T>) -> *mut Chunk<T> {
+    let spare = inner.spare.swap(ptr::null_mut(), Ordering::AcqRel);
+    if spare.is_null() {
+        Chunk::alloc()
+    } else {
+        // SAFETY: the consumer gave this chunk up through `spare`; nobody else refers to it.
+        unsafe { (*spare).next.store(ptr::null_mut(), Ordering::Relaxed) };
+        spare
+    }
+}
+
+// SAFETY: the producer's positions point into chunks of the queue it shares with one
+// consumer, which never touches the slots beyond the published count nor these positions; the
+// producer moves `T`s to another thread, so `T: Send` suffices, as for `Inner`.
+unsafe impl<T: Send> Send for Producer<T> {}
+
+impl<T> Drop for Producer<T> {
+    fn drop(&mut self) {
+        // Leave the tail to whichever end drops the queue last, which drops the items up to it.
+        // SAFETY: `final_tail` is written only here, by the one producer, and read only by
+        // `Inner::drop`, after both ends are gone (the `Arc` orders this write before it).
+        unsafe { *self.inner.final_tail.get() = Some(self.tail) };
     }
 }
 
@@ -285,14 +314,14 @@ struct Inner<T> {
     published: CachePadded<AtomicUsize>,
     spare: AtomicPtr<Chunk<T>>,
     head: CachePadded<UnsafeCell<Position<T>>>,
-    tail: CachePadded<UnsafeCell<Position<T>>>,
-    /// The end of the last whole message: what `flush` may publish.
-    boundary: UnsafeCell<Position<T>>,
+    /// The producer's tail, left by its `Drop`: the end of the items still queued.
+    final_tail: UnsafeCell<Option<Position<T>>>,
 }
 
 // SAFETY: the queue moves `T`s from one thread to another, so `T: Send` suffices. The raw
-// pointers are owned by the queue; `head` is touched only through the single `Consumer`, `tail`
-// and `boundary` only through the single `Producer`, and the shared fields are atomics.
+// pointers are owned by the queue; `head` is touched only through the single `Consumer`,
+// `final_tail` only by the `Producer`'s drop and then by the queue's, and the shared fields are
+// atomics.
 unsafe impl<T: Send> Send for Inner<T> {}
 // SAFETY: see above; `&Inner` is only shared between the two unique ends.
 unsafe impl<T: Send> Sync for Inner<T> {}
@@ -301,12 +330,14 @@ impl<T> Drop for Inner<T> {
     fn drop(&mut self) {
         // Both ends are gone: drop every item still queued, published or not, then the chunks.
         let head = *self.head.0.get_mut();
-        let tail = *self.tail.0.get_mut();
-        let mut pos = head;
-        while pos.count != tail.count {
-            // SAFETY: slots from head to tail hold items written by `push` and not consumed.
-            unsafe { (*(*pos.chunk).slots[pos.index].get()).assume_init_drop() };
-            pos.advance();
+        // Without the producer's tail (it was leaked, not dropped) the items leak too.
+        if let Some(tail) = *self.final_tail.get_mut() {
+            let mut pos = head;
+            while pos.count != tail.count {
+                // SAFETY: slots from head to tail hold items written by `push` and not consumed.
+                unsafe { (*(*pos.chunk).slots[pos.index].get()).assume_init_drop() };
+                pos.advance();
+            }
         }
         let mut chunk = head.chunk;
         while !chunk.is_null() {
@@ -423,6 +454,34 @@ mod tests {
             p.push(Arc::clone(&item));
         }
         assert_eq!(Arc::strong_count(&item), 1);
+        // Either end may go first; the items partly consumed.
+        for producer_first in [true, false] {
+            let (mut p, mut c) = channel();
+            for _ in 0..(CHUNK + 3) {
+                p.push(Arc::clone(&item));
+            }
+            p.mark();
+            p.flush();
+            drop(c.pop());
+            p.push(Arc::clone(&item));
+            if producer_first {
+                drop(p);
+                assert_eq!(
+                    Arc::strong_count(&item),
+                    CHUNK + 4,
+                    "the consumer still holds them"
+                );
+                drop(c);
+            } else {
+                drop(c);
+                drop(p);
+            }
+            assert_eq!(
+                Arc::strong_count(&item),
+                1,
+                "producer first: {producer_first}"
+            );
+        }
     }
 
     #[test]
