@@ -9,8 +9,9 @@
 //! [`command`] are pure codecs over byte slices, and [`wbuf::WriteBuf`] is the output buffer a
 //! session fills for one vectored write.
 //!
-//! No `unsafe` code but in `pool`, the recycled message bodies (its tests run under Miri:
-//! `scripts/miri`).
+//! No `unsafe` code but in `pool`, the recycled message bodies, and in `Msg`'s four accessors
+//! of its body, which it keeps in a `MaybeUninit` (see there); their tests run under Miri
+//! (`scripts/miri`).
 #![deny(unsafe_code)]
 
 pub mod command;

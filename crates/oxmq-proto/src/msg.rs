@@ -8,6 +8,7 @@
 //! buffer; either way cloning a message for a fan-out costs one reference-count increment.
 
 use std::fmt;
+use std::mem::MaybeUninit;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -16,9 +17,15 @@ use bytes::Bytes;
 use crate::pool::{self, Block};
 
 /// One frame of a ZeroMQ message.
-#[derive(Clone)]
 pub struct Msg {
-    body: Body,
+    /// Always initialised. `MaybeUninit` only hides `Body`'s niche (its unused discriminant
+    /// values): without one, `Option<Msg>` and `Result<Msg, E>` keep their own tag before the
+    /// frame instead of inside it, and the compiler moves a frame from one to the other as one
+    /// whole 64-byte block. With the niche it moved the tag byte and the 63 bytes after it
+    /// apart, at odd offsets and in pieces that differed from move to move, so that each
+    /// move's loads waited for the previous move's stores to reach the cache; a received
+    /// frame passes through a handful of such wrappers on its way from the pipe to the caller.
+    body: MaybeUninit<Body>,
     flags: u8,
     /// The properties of the connection a received frame came from (`zmq_msg_gets`).
     properties: Option<Arc<Properties>>,
@@ -104,6 +111,26 @@ pub const PROPERTY_USER_ID: &str = "User-Id";
 /// `ZMQ_MSG_PROPERTY_PEER_ADDRESS`.
 pub const PROPERTY_PEER_ADDRESS: &str = "Peer-Address";
 
+impl Clone for Msg {
+    #[inline]
+    fn clone(&self) -> Msg {
+        Msg {
+            body: MaybeUninit::new(self.body().clone()),
+            flags: self.flags,
+            properties: self.properties.clone(),
+        }
+    }
+}
+
+#[allow(unsafe_code)]
+impl Drop for Msg {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: `body` is initialised (see `Msg::body`) and dropped once, here.
+        unsafe { self.body.assume_init_drop() }
+    }
+}
+
 #[derive(Clone)]
 enum Body {
     Inline { len: u8, buf: [u8; INLINE_CAPACITY] },
@@ -112,13 +139,39 @@ enum Body {
 }
 
 impl Msg {
+    #[allow(unsafe_code)]
+    #[inline(always)]
+    fn body(&self) -> &Body {
+        // SAFETY: `body` is initialised by every constructor and stays so until `drop` or
+        // `into_body`, after which the frame is gone.
+        unsafe { self.body.assume_init_ref() }
+    }
+
+    #[allow(unsafe_code)]
+    #[inline(always)]
+    fn body_mut(&mut self) -> &mut Body {
+        // SAFETY: as in `body`.
+        unsafe { self.body.assume_init_mut() }
+    }
+
+    /// Takes the body out of the frame (its properties are dropped).
+    #[allow(unsafe_code)]
+    #[inline]
+    fn into_body(self) -> Body {
+        let mut this = std::mem::ManuallyDrop::new(self);
+        drop(this.properties.take());
+        // SAFETY: `body` is initialised (see `body`), read once here, and `this` is never
+        // dropped, so it is not dropped twice.
+        unsafe { this.body.assume_init_read() }
+    }
+
     /// Asks the CPU to start loading what dropping this frame will read (a pooled body's
     /// reference count), so that a consumer reading frames in order overlaps that wait with
     /// its work on earlier ones. For oxmq's pipes.
     #[doc(hidden)]
     #[inline]
     pub fn prefetch_drop(&self) {
-        if let Body::Pooled(b) = &self.body {
+        if let Body::Pooled(b) = self.body() {
             b.prefetch_header();
         }
     }
@@ -128,7 +181,7 @@ impl Msg {
     #[doc(hidden)]
     #[inline]
     pub fn is_pooled(&self) -> bool {
-        matches!(self.body, Body::Pooled(_))
+        matches!(self.body(), Body::Pooled(_))
     }
 
     /// Bodies of at most this many bytes are stored inline, without an allocation.
@@ -137,10 +190,10 @@ impl Msg {
     /// An empty frame (a zero-length body, no flags).
     pub const fn new() -> Msg {
         Msg {
-            body: Body::Inline {
+            body: MaybeUninit::new(Body::Inline {
                 len: 0,
                 buf: [0; INLINE_CAPACITY],
-            },
+            }),
             flags: 0,
             properties: None,
         }
@@ -151,7 +204,7 @@ impl Msg {
     #[inline]
     pub fn copy_from_slice(data: &[u8]) -> Msg {
         Msg {
-            body: body_from_slice(data),
+            body: MaybeUninit::new(body_from_slice(data)),
             flags: 0,
             properties: None,
         }
@@ -165,7 +218,7 @@ impl Msg {
             Body::Shared(data)
         };
         Msg {
-            body,
+            body: MaybeUninit::new(body),
             flags: 0,
             properties: None,
         }
@@ -175,7 +228,7 @@ impl Msg {
     /// stays that of `data`'s buffer (the C ABI's `zmq_msg_init_data` promises its caller this).
     pub fn from_bytes_shared(data: Bytes) -> Msg {
         Msg {
-            body: Body::Shared(data),
+            body: MaybeUninit::new(Body::Shared(data)),
             flags: 0,
             properties: None,
         }
@@ -190,7 +243,7 @@ impl Msg {
         }
         if len <= pool::MAX_LEN {
             return Block::zeroed(len).map(|b| Msg {
-                body: Body::Pooled(b),
+                body: MaybeUninit::new(Body::Pooled(b)),
                 flags: 0,
                 properties: None,
             });
@@ -206,7 +259,7 @@ impl Msg {
     /// that no other frame shares (made by [`Msg::zeroed`], or from the writer's own buffer);
     /// a body another frame shares must only be read.
     pub fn as_mut_ptr(&mut self) -> *mut u8 {
-        match &mut self.body {
+        match self.body_mut() {
             Body::Inline { buf, .. } => buf.as_mut_ptr(),
             Body::Pooled(b) => b.as_mut_ptr(),
             Body::Shared(b) => b.as_ptr().cast_mut(),
@@ -216,7 +269,7 @@ impl Msg {
     /// Whether the body is shared with other frames (`ZMQ_SHARED` of `zmq_msg_get`): a shared
     /// body that more than this frame refers to. Inline bodies never are.
     pub fn is_shared(&self) -> bool {
-        match &self.body {
+        match self.body() {
             Body::Inline { .. } => false,
             Body::Pooled(b) => b.is_shared(),
             Body::Shared(b) => !b.is_unique(),
@@ -226,7 +279,7 @@ impl Msg {
     /// The body.
     #[inline]
     pub fn data(&self) -> &[u8] {
-        match &self.body {
+        match self.body() {
             // `len` never exceeds INLINE_CAPACITY: it is only ever set by `body_from_slice`.
             Body::Inline { len, buf } => &buf[..usize::from(*len)],
             Body::Pooled(b) => b.data(),
@@ -237,7 +290,7 @@ impl Msg {
     /// The body's length in bytes.
     #[inline]
     pub fn len(&self) -> usize {
-        match &self.body {
+        match self.body() {
             Body::Inline { len, .. } => usize::from(*len),
             Body::Pooled(b) => b.len(),
             Body::Shared(b) => b.len(),
@@ -325,7 +378,7 @@ impl Msg {
     /// The body as [`Bytes`]: one copy for inline bodies, no copy otherwise (a pooled body
     /// becomes the owner of a `Bytes`, one small allocation).
     pub fn into_bytes(self) -> Bytes {
-        match self.body {
+        match self.into_body() {
             Body::Inline { len, buf } => Bytes::copy_from_slice(&buf[..usize::from(len)]),
             Body::Pooled(b) => Bytes::from_owner(b),
             Body::Shared(b) => b,
@@ -336,7 +389,7 @@ impl Msg {
     /// connection's input buffer; `None` for inline and pooled bodies.
     #[inline]
     pub fn shared(&self) -> Option<&Bytes> {
-        match &self.body {
+        match self.body() {
             Body::Inline { .. } | Body::Pooled(_) => None,
             Body::Shared(b) => Some(b),
         }
@@ -517,7 +570,7 @@ mod tests {
             let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let m = Msg::copy_from_slice(&data);
             assert!(
-                matches!(m.body, Body::Pooled(_)) == (len <= pool::MAX_LEN),
+                matches!(m.body(), Body::Pooled(_)) == (len <= pool::MAX_LEN),
                 "{len}"
             );
             assert_eq!(m.data(), &data[..]);
@@ -530,7 +583,7 @@ mod tests {
             assert!(!m.is_shared());
         }
         let mut z = Msg::zeroed(300).expect("memory");
-        assert!(matches!(z.body, Body::Pooled(_)));
+        assert!(matches!(z.body(), Body::Pooled(_)));
         // SAFETY: the body is 300 bytes and this frame its only reference.
         unsafe { z.as_mut_ptr().add(299).write(5) };
         assert_eq!(z.data()[299], 5);
@@ -578,5 +631,30 @@ mod tests {
             c.shared().map(|b| b.as_ptr()),
         );
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn every_body_kind_clones_converts_and_drops_once() {
+        let props = Arc::new(Properties::new());
+        let bodies = [
+            Msg::copy_from_slice(b"inline"),
+            Msg::copy_from_slice(&[3u8; 300]),
+            Msg::from(vec![4u8; 70_000]),
+        ];
+        for m in bodies {
+            let mut m = m.with_more(true);
+            m.set_properties(Some(Arc::clone(&props)));
+            let data = m.data().to_vec();
+            let c = m.clone();
+            assert_eq!((c.data(), c.more()), (&data[..], true));
+            assert_eq!(Arc::strong_count(&props), 3);
+            // Wrapped and unwrapped, as the pipes and sockets move frames.
+            let wrapped: Result<Option<Msg>, ()> = Ok(Some(c));
+            let c = wrapped.ok().flatten().expect("the frame");
+            assert_eq!(c.data(), &data[..]);
+            drop(c);
+            assert_eq!(m.into_bytes(), data, "into_bytes keeps the body");
+            assert_eq!(Arc::strong_count(&props), 1, "and drops the properties");
+        }
     }
 }
