@@ -14,7 +14,10 @@ use crate::{ActiveSet, PipeId, Pipes};
 pub struct FairQueue {
     pipes: ActiveSet,
     more: bool,
-    prefetched: Option<(Msg, PipeId)>,
+    /// The frame read ahead by `has_in`; it came from `last`.
+    prefetched: Option<Msg>,
+    /// The pipe of the last frame fetched.
+    last: PipeId,
 }
 
 impl FairQueue {
@@ -35,7 +38,7 @@ impl FairQueue {
 
     /// `pipe` is gone. A message it was delivering in several frames is cut short.
     pub fn pipe_terminated(&mut self, pipe: PipeId) {
-        if matches!(&self.prefetched, Some((m, p)) if *p == pipe && m.more()) {
+        if self.last == pipe && self.prefetched.as_ref().is_some_and(Msg::more) {
             self.prefetched = None;
             self.more = false;
         }
@@ -48,10 +51,32 @@ impl FairQueue {
     /// The next frame and the pipe it came from, or `None` if no pipe has one now.
     #[inline]
     pub fn recv<P: Pipes>(&mut self, pipes: &mut P) -> Option<(Msg, PipeId)> {
-        if let Some(x) = self.prefetched.take() {
-            return Some(x);
+        let m = self.recv_frame(pipes)?;
+        Some((m, self.last))
+    }
+
+    /// The next frame, or `None` if no pipe has one now; [`FairQueue::last_pipe`] says where
+    /// it came from.
+    #[inline]
+    pub fn recv_frame<P: Pipes>(&mut self, pipes: &mut P) -> Option<Msg> {
+        let mut out = None;
+        self.recv_into(pipes, &mut out);
+        out
+    }
+
+    /// [`FairQueue::recv_frame`] into `out` (see [`Pipes::read_into`]).
+    #[inline]
+    pub fn recv_into<P: Pipes>(&mut self, pipes: &mut P, out: &mut Option<Msg>) {
+        if self.prefetched.is_some() {
+            *out = self.prefetched.take();
+            return;
         }
-        self.fetch(pipes)
+        self.fetch_into(pipes, out);
+    }
+
+    /// The pipe the last frame received (or read ahead) came from.
+    pub fn last_pipe(&self) -> PipeId {
+        self.last
     }
 
     /// Whether a frame is available (always in the middle of a message). May read one frame
@@ -60,18 +85,15 @@ impl FairQueue {
         if self.more || self.prefetched.is_some() {
             return true;
         }
-        match self.fetch(pipes) {
-            Some(x) => {
-                self.prefetched = Some(x);
-                true
-            }
-            None => false,
-        }
+        let mut ahead = None;
+        self.fetch_into(pipes, &mut ahead);
+        self.prefetched = ahead;
+        self.prefetched.is_some()
     }
 
     /// The frame read ahead by [`FairQueue::has_in`], if any.
     pub fn peek(&self) -> Option<&Msg> {
-        self.prefetched.as_ref().map(|(m, _)| m)
+        self.prefetched.as_ref()
     }
 
     /// Whether the last frame returned had MORE set.
@@ -79,21 +101,24 @@ impl FairQueue {
         self.more
     }
 
-    fn fetch<P: Pipes>(&mut self, pipes: &mut P) -> Option<(Msg, PipeId)> {
+    #[inline]
+    fn fetch_into<P: Pipes>(&mut self, pipes: &mut P, out: &mut Option<Msg>) {
         while let Some(pipe) = self.pipes.current() {
-            if let Some(m) = pipes.read(pipe) {
-                self.more = m.more();
+            pipes.read_into(pipe, out);
+            if let Some(frame) = out {
+                self.more = frame.more();
                 if !self.more {
                     self.pipes.advance();
                 }
-                return Some((m, pipe));
+                self.last = pipe;
+                return;
             }
             // The caller guarantees whole messages; if a pipe still breaks off mid-message,
             // end the message here rather than splice another pipe's frames into it.
             self.more = false;
             self.pipes.deactivate_current();
         }
-        None
+        *out = None;
     }
 }
 
@@ -132,6 +157,30 @@ mod tests {
                 (b"a3".to_vec(), 0)
             ]
         );
+    }
+
+    #[test]
+    fn recv_into_takes_the_same_frames_in_place_and_remembers_their_pipe() {
+        let (mut fq, mut fp) = setup(2);
+        fp.push_in(PipeId(0), ["a1", "a2"]);
+        fp.push_in(PipeId(1), ["b1"]);
+        assert!(fq.has_in(&mut fp), "reads a1 ahead");
+        let mut got = Vec::new();
+        let mut out = Some(Msg::from("stale"));
+        loop {
+            fq.recv_into(&mut fp, &mut out);
+            let Some(m) = &out else { break };
+            got.push((m.data().to_vec(), fq.last_pipe().0));
+        }
+        assert_eq!(
+            got,
+            vec![
+                (b"a1".to_vec(), 0),
+                (b"a2".to_vec(), 0),
+                (b"b1".to_vec(), 1)
+            ]
+        );
+        assert!(out.is_none(), "nothing left: None, not the last frame");
     }
 
     #[test]

@@ -58,7 +58,7 @@ mod trie;
 
 /// Identifies one peer's pipe pair within a socket. Assigned by the caller, never reused while
 /// the socket lives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PipeId(pub u64);
 
 /// The pipe operations a pattern needs.
@@ -89,6 +89,13 @@ pub trait Pipes {
     fn rollback(&mut self, pipe: PipeId);
     /// Reads the next frame from `pipe`, or `None` if nothing is available now.
     fn read(&mut self, pipe: PipeId) -> Option<Msg>;
+    /// [`Pipes::read`] into `out` (`None` afterwards when nothing is available). A receive
+    /// that passes `out` down from the socket moves the frame once, from the pipe to the
+    /// socket's caller, where returning it by value from each layer moved it at each.
+    #[inline]
+    fn read_into(&mut self, pipe: PipeId, out: &mut Option<Msg>) {
+        *out = self.read(pipe);
+    }
     /// Asks the caller to close `pipe` (for example a second peer on a PAIR socket).
     fn terminate(&mut self, pipe: PipeId);
 }

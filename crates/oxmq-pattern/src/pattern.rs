@@ -238,6 +238,20 @@ impl SocketPattern {
         dispatch!(self, s => s.recv(pipes))
     }
 
+    /// [`SocketPattern::recv`] into `out`, which holds the frame after `Ok`: the frame is
+    /// moved once on its way from the pipe (see [`Pipes::read_into`]).
+    ///
+    /// # Errors
+    /// As [`SocketPattern::recv`].
+    #[inline]
+    pub fn recv_into<P: Pipes>(
+        &mut self,
+        pipes: &mut P,
+        out: &mut Option<Msg>,
+    ) -> Result<(), PatternError> {
+        dispatch!(self, s => s.recv_into(pipes, out))
+    }
+
     /// Whether `recv` would return a frame now (ZMQ_EVENTS' ZMQ_POLLIN). May read ahead.
     #[inline]
     pub fn has_in<P: Pipes>(&mut self, pipes: &mut P) -> bool {
@@ -343,6 +357,16 @@ pub(crate) trait Behaviour {
     fn write_activated(&mut self, pipe: PipeId);
     fn send<P: Pipes>(&mut self, pipes: &mut P, msg: Msg) -> Result<(), SendError>;
     fn recv<P: Pipes>(&mut self, pipes: &mut P) -> Result<Msg, PatternError>;
+    /// `recv` into `out` (see [`Pipes::read_into`]); `out` holds the frame after `Ok`.
+    #[inline]
+    fn recv_into<P: Pipes>(
+        &mut self,
+        pipes: &mut P,
+        out: &mut Option<Msg>,
+    ) -> Result<(), PatternError> {
+        *out = Some(self.recv(pipes)?);
+        Ok(())
+    }
     fn has_in<P: Pipes>(&mut self, pipes: &mut P) -> bool;
     fn has_out<P: Pipes>(&mut self, pipes: &mut P) -> bool;
     fn set_option<P: Pipes>(
@@ -350,4 +374,15 @@ pub(crate) trait Behaviour {
         pipes: &mut P,
         opt: PatternOption,
     ) -> Result<(), PatternError>;
+}
+
+/// `recv` for a socket type whose `recv_into` is its receive: the frame comes back by value.
+#[inline]
+pub(crate) fn recv_by_value<B: Behaviour, P: Pipes>(
+    b: &mut B,
+    pipes: &mut P,
+) -> Result<Msg, PatternError> {
+    let mut out = None;
+    b.recv_into(pipes, &mut out)?;
+    out.ok_or(PatternError::WouldBlock)
 }

@@ -261,35 +261,47 @@ impl PipeReader {
     /// as waiting and will be notified when the writer publishes more, or closes.
     #[inline]
     pub(crate) fn read(&mut self) -> Option<Msg> {
-        if let Some(m) = self.read_unarmed() {
-            return Some(m);
-        }
-        if self.arm() {
-            return self.read_unarmed();
-        }
-        None
+        let mut out = None;
+        self.read_into(&mut out, true);
+        out
     }
 
-    /// Reads the next frame as [`PipeReader::read`] does, but when there is none does not ask
-    /// the writer for a notification: the caller watches the pipe itself
-    /// ([`PipeReader::has_data`]) and calls [`PipeReader::arm`] before it sleeps. While it
-    /// watches, the writer's flushes cost it no notification (a command and a wake-up each,
-    /// when a reader keeps catching up with its writer).
-    pub(crate) fn read_unarmed(&mut self) -> Option<Msg> {
+    /// [`PipeReader::read`] into `out`, which is `None` afterwards when nothing was available:
+    /// the frame is moved once, from the queue to where the socket keeps it (each layer
+    /// returning it by value moved it again).
+    ///
+    /// Without `arm`, a read that finds nothing does not ask the writer for a notification:
+    /// the caller watches the pipe itself ([`PipeReader::has_data`]) and calls
+    /// [`PipeReader::arm`] before it sleeps. While it watches, the writer's flushes cost it no
+    /// notification (a command and a wake-up each, when a reader keeps catching up with its
+    /// writer).
+    #[inline]
+    pub(crate) fn read_into(&mut self, out: &mut Option<Msg>, arm: bool) {
+        self.read_unarmed_into(out);
+        if out.is_none() && arm && self.arm() {
+            self.read_unarmed_into(out);
+        }
+    }
+
+    #[inline]
+    fn read_unarmed_into(&mut self, out: &mut Option<Msg>) {
         if let Some(slot) = &self.slot {
-            return slot.take();
+            *out = slot.take();
+            return;
         }
-        if let Some(m) = self.q.pop() {
-            if m.is_pooled() && self.q.backlog() > PREFETCH_BACKLOG {
-                if let Some(ahead) = self.q.peek_ahead(PREFETCH_AHEAD) {
-                    ahead.prefetch_drop();
+        self.q.pop_into(out);
+        match out {
+            Some(m) => {
+                if m.is_pooled() && self.q.backlog() > PREFETCH_BACKLOG {
+                    if let Some(ahead) = self.q.peek_ahead(PREFETCH_AHEAD) {
+                        ahead.prefetch_drop();
+                    }
                 }
+                let more = m.more();
+                self.account_frame(more);
             }
-            self.account(&m);
-            return Some(m);
+            None => self.return_credit(),
         }
-        self.return_credit();
-        None
     }
 
     /// Asks the writer to notify the reader's side when a frame comes (after a read found
@@ -322,9 +334,10 @@ impl PipeReader {
         self.shared.writer_closed.load(Ordering::SeqCst)
     }
 
+    /// A frame was read; `more` is its MORE flag.
     #[inline]
-    fn account(&mut self, m: &Msg) {
-        if !m.more() {
+    fn account_frame(&mut self, more: bool) {
+        if !more {
             self.msgs_read += 1;
             if self.lwm != 0 && self.msgs_read - self.credited >= self.lwm {
                 self.return_credit();

@@ -98,6 +98,8 @@ pub struct Socket {
     interruptible: bool,
     /// Watches the signal a little before a blocking call sleeps.
     spinner: Spinner,
+    /// Frames the blocking receive returned since it last waited (see `Spinner::spin_batched`).
+    received: u32,
     /// Held while the socket lives; [`crate::Context::term`] waits for all of them.
     alive: Option<Arc<()>>,
 }
@@ -146,6 +148,7 @@ impl Socket {
             } else {
                 Spinner::off()
             },
+            received: 0,
             alive: Some(alive),
         })
     }
@@ -372,19 +375,24 @@ impl Socket {
         let mut deadline = Deadline::new(self.options.rcvtimeo);
         // Pipes found empty are watched here, not armed, until this call sleeps or returns.
         self.pipes.defer_arming = true;
-        let r = loop {
-            match self.try_recv_msg() {
-                Err(ErrorKind::WouldBlock) => match self.wait_watching(deadline.get(), true) {
-                    Ok(true) => {}
-                    Ok(false) => break Err(ErrorKind::WouldBlock.into()),
-                    Err(e) => break Err(e),
-                },
-                r => break r.map_err(Error::new),
+        let mut out = None;
+        loop {
+            let r = self.try_recv_into(&mut out);
+            let waited = match r {
+                Err(ErrorKind::WouldBlock) => self.wait_watching(deadline.get(), true),
+                _ => Ok(false),
+            };
+            if let Ok(true) = waited {
+                continue;
             }
-        };
-        self.pipes.defer_arming = false;
-        self.arm_pipes();
-        r
+            self.pipes.defer_arming = false;
+            self.arm_pipes();
+            waited?;
+            r.map_err(Error::new)?;
+            self.received = self.received.saturating_add(1);
+            // The frame's one move after the pipe's: into the caller's result.
+            return out.ok_or_else(|| ErrorKind::WouldBlock.into());
+        }
     }
 
     /// Receives one frame without blocking (`ZMQ_DONTWAIT`): `EAGAIN` if none is available.
@@ -1004,15 +1012,26 @@ impl Socket {
 
     /// The non-blocking core of every receive.
     fn try_recv_msg(&mut self) -> std::result::Result<Msg, ErrorKind> {
+        let mut out = None;
+        self.try_recv_into(&mut out)?;
+        out.ok_or(ErrorKind::WouldBlock)
+    }
+
+    /// [`Socket::try_recv_msg`] into `out`, which holds the frame after `Ok`: the frame is
+    /// moved once, from its pipe into `out` (see `Pipes::read_into`).
+    #[inline]
+    fn try_recv_into(&mut self, out: &mut Option<Msg>) -> std::result::Result<(), ErrorKind> {
         if self.ctx.is_terminated() {
             return Err(ErrorKind::Terminated);
         }
         self.process_commands();
-        let r = self.pattern.recv(&mut self.pipes);
+        let r = self.pattern.recv_into(&mut self.pipes, out);
         self.reap_pipes();
-        let m = r.map_err(|e| pattern_kind(&e))?;
-        self.rcvmore = m.more();
-        Ok(m)
+        r.map_err(|e| pattern_kind(&e))?;
+        if let Some(m) = out {
+            self.rcvmore = m.more();
+        }
+        Ok(())
     }
 
     /// Parks the calling thread until the socket's signal fires (`Ok(true)`) or `deadline`
@@ -1036,7 +1055,7 @@ impl Socket {
         let signal = &self.shared.signal;
         let pipes = &mut self.pipes;
         let mut arrived = None;
-        let ready = self.spinner.spin(|| {
+        let watch = || {
             if signal.has_commands() {
                 return true;
             }
@@ -1044,7 +1063,13 @@ impl Socket {
                 arrived = pipes.ready_unarmed();
             }
             arrived.is_some()
-        });
+        };
+        let ready = if unarmed {
+            let batch = std::mem::take(&mut self.received);
+            self.spinner.spin_batched(batch, watch)
+        } else {
+            self.spinner.spin(watch)
+        };
         if let Some(id) = arrived {
             self.read_activated(id);
         }
@@ -1084,10 +1109,15 @@ impl Socket {
     /// Arms the pipes a receive left unarmed (see `PipeTable::defer_arming`), and activates
     /// those that got a frame meanwhile, which will get no notification. Returns whether there
     /// were any.
+    #[inline]
     fn arm_pipes(&mut self) -> bool {
         if self.pipes.unarmed.is_empty() {
             return false;
         }
+        self.arm_unarmed()
+    }
+
+    fn arm_unarmed(&mut self) -> bool {
         let mut ready = Vec::new();
         self.pipes.arm_all(&mut ready);
         for &id in &ready {
@@ -1493,7 +1523,7 @@ impl EndpointEntry {
 struct PipeTable {
     map: PipeMap<PipeEntry>,
     /// While set (inside a blocking receive), a read that finds a pipe empty leaves it unarmed
-    /// ([`PipeReader::read_unarmed`]) and notes it in `unarmed`: the receive watches those
+    /// (`PipeReader::read_into` without arming) and notes it in `unarmed`: the receive watches those
     /// pipes itself, and arms them before it sleeps or returns ([`PipeTable::arm_all`]).
     defer_arming: bool,
     unarmed: Vec<PipeId>,
@@ -1613,18 +1643,19 @@ impl Pipes for PipeTable {
 
     #[inline]
     fn read(&mut self, pipe: PipeId) -> Option<Msg> {
-        let e = self.map.get_mut(&pipe)?;
-        let mut m = if self.defer_arming {
-            let m = e.reader.read_unarmed();
-            if m.is_none() && !e.unarmed {
-                e.unarmed = true;
-                self.unarmed.push(pipe);
-            }
-            m
-        } else {
-            e.reader.read()
+        let mut out = None;
+        self.read_into(pipe, &mut out);
+        out
+    }
+
+    #[inline]
+    fn read_into(&mut self, pipe: PipeId, out: &mut Option<Msg>) {
+        let Some(e) = self.map.get_mut(&pipe) else {
+            *out = None;
+            return;
         };
-        if let Some(msg) = &mut m {
+        e.reader.read_into(out, !self.defer_arming);
+        if let Some(msg) = out {
             if let Some(p) = &e.properties {
                 msg.set_properties(Some(Arc::clone(p)));
             }
@@ -1634,12 +1665,15 @@ impl Pipes for PipeTable {
                 self.dead.push(pipe);
             }
         } else {
+            if self.defer_arming && !e.unarmed {
+                e.unarmed = true;
+                self.unarmed.push(pipe);
+            }
             e.in_active = false;
             if (e.terminating || e.reader.is_writer_closed()) && !self.dead.contains(&pipe) {
                 self.dead.push(pipe);
             }
         }
-        m
     }
 
     fn terminate(&mut self, pipe: PipeId) {

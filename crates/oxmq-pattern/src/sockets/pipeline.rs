@@ -2,7 +2,7 @@
 
 use oxmq_proto::Msg;
 
-use crate::pattern::Behaviour;
+use crate::pattern::{recv_by_value, Behaviour};
 use crate::{
     FairQueue, LoadBalancer, PatternError, PatternOption, PeerInfo, PipeId, Pipes, SendError,
 };
@@ -92,10 +92,21 @@ impl Behaviour for Pull {
 
     #[inline]
     fn recv<P: Pipes>(&mut self, pipes: &mut P) -> Result<Msg, PatternError> {
-        self.fq
-            .recv(pipes)
-            .map(|(m, _)| m)
-            .ok_or(PatternError::WouldBlock)
+        recv_by_value(self, pipes)
+    }
+
+    #[inline]
+    fn recv_into<P: Pipes>(
+        &mut self,
+        pipes: &mut P,
+        out: &mut Option<Msg>,
+    ) -> Result<(), PatternError> {
+        self.fq.recv_into(pipes, out);
+        if out.is_some() {
+            Ok(())
+        } else {
+            Err(PatternError::WouldBlock)
+        }
     }
 
     fn has_in<P: Pipes>(&mut self, pipes: &mut P) -> bool {

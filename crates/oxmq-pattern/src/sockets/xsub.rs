@@ -2,7 +2,7 @@
 
 use oxmq_proto::Msg;
 
-use crate::pattern::Behaviour;
+use crate::pattern::{recv_by_value, Behaviour};
 use crate::{
     Distributor, FairQueue, PatternError, PatternOption, PeerInfo, PipeId, Pipes, SendError,
     SubTrie,
@@ -197,13 +197,25 @@ impl Behaviour for XSubCore {
 
     #[inline]
     fn recv<P: Pipes>(&mut self, pipes: &mut P) -> Result<Msg, PatternError> {
+        recv_by_value(self, pipes)
+    }
+
+    #[inline]
+    fn recv_into<P: Pipes>(
+        &mut self,
+        pipes: &mut P,
+        out: &mut Option<Msg>,
+    ) -> Result<(), PatternError> {
         loop {
-            let (m, _) = self.fq.recv(pipes).ok_or(PatternError::WouldBlock)?;
-            if self.more_recv || self.wanted(&m) {
+            self.fq.recv_into(pipes, out);
+            let m = out.as_ref().ok_or(PatternError::WouldBlock)?;
+            if self.more_recv || self.wanted(m) {
                 self.more_recv = m.more();
-                return Ok(m);
+                return Ok(());
             }
-            self.skip_rest(pipes, m);
+            if let Some(m) = out.take() {
+                self.skip_rest(pipes, m);
+            }
         }
     }
 
@@ -270,6 +282,15 @@ impl Behaviour for Sub {
         self.core.recv(pipes)
     }
 
+    #[inline]
+    fn recv_into<P: Pipes>(
+        &mut self,
+        pipes: &mut P,
+        out: &mut Option<Msg>,
+    ) -> Result<(), PatternError> {
+        self.core.recv_into(pipes, out)
+    }
+
     fn has_in<P: Pipes>(&mut self, pipes: &mut P) -> bool {
         self.core.has_in(pipes)
     }
@@ -328,6 +349,15 @@ impl Behaviour for XSub {
     #[inline]
     fn recv<P: Pipes>(&mut self, pipes: &mut P) -> Result<Msg, PatternError> {
         self.core.recv(pipes)
+    }
+
+    #[inline]
+    fn recv_into<P: Pipes>(
+        &mut self,
+        pipes: &mut P,
+        out: &mut Option<Msg>,
+    ) -> Result<(), PatternError> {
+        self.core.recv_into(pipes, out)
     }
 
     fn has_in<P: Pipes>(&mut self, pipes: &mut P) -> bool {
