@@ -4,7 +4,7 @@ use bytes::Bytes;
 use oxmq_proto::Msg;
 
 use super::dealer::send_probe;
-use crate::pattern::Behaviour;
+use crate::pattern::{recv_by_value, Behaviour};
 use crate::pipe_map::PipeSet;
 use crate::{
     DropCounts, FairQueue, PatternError, PatternOption, PeerInfo, PipeId, Pipes, RoutingTable,
@@ -187,30 +187,42 @@ impl Behaviour for Router {
         Ok(())
     }
 
+    #[inline]
     fn recv<P: Pipes>(&mut self, pipes: &mut P) -> Result<Msg, PatternError> {
-        if let Some(m) = self.pending_body.take() {
-            self.more_in = m.more();
+        recv_by_value(self, pipes)
+    }
+
+    fn recv_into<P: Pipes>(
+        &mut self,
+        pipes: &mut P,
+        out: &mut Option<Msg>,
+    ) -> Result<(), PatternError> {
+        if self.pending_body.is_some() {
+            *out = self.pending_body.take();
+            self.more_in = out.as_ref().is_some_and(Msg::more);
             if !self.more_in {
                 self.end_inbound(pipes);
             }
-            return Ok(m);
+            return Ok(());
         }
-        let (m, pipe) = self.fq.recv(pipes).ok_or(PatternError::WouldBlock)?;
+        self.fq.recv_into(pipes, out);
+        let m = out.as_ref().ok_or(PatternError::WouldBlock)?;
         if self.more_in {
             self.more_in = m.more();
             if !self.more_in {
                 self.end_inbound(pipes);
             }
-            return Ok(m);
+            return Ok(());
         }
         // The first frame of a message: return the sender's routing id first, with the
         // connection's properties as libzmq gives them to it.
+        let pipe = self.fq.last_pipe();
         let id = self.table.id(pipe).cloned().unwrap_or_else(Bytes::new);
         let mut id_frame = Msg::from_bytes(id).with_more(true);
         id_frame.set_properties(m.properties().cloned());
-        self.pending_body = Some(m);
+        self.pending_body = out.replace(id_frame);
         self.current_in = Some(pipe);
-        Ok(id_frame)
+        Ok(())
     }
 
     fn has_in<P: Pipes>(&mut self, pipes: &mut P) -> bool {
