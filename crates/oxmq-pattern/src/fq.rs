@@ -3,7 +3,7 @@
 
 use oxmq_proto::Msg;
 
-use crate::{ActiveSet, PipeId, Pipes};
+use crate::{ActiveSet, PatternError, PipeId, Pipes};
 
 /// Receives from the active pipes in turn, all frames of a message from the same pipe.
 ///
@@ -72,6 +72,22 @@ impl FairQueue {
             return;
         }
         self.fetch_into(pipes, out);
+    }
+
+    /// [`FairQueue::recv_into`] as a socket type's receive: `WouldBlock` when no pipe has a
+    /// frame now.
+    #[inline]
+    pub(crate) fn recv_or_block<P: Pipes>(
+        &mut self,
+        pipes: &mut P,
+        out: &mut Option<Msg>,
+    ) -> Result<(), PatternError> {
+        self.recv_into(pipes, out);
+        if out.is_some() {
+            Ok(())
+        } else {
+            Err(PatternError::WouldBlock)
+        }
     }
 
     /// The pipe the last frame received (or read ahead) came from.

@@ -101,12 +101,7 @@ impl Behaviour for Pull {
         pipes: &mut P,
         out: &mut Option<Msg>,
     ) -> Result<(), PatternError> {
-        self.fq.recv_into(pipes, out);
-        if out.is_some() {
-            Ok(())
-        } else {
-            Err(PatternError::WouldBlock)
-        }
+        self.fq.recv_or_block(pipes, out)
     }
 
     fn has_in<P: Pipes>(&mut self, pipes: &mut P) -> bool {
