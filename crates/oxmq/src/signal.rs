@@ -346,10 +346,10 @@ impl Spinner {
     /// slower than with a reader that stays behind. So while watches end that soon and
     /// batches stay small, the next watch first waits a little without looking, twice as
     /// long each time, until the writer publishes [`Spinner::BATCH`] frames or more between
-    /// two looks, as long as it publishes a frame at least every four `PAUSE`s of the wait.
+    /// two looks, as long as it publishes a frame at least every eight `PAUSE`s of the wait.
     /// A writer with time to spare (a frame every few hundred nanoseconds) does not come that
     /// soon, and its reader looks at once, as before; a stream that slows down after a burst
-    /// (a frame per eight `PAUSE`s of the wait, or fewer) ends the waiting at once.
+    /// (fewer than a frame per sixteen `PAUSE`s of the wait) ends the waiting at once.
     #[inline]
     pub(crate) fn spin_batched(&mut self, batch: u32, mut ready: impl FnMut() -> bool) -> bool {
         for _ in 0..self.quiet {
@@ -357,11 +357,11 @@ impl Spinner {
         }
         for round in 0..self.pause_rounds {
             if ready() {
-                self.quiet = if round > Self::SOON || batch.saturating_mul(8) < self.quiet {
+                self.quiet = if round > Self::SOON || batch.saturating_mul(16) < self.quiet {
                     // The writer has time to spare, or the wait outgrew it (a frame or two
                     // after a long wait: a stream that slowed down after a burst).
                     0
-                } else if batch < Self::BATCH && batch.saturating_mul(4) >= self.quiet {
+                } else if batch < Self::BATCH && batch.saturating_mul(8) >= self.quiet {
                     (self.quiet * 2).clamp(1, Self::MAX_QUIET)
                 } else if batch > 4 * Self::BATCH {
                     self.quiet / 2
@@ -501,8 +501,10 @@ mod tests {
         assert_eq!(s.quiet, 0);
         // Nor does it grow on a writer that fills the wait sparsely.
         s.quiet = 64;
-        assert!(s.spin_batched(10, || true));
-        assert_eq!(s.quiet, 64, "10 frames in 64 PAUSEs: kept");
+        assert!(s.spin_batched(6, || true));
+        assert_eq!(s.quiet, 64, "6 frames in 64 PAUSEs: kept");
+        assert!(s.spin_batched(3, || true));
+        assert_eq!(s.quiet, 0, "3 frames in 64 PAUSEs: ended");
         // A failed watch resets it too.
         s.quiet = Spinner::MAX_QUIET;
         s.budget = Budget::new(Duration::ZERO, Duration::ZERO);
