@@ -1523,8 +1523,8 @@ impl EndpointEntry {
 struct PipeTable {
     map: PipeMap<PipeEntry>,
     /// While set (inside a blocking receive), a read that finds a pipe empty leaves it unarmed
-    /// (`PipeReader::read_into` without arming) and notes it in `unarmed`: the receive watches those
-    /// pipes itself, and arms them before it sleeps or returns ([`PipeTable::arm_all`]).
+    /// (`PipeReader::read_into` without arming) and notes it in `unarmed`: the receive watches
+    /// those pipes itself, and arms them before it sleeps or returns ([`PipeTable::arm_all`]).
     defer_arming: bool,
     unarmed: Vec<PipeId>,
     /// Pipes whose engine is gone and whose last message was read.
