@@ -292,6 +292,7 @@ impl PipeReader {
         self.q.pop_into(out);
         match out {
             Some(m) => {
+                self.q.prefetch_next();
                 if m.is_pooled() && self.q.backlog() > PREFETCH_BACKLOG {
                     if let Some(ahead) = self.q.peek_ahead(PREFETCH_AHEAD) {
                         ahead.prefetch_drop();
