@@ -29,12 +29,16 @@ pub(crate) enum Side {
 fn cpus() -> Option<[usize; 2]> {
     static CPUS: OnceLock<Option<[usize; 2]>> = OnceLock::new();
     *CPUS.get_or_init(|| {
-        let mask = current_mask()?;
-        let mut allowed = (0..libc::CPU_SETSIZE as usize)
-            // SAFETY: `cpu` is below CPU_SETSIZE, the bit count of `mask`.
-            .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &mask) });
+        let mut allowed = cpus_in(current_mask()?);
         Some([allowed.next()?, allowed.next()?])
     })
+}
+
+/// The CPUs `mask` holds, in order.
+fn cpus_in(mask: libc::cpu_set_t) -> impl Iterator<Item = usize> {
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below CPU_SETSIZE, the bit count of `mask`.
+        .filter(move |&cpu| unsafe { libc::CPU_ISSET(cpu, &mask) })
 }
 
 /// Whether `--pin` can work here: the process may use at least two CPUs.
@@ -115,10 +119,7 @@ mod tests {
 
     /// The CPU the calling thread may run on, when it is exactly one.
     fn only_cpu() -> Option<usize> {
-        let mask = current_mask()?;
-        let mut allowed = (0..libc::CPU_SETSIZE as usize)
-            // SAFETY: below CPU_SETSIZE.
-            .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &mask) });
+        let mut allowed = cpus_in(current_mask()?);
         let first = allowed.next()?;
         allowed.next().is_none().then_some(first)
     }

@@ -51,20 +51,13 @@ impl FairQueue {
     /// The next frame and the pipe it came from, or `None` if no pipe has one now.
     #[inline]
     pub fn recv<P: Pipes>(&mut self, pipes: &mut P) -> Option<(Msg, PipeId)> {
-        let m = self.recv_frame(pipes)?;
-        Some((m, self.last))
-    }
-
-    /// The next frame, or `None` if no pipe has one now; [`FairQueue::last_pipe`] says where
-    /// it came from.
-    #[inline]
-    pub fn recv_frame<P: Pipes>(&mut self, pipes: &mut P) -> Option<Msg> {
         let mut out = None;
         self.recv_into(pipes, &mut out);
-        out
+        Some((out?, self.last))
     }
 
-    /// [`FairQueue::recv_frame`] into `out` (see [`Pipes::read_into`]).
+    /// The next frame into `out` (`None` if no pipe has one now; see [`Pipes::read_into`]);
+    /// [`FairQueue::last_pipe`] says where it came from.
     #[inline]
     pub fn recv_into<P: Pipes>(&mut self, pipes: &mut P, out: &mut Option<Msg>) {
         if self.prefetched.is_some() {

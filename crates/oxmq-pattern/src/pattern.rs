@@ -356,7 +356,15 @@ pub(crate) trait Behaviour {
     fn read_activated(&mut self, pipe: PipeId);
     fn write_activated(&mut self, pipe: PipeId);
     fn send<P: Pipes>(&mut self, pipes: &mut P, msg: Msg) -> Result<(), SendError>;
-    fn recv<P: Pipes>(&mut self, pipes: &mut P) -> Result<Msg, PatternError>;
+    /// Receives one frame. Each socket type implements this or `recv_into`, and gets the other
+    /// from it: the types that receive in place (PULL, DEALER, SUB, XSUB, ROUTER) implement
+    /// `recv_into`, the rest `recv`.
+    #[inline]
+    fn recv<P: Pipes>(&mut self, pipes: &mut P) -> Result<Msg, PatternError> {
+        let mut out = None;
+        self.recv_into(pipes, &mut out)?;
+        out.ok_or(PatternError::WouldBlock)
+    }
     /// `recv` into `out` (see [`Pipes::read_into`]); `out` holds the frame after `Ok`.
     #[inline]
     fn recv_into<P: Pipes>(
@@ -374,15 +382,4 @@ pub(crate) trait Behaviour {
         pipes: &mut P,
         opt: PatternOption,
     ) -> Result<(), PatternError>;
-}
-
-/// `recv` for a socket type whose `recv_into` is its receive: the frame comes back by value.
-#[inline]
-pub(crate) fn recv_by_value<B: Behaviour, P: Pipes>(
-    b: &mut B,
-    pipes: &mut P,
-) -> Result<Msg, PatternError> {
-    let mut out = None;
-    b.recv_into(pipes, &mut out)?;
-    out.ok_or(PatternError::WouldBlock)
 }

@@ -289,7 +289,7 @@ impl PipeReader {
             *out = slot.take();
             return;
         }
-        self.q.pop_into(out);
+        *out = self.q.pop();
         match out {
             Some(m) => {
                 self.q.prefetch_next();

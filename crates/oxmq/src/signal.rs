@@ -296,7 +296,7 @@ pub(crate) struct Spinner {
     budget: Budget,
     /// `PAUSE` rounds first ([`Spinner::PAUSE_ROUNDS`], or none when off).
     pause_rounds: u32,
-    /// `PAUSE`s before the first look, while the watches end at once (see `spin`).
+    /// `PAUSE`s before the first look, while the watches end at once (see `spin_batched`).
     quiet: u32,
 }
 
@@ -328,13 +328,7 @@ impl Spinner {
     /// Watches until `ready` holds, within the current budget. Returns whether it held.
     #[inline]
     pub(crate) fn spin(&mut self, mut ready: impl FnMut() -> bool) -> bool {
-        for _ in 0..self.pause_rounds {
-            if ready() {
-                return true;
-            }
-            std::hint::spin_loop();
-        }
-        self.spin_yielding(ready)
+        self.pause_phase(&mut ready).is_some() || self.spin_yielding(ready)
     }
 
     /// [`Spinner::spin`] for a receive that took `batch` frames since its last wait.
@@ -355,25 +349,34 @@ impl Spinner {
         for _ in 0..self.quiet {
             std::hint::spin_loop();
         }
+        let Some(round) = self.pause_phase(&mut ready) else {
+            self.quiet = 0;
+            return self.spin_yielding(ready);
+        };
+        self.quiet = if round > Self::SOON || batch.saturating_mul(16) < self.quiet {
+            // The writer has time to spare, or the wait outgrew it (a frame or two after a
+            // long wait: a stream that slowed down after a burst).
+            0
+        } else if batch < Self::BATCH && batch.saturating_mul(8) >= self.quiet {
+            (self.quiet * 2).clamp(1, Self::MAX_QUIET)
+        } else if batch > 4 * Self::BATCH {
+            self.quiet / 2
+        } else {
+            self.quiet
+        };
+        true
+    }
+
+    /// The `PAUSE` phase of a watch: the round in which `ready` held, if it did.
+    #[inline]
+    fn pause_phase(&self, ready: &mut impl FnMut() -> bool) -> Option<u32> {
         for round in 0..self.pause_rounds {
             if ready() {
-                self.quiet = if round > Self::SOON || batch.saturating_mul(16) < self.quiet {
-                    // The writer has time to spare, or the wait outgrew it (a frame or two
-                    // after a long wait: a stream that slowed down after a burst).
-                    0
-                } else if batch < Self::BATCH && batch.saturating_mul(8) >= self.quiet {
-                    (self.quiet * 2).clamp(1, Self::MAX_QUIET)
-                } else if batch > 4 * Self::BATCH {
-                    self.quiet / 2
-                } else {
-                    self.quiet
-                };
-                return true;
+                return Some(round);
             }
             std::hint::spin_loop();
         }
-        self.quiet = 0;
-        self.spin_yielding(ready)
+        None
     }
 
     /// The yield phase of a watch.

@@ -180,13 +180,6 @@ impl<T> Drop for Producer<T> {
 }
 
 impl<T> Consumer<T> {
-    /// [`Consumer::pop`] into `out` (set to `None` when nothing is published): the item is
-    /// moved once, from its slot to where the caller keeps it.
-    #[inline]
-    pub(crate) fn pop_into(&mut self, out: &mut Option<T>) {
-        *out = self.pop();
-    }
-
     /// Takes the next published item, if any.
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<T> {

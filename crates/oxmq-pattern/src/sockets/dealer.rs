@@ -2,7 +2,7 @@
 
 use oxmq_proto::Msg;
 
-use crate::pattern::{recv_by_value, Behaviour};
+use crate::pattern::Behaviour;
 use crate::{
     FairQueue, LoadBalancer, PatternError, PatternOption, PeerInfo, PipeId, Pipes, SendError,
 };
@@ -49,11 +49,6 @@ impl Behaviour for Dealer {
             .send(pipes, msg)
             .map(drop)
             .map_err(|m| SendError::new(PatternError::WouldBlock, m))
-    }
-
-    #[inline]
-    fn recv<P: Pipes>(&mut self, pipes: &mut P) -> Result<Msg, PatternError> {
-        recv_by_value(self, pipes)
     }
 
     #[inline]

@@ -2,7 +2,7 @@
 
 use oxmq_proto::Msg;
 
-use crate::pattern::{recv_by_value, Behaviour};
+use crate::pattern::Behaviour;
 use crate::{
     FairQueue, LoadBalancer, PatternError, PatternOption, PeerInfo, PipeId, Pipes, SendError,
 };
@@ -88,11 +88,6 @@ impl Behaviour for Pull {
 
     fn send<P: Pipes>(&mut self, _: &mut P, msg: Msg) -> Result<(), SendError> {
         Err(SendError::new(PatternError::NotSupported, msg))
-    }
-
-    #[inline]
-    fn recv<P: Pipes>(&mut self, pipes: &mut P) -> Result<Msg, PatternError> {
-        recv_by_value(self, pipes)
     }
 
     #[inline]

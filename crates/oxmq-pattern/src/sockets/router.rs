@@ -4,7 +4,7 @@ use bytes::Bytes;
 use oxmq_proto::Msg;
 
 use super::dealer::send_probe;
-use crate::pattern::{recv_by_value, Behaviour};
+use crate::pattern::Behaviour;
 use crate::pipe_map::PipeSet;
 use crate::{
     DropCounts, FairQueue, PatternError, PatternOption, PeerInfo, PipeId, Pipes, RoutingTable,
@@ -185,11 +185,6 @@ impl Behaviour for Router {
             }
         }
         Ok(())
-    }
-
-    #[inline]
-    fn recv<P: Pipes>(&mut self, pipes: &mut P) -> Result<Msg, PatternError> {
-        recv_by_value(self, pipes)
     }
 
     fn recv_into<P: Pipes>(

@@ -2,7 +2,7 @@
 
 use oxmq_proto::Msg;
 
-use crate::pattern::{recv_by_value, Behaviour};
+use crate::pattern::Behaviour;
 use crate::{
     Distributor, FairQueue, PatternError, PatternOption, PeerInfo, PipeId, Pipes, SendError,
     SubTrie,
@@ -196,11 +196,6 @@ impl Behaviour for XSubCore {
     }
 
     #[inline]
-    fn recv<P: Pipes>(&mut self, pipes: &mut P) -> Result<Msg, PatternError> {
-        recv_by_value(self, pipes)
-    }
-
-    #[inline]
     fn recv_into<P: Pipes>(
         &mut self,
         pipes: &mut P,
@@ -278,11 +273,6 @@ impl Behaviour for Sub {
     }
 
     #[inline]
-    fn recv<P: Pipes>(&mut self, pipes: &mut P) -> Result<Msg, PatternError> {
-        self.core.recv(pipes)
-    }
-
-    #[inline]
     fn recv_into<P: Pipes>(
         &mut self,
         pipes: &mut P,
@@ -344,11 +334,6 @@ impl Behaviour for XSub {
     #[inline]
     fn send<P: Pipes>(&mut self, pipes: &mut P, msg: Msg) -> Result<(), SendError> {
         self.core.send(pipes, msg)
-    }
-
-    #[inline]
-    fn recv<P: Pipes>(&mut self, pipes: &mut P) -> Result<Msg, PatternError> {
-        self.core.recv(pipes)
     }
 
     #[inline]
