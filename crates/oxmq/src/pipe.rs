@@ -8,16 +8,16 @@
 //! * The high-water mark counts whole messages. The writer counts what it wrote, the reader
 //!   publishes what it read every `lwm` messages (libzmq's credit), and the writer refuses a new
 //!   message only when `written - credited_read >= hwm`.
-//! * A writer far ahead of its reader gives up its CPU now and then (see [`YIELD_BACKLOG`]):
-//!   with no limit, or a high one, it would otherwise fill memory while the reader waits for the
-//!   CPU it holds.
+//! * A writer far ahead of a reader that runs on the same CPU gives up the CPU now and then (see
+//!   [`YIELD_BYTES`]): it would otherwise fill memory, and the cache, while the reader waits for
+//!   the CPU it holds.
 //! * A side that finds the pipe empty (reader) or full (writer) sets its `*_waiting` flag and
 //!   re-checks; the other side checks the flag after publishing. Both use `SeqCst` operations, so
 //!   one of them always sees the other (the Dekker pattern), and a side that is busy is never
 //!   woken. Wake-ups go through a [`Notifier`]: a socket learns which pipe became readable or
 //!   writable through its command queue; an engine task is simply woken.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Waker;
 
@@ -50,6 +50,8 @@ pub(crate) fn pipe_with(
     let slot = conflate.then(|| Arc::new(LastValue::default()));
     let shared = Arc::new(Shared {
         msgs_read: AtomicU64::new(0),
+        bytes_read: AtomicU64::new(0),
+        reader_cpu: AtomicU32::new(u32::MAX),
         reader_waiting: AtomicBool::new(false),
         writer_waiting: AtomicBool::new(false),
         writer_closed: AtomicBool::new(false),
@@ -66,6 +68,8 @@ pub(crate) fn pipe_with(
             hwm,
             watch_backlog: hwm == 0 || hwm > YIELD_BACKLOG,
             msgs_written: 0,
+            bytes_written: 0,
+            check_at: PACE_BYTES,
             credited: 0,
             in_message: false,
             yields: 0,
@@ -76,7 +80,9 @@ pub(crate) fn pipe_with(
             shared,
             lwm: low_water_mark(hwm),
             msgs_read: 0,
+            bytes_read: 0,
             credited: 0,
+            credited_bytes: 0,
         },
     )
 }
@@ -156,9 +162,13 @@ pub(crate) struct PipeWriter {
     shared: Arc<Shared>,
     hwm: u64,
     /// Whether the pipe can hold more than [`YIELD_BACKLOG`] messages, so that the writer
-    /// watches how far ahead it is.
+    /// counts how many messages ahead it is (it always counts bytes).
     watch_backlog: bool,
     msgs_written: u64,
+    /// Bytes of bodies written.
+    bytes_written: u64,
+    /// At this `bytes_written` the writer looks at how far ahead it is next.
+    check_at: u64,
     /// The reader's count as last seen.
     credited: u64,
     /// A frame with MORE was written and the message is not complete yet.
@@ -205,22 +215,31 @@ impl PipeWriter {
             return;
         }
         let more = msg.more();
+        self.bytes_written += msg.len() as u64;
         self.q.push(msg);
         self.in_message = more;
         if !more {
             self.q.mark();
             self.msgs_written += 1;
-            if self.watch_backlog && self.msgs_written % MAX_CREDIT_INTERVAL == 0 {
+            if self.bytes_written >= self.check_at
+                || (self.watch_backlog && self.msgs_written % MAX_CREDIT_INTERVAL == 0)
+            {
                 self.yield_if_far_ahead();
             }
         }
     }
 
-    /// Gives up the CPU when the reader is more than [`YIELD_BACKLOG`] messages behind.
+    /// Gives up the CPU when the reader is more than [`YIELD_BACKLOG`] messages or
+    /// [`YIELD_BYTES`] bytes behind and last returned credit from this CPU.
     #[cold]
     fn yield_if_far_ahead(&mut self) {
+        self.check_at = self.bytes_written + PACE_BYTES;
         let read = self.shared.msgs_read.load(Ordering::Relaxed);
-        if self.msgs_written.wrapping_sub(read) > YIELD_BACKLOG {
+        let bytes_read = self.shared.bytes_read.load(Ordering::Relaxed);
+        if (self.msgs_written.wrapping_sub(read) > YIELD_BACKLOG
+            || self.bytes_written.wrapping_sub(bytes_read) > YIELD_BYTES)
+            && current_cpu() == self.shared.reader_cpu.load(Ordering::Relaxed)
+        {
             self.yields += 1;
             std::thread::yield_now();
         }
@@ -276,7 +295,9 @@ pub(crate) struct PipeReader {
     shared: Arc<Shared>,
     lwm: u64,
     msgs_read: u64,
+    bytes_read: u64,
     credited: u64,
+    credited_bytes: u64,
 }
 
 impl PipeReader {
@@ -321,8 +342,8 @@ impl PipeReader {
                         ahead.prefetch_drop();
                     }
                 }
-                let more = m.more();
-                self.account_frame(more);
+                let (more, len) = (m.more(), m.len());
+                self.account_frame(more, len);
             }
             None => self.return_credit(),
         }
@@ -360,10 +381,13 @@ impl PipeReader {
 
     /// A frame was read; `more` is its MORE flag.
     #[inline]
-    fn account_frame(&mut self, more: bool) {
+    fn account_frame(&mut self, more: bool, len: usize) {
+        self.bytes_read += len as u64;
         if !more {
             self.msgs_read += 1;
-            if self.msgs_read - self.credited >= self.lwm {
+            if self.msgs_read - self.credited >= self.lwm
+                || self.bytes_read - self.credited_bytes >= PACE_BYTES
+            {
                 self.return_credit();
             }
         }
@@ -374,6 +398,13 @@ impl PipeReader {
             return;
         }
         self.credited = self.msgs_read;
+        self.credited_bytes = self.bytes_read;
+        self.shared
+            .bytes_read
+            .store(self.bytes_read, Ordering::Relaxed);
+        self.shared
+            .reader_cpu
+            .store(current_cpu(), Ordering::Relaxed);
         self.shared
             .msgs_read
             .store(self.msgs_read, Ordering::SeqCst);
@@ -421,6 +452,8 @@ impl LastValue {
 
 struct Shared {
     msgs_read: AtomicU64,
+    bytes_read: AtomicU64,
+    reader_cpu: AtomicU32,
     reader_waiting: AtomicBool,
     writer_waiting: AtomicBool,
     writer_closed: AtomicBool,
@@ -445,8 +478,8 @@ const PREFETCH_AHEAD: usize = 4;
 const PREFETCH_BACKLOG: usize = 64;
 
 /// How often the reader returns credit: every `lwm` messages, libzmq's low-water mark, but at
-/// least every [`MAX_CREDIT_INTERVAL`] messages, so that a writer with no limit or a high one
-/// knows how far ahead it is (see [`YIELD_BACKLOG`]).
+/// least every [`MAX_CREDIT_INTERVAL`] messages (and every [`PACE_BYTES`] bytes), so that the
+/// writer knows how far ahead it is (see [`YIELD_BYTES`]).
 fn low_water_mark(hwm: u64) -> u64 {
     let lwm = if hwm == 0 {
         MAX_CREDIT_INTERVAL
@@ -462,19 +495,48 @@ fn low_water_mark(hwm: u64) -> u64 {
 /// often too.
 const MAX_CREDIT_INTERVAL: u64 = 1024;
 
-/// How many messages a writer may be ahead of its reader before it gives up its CPU, once every
-/// [`MAX_CREDIT_INTERVAL`] messages while it stays that far ahead (`sched_yield`; the writer
-/// does not wait, and a pipe's limit is unchanged).
+/// How many bytes of bodies a writer may be ahead of its reader before it gives up the CPU
+/// (`sched_yield`), when the reader last returned credit from the writer's CPU. The writer looks
+/// every [`PACE_BYTES`] bytes, and every [`MAX_CREDIT_INTERVAL`] messages for a pipe that can
+/// hold more than [`YIELD_BACKLOG`] messages, the other bound. It never waits, and a pipe's
+/// limit is unchanged.
 ///
-/// Why: a writer and a reader often share a CPU (an application thread and its I/O thread on a
-/// machine with fewer CPUs than busy threads). With no limit (a PUB with `ZMQ_SNDHWM` 0, as in
-/// the fan-out benchmark) the writer, which does less per message, kept the CPU for its whole
-/// time slice and the queue grew by the hundreds of thousands of messages: each new body came
-/// from freshly faulted memory, and the reader then copied it out of memory rather than cache.
-/// `fanout tcp 1 KiB x1` pinned: 1.23M-1.36M deliveries/s and 1.1 GB of peak RSS before,
-/// 2.10M-2.43M and 23 MB after. A writer whose reader runs on another CPU loses one system
-/// call per [`MAX_CREDIT_INTERVAL`] messages, and only while it is this far ahead.
+/// Why: an application thread and its I/O thread share a CPU whenever a machine has fewer CPUs
+/// than busy threads. The writer, which does less per message, kept the CPU for whole time
+/// slices and ran up to its high-water mark ahead: 1,000 messages of 64 KiB are 64 MB, and a
+/// PUB with `ZMQ_SNDHWM` 0 (the fan-out benchmark) queued hundreds of thousands. Every body
+/// then went to memory the cache had lost, or the kernel had to fault in, and the reader
+/// copied it back from there: perf on `thr tcp 64 KiB`, pinned, put a third of the sending
+/// CPU in the application's copy of each body (about 10 GB/s, a quarter of this machine's
+/// memcpy rate) and another third in the kernel's copy out of it. A reader on another CPU is
+/// not helped by a yield, so the writer leaves the CPU only to a reader that last ran on it.
+///
+/// Pinned (`oxmq bench --pin`), msg/s before and after: thr tcp 64 KiB 48k-52k → 106k-109k,
+/// 8 KiB 509k-612k → 696k-759k; thr ipc 64 KiB 44k-46k → 96k-99k; fan-out tcp 1 KiB x1
+/// 1.23M-1.36M → 3.01M-3.12M deliveries/s (peak RSS 1.1 GB → 23 MB with 2M messages), x10
+/// 1.39M-1.46M → 1.91M-1.95M, x100 1.02M-1.23M → 1.28M-1.35M.
+const YIELD_BYTES: u64 = 1 << 20;
+
+/// The message bound of [`YIELD_BYTES`]: 4,096 messages.
 const YIELD_BACKLOG: u64 = 4096;
+
+/// How often, in bytes of bodies, a reader returns credit and a writer looks how far ahead it
+/// is (see [`YIELD_BYTES`]).
+const PACE_BYTES: u64 = 256 << 10;
+
+/// The CPU the calling thread runs on (a hint: it may move right after), or `u32::MAX - 1`
+/// when unknown (a reader's CPU is `u32::MAX` until it first returns credit, so an unknown CPU
+/// never matches it).
+fn current_cpu() -> u32 {
+    #[cfg(miri)]
+    return 0;
+    #[cfg(not(miri))]
+    {
+        // SAFETY: FFI without arguments or memory access; it returns -1 on failure.
+        let cpu = unsafe { libc::sched_getcpu() };
+        u32::try_from(cpu).unwrap_or(u32::MAX - 1)
+    }
+}
 
 /// libzmq's `max_wm_delta`: large HWMs return credit this many messages before the mark.
 const MAX_WM_DELTA: u64 = 1024;
@@ -500,8 +562,22 @@ mod tests {
         (Notifier::Task(tw), count)
     }
 
+    /// Keeps the calling test thread on the CPU it runs on, so that a reader and a writer on
+    /// it stay on one CPU (the yield needs that).
+    fn stay_on_this_cpu() {
+        #[cfg(not(miri))]
+        // SAFETY: FFI on a zeroed, then filled, local `cpu_set_t` that outlives the calls.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(current_cpu() as usize, &mut set);
+            let r = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+            assert_eq!(r, 0, "sched_setaffinity");
+        }
+    }
+
     #[test]
-    fn a_writer_far_ahead_yields_and_one_close_behind_does_not() {
+    fn a_writer_many_messages_ahead_yields_and_one_close_behind_does_not() {
+        stay_on_this_cpu();
         for hwm in [0, 100_000] {
             let (rn, _) = task_notifier();
             let (wn, _) = task_notifier();
@@ -529,11 +605,45 @@ mod tests {
             }
             assert_eq!(w.yields, 3, "hwm {hwm}");
         }
-        // A limit below the backlog: never watched.
+        // A limit below the message bound: only bytes are watched.
         let (rn, _) = task_notifier();
         let (wn, _) = task_notifier();
         let (w, _r) = pipe(1000, rn, wn);
         assert!(!w.watch_backlog);
+    }
+
+    #[test]
+    fn a_writer_many_bytes_ahead_yields_to_a_reader_on_its_cpu_only() {
+        stay_on_this_cpu();
+        let (rn, _) = task_notifier();
+        let (wn, _) = task_notifier();
+        let (mut w, mut r) = pipe(1000, rn, wn);
+        let body = vec![0x5a_u8; 16 << 10];
+        let msg = || Msg::from(&body[..]);
+        // Close behind over 4 MiB.
+        for _ in 0..256 {
+            assert!(w.write(msg()).is_ok());
+            w.flush();
+            assert!(r.read().is_some());
+        }
+        assert_eq!(w.yields, 0);
+        // 100 messages (1.56 MiB) ahead: looks every 16 (256 KiB); at 1 MiB not beyond, then
+        // at 1.25 and 1.5 MiB it yields.
+        for _ in 0..100 {
+            assert!(w.write(msg()).is_ok());
+        }
+        w.flush();
+        assert_eq!(w.yields, 2);
+        for _ in 0..100 {
+            assert!(r.read().is_some());
+        }
+        // As far ahead of a reader last seen on another CPU: no yield.
+        let elsewhere = current_cpu().wrapping_add(1);
+        w.shared.reader_cpu.store(elsewhere, Ordering::Relaxed);
+        for _ in 0..100 {
+            assert!(w.write(msg()).is_ok());
+        }
+        assert_eq!(w.yields, 2);
     }
 
     #[test]
