@@ -36,7 +36,8 @@ pub use msg::{
     PROPERTY_USER_ID,
 };
 pub use session::{
-    Credentials, Event, Mechanism, PeerInfo, Session, SessionConfig, MAX_HANDSHAKE_COMMAND_SIZE,
+    Credentials, Event, FrameSink, Mechanism, PeerInfo, Session, SessionConfig,
+    MAX_HANDSHAKE_COMMAND_SIZE,
 };
 pub use socket_type::SocketType;
 pub use wbuf::WriteBuf;

@@ -284,16 +284,17 @@ impl Session {
         self.handle_input_inner(buf, now, None)
     }
 
-    /// [`Session::handle_input`], handing data frames to `on_message` as they are decoded
-    /// instead of queueing them as [`Event::Message`], while no other event is queued before
-    /// them (so the order of frames and events stays the order they came in). Whatever is
-    /// queued is still read with [`Session::poll_event`], after this returns. Spares a
-    /// receiver with a steady stream the queue's write and read of every frame.
+    /// [`Session::handle_input`], handing data frames to `on_message` (any `FnMut(Msg)`, or a
+    /// [`FrameSink`]) as they are decoded instead of queueing them as [`Event::Message`], while
+    /// no other event is queued before them (so the order of frames and events stays the order
+    /// they came in). Whatever is queued is still read with [`Session::poll_event`], after this
+    /// returns. Spares a receiver with a steady stream the queue's write and read of every
+    /// frame.
     pub fn handle_input_with(
         &mut self,
         buf: &mut BytesMut,
         now: Instant,
-        on_message: &mut dyn FnMut(Msg),
+        on_message: &mut dyn FrameSink,
     ) -> Result<(), ProtocolError> {
         self.handle_input_inner(buf, now, Some(on_message))
     }
@@ -302,7 +303,7 @@ impl Session {
         &mut self,
         buf: &mut BytesMut,
         now: Instant,
-        sink: Option<&mut dyn FnMut(Msg)>,
+        sink: Option<&mut dyn FrameSink>,
     ) -> Result<(), ProtocolError> {
         if let Some(e) = &self.error {
             return Err(e.clone());
@@ -467,7 +468,7 @@ impl Session {
         &mut self,
         buf: &mut BytesMut,
         now: Instant,
-        sink: Option<&mut dyn FnMut(Msg)>,
+        sink: Option<&mut dyn FrameSink>,
     ) -> Result<(), ProtocolError> {
         loop {
             let progressed = match self.state {
@@ -665,7 +666,7 @@ impl Session {
         &mut self,
         buf: &mut BytesMut,
         now: Instant,
-        mut sink: Option<&mut dyn FnMut(Msg)>,
+        mut sink: Option<&mut dyn FrameSink>,
     ) -> Result<(), ProtocolError> {
         let max = self.max_msg_size;
         // Bytes of `buf` already consumed but not yet advanced over.
@@ -719,9 +720,13 @@ impl Session {
             }
             last_ping_ttl = None;
             if size <= COPIED_BODY_MAX && (size <= Msg::INLINE_CAPACITY || pool::recycles(size)) {
-                let mut msg = Msg::copy_from_slice(body);
-                msg.set_more(flags_byte & frame::MORE != 0);
-                self.deliver(msg, &mut sink);
+                let more = flags_byte & frame::MORE != 0;
+                match &mut sink {
+                    Some(sink) if self.events.is_empty() => sink.copy(body, more),
+                    _ => self
+                        .events
+                        .push_back(Event::Message(Msg::copy_from_slice(body).with_more(more))),
+                }
                 pos += total;
             } else {
                 buf.advance(pos + hlen);
@@ -739,9 +744,9 @@ impl Session {
     /// Hands a decoded data frame to the sink, or queues it when there is none or events are
     /// queued already (which must come out first).
     #[inline]
-    fn deliver(&mut self, msg: Msg, sink: &mut Option<&mut dyn FnMut(Msg)>) {
+    fn deliver(&mut self, msg: Msg, sink: &mut Option<&mut dyn FrameSink>) {
         match sink {
-            Some(on_message) if self.events.is_empty() => on_message(msg),
+            Some(sink) if self.events.is_empty() => sink.frame(msg),
             _ => self.events.push_back(Event::Message(msg)),
         }
     }
@@ -891,6 +896,25 @@ const _: () = assert!(Msg::INLINE_CAPACITY <= frame::MAX_SHORT_SIZE as usize);
 /// 2.84M, 2.89M msg/s; thr tcp 1 KiB 3.26M, 3.25M -> 3.37M, 3.55M; fanout tcp 1 KiB x1 1.72M,
 /// 1.60M -> 1.63M, 1.56M; 8 KiB within the noise.
 pub(crate) const COPIED_BODY_MAX: usize = WriteBuf::COPY_THRESHOLD - 1;
+
+/// Where [`Session::handle_input_with`] puts the data frames it decodes, in order.
+pub trait FrameSink {
+    /// A frame.
+    fn frame(&mut self, msg: Msg);
+
+    /// A frame whose body is a copy of `body` (a short one), with the MORE flag `more`. A sink
+    /// that keeps frames in memory of its own can build it there with [`Msg::write_copy`],
+    /// rather than take a frame built elsewhere and move it.
+    fn copy(&mut self, body: &[u8], more: bool) {
+        self.frame(Msg::copy_from_slice(body).with_more(more));
+    }
+}
+
+impl<F: FnMut(Msg)> FrameSink for F {
+    fn frame(&mut self, msg: Msg) {
+        self(msg);
+    }
+}
 
 /// libzmq's default `ZMQ_HANDSHAKE_IVL`.
 const DEFAULT_HANDSHAKE_IVL: Duration = Duration::from_secs(30);

@@ -25,7 +25,7 @@ use std::time::Instant;
 use bytes::BytesMut;
 use oxmq_pattern::ReplyCheck;
 use oxmq_proto::zap::{ZapOutcome, ZapReply};
-use oxmq_proto::{Event, Msg, Session, SocketType, WriteBuf};
+use oxmq_proto::{Event, FrameSink, Msg, Session, SocketType, WriteBuf};
 use tokio::time::Sleep;
 use tracing::debug;
 
@@ -349,11 +349,12 @@ impl<S: Stream> Engine<S> {
             // Data frames go straight into the in-pipe as they are decoded; REQ's reply check
             // and everything else take the session's queue (drain_events).
             Some(ends) if self.reply_check.is_none() => {
-                let meter = &mut self.meter;
+                let mut sink = InPipe {
+                    meter: &mut self.meter,
+                    writer: &mut ends.writer,
+                };
                 self.session
-                    .handle_input_with(&mut self.rbuf, now, &mut |msg: Msg| {
-                        take_in(meter, Some(&mut ends.writer), msg);
-                    })
+                    .handle_input_with(&mut self.rbuf, now, &mut sink)
             }
             _ => self.session.handle_input(&mut self.rbuf, now),
         };
@@ -687,6 +688,25 @@ impl<S: Stream> Engine<S> {
 
 /// A received data frame, decoded through the session's sink or its event queue: counted, then
 /// written into the in-pipe (when there is one).
+/// The in-pipe as the session's sink for decoded frames, counting them as they go in.
+struct InPipe<'a> {
+    meter: &'a mut crate::counters::PeerMeter,
+    writer: &'a mut PipeWriter,
+}
+
+impl FrameSink for InPipe<'_> {
+    #[inline]
+    fn frame(&mut self, msg: Msg) {
+        take_in(self.meter, Some(self.writer), msg);
+    }
+
+    #[inline]
+    fn copy(&mut self, body: &[u8], more: bool) {
+        self.meter.frame_in(body.len(), !more);
+        self.writer.write_copy_unchecked(body, more);
+    }
+}
+
 fn take_in(meter: &mut crate::counters::PeerMeter, writer: Option<&mut PipeWriter>, msg: Msg) {
     meter.frame_in(msg.len(), !msg.more());
     if let Some(writer) = writer {

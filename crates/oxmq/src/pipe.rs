@@ -214,9 +214,32 @@ impl PipeWriter {
             slot.put(msg.with_more(false));
             return;
         }
-        let more = msg.more();
-        self.bytes_written += msg.len() as u64;
+        let (more, len) = (msg.more(), msg.len());
         self.q.push(msg);
+        self.pushed(more, len);
+    }
+
+    /// [`PipeWriter::write_unchecked`] of `Msg::copy_from_slice(body)` with the MORE flag
+    /// `more`, built in its slot ([`Msg::write_copy`]).
+    #[inline]
+    pub(crate) fn write_copy_unchecked(&mut self, body: &[u8], more: bool) {
+        if self.slot.is_some() {
+            self.write_unchecked(Msg::copy_from_slice(body).with_more(more));
+            return;
+        }
+        // SAFETY: `write_copy` initialises the slot.
+        unsafe {
+            self.q.push_with(|slot| {
+                Msg::write_copy(slot, body, more);
+            });
+        }
+        self.pushed(more, body.len());
+    }
+
+    /// Accounts for a frame of `len` bytes just pushed.
+    #[inline]
+    fn pushed(&mut self, more: bool, len: usize) {
+        self.bytes_written += len as u64;
         self.in_message = more;
         if !more {
             self.q.mark();
@@ -696,6 +719,31 @@ mod tests {
         w.flush();
         assert!(r.read().is_some_and(|m| m.more()));
         assert!(r.read().is_some_and(|m| !m.more()));
+    }
+
+    #[test]
+    fn frames_copied_in_place_read_as_frames_written() {
+        for conflate in [false, true] {
+            let (rn, _) = task_notifier();
+            let (wn, _) = task_notifier();
+            let (mut w, mut r) = pipe_with(conflate, 0, rn, wn);
+            let long = vec![7_u8; Msg::INLINE_CAPACITY + 1];
+            w.write_copy_unchecked(b"head", true);
+            w.flush();
+            if !conflate {
+                assert!(r.read().is_none(), "a partial message stays invisible");
+            }
+            w.write_copy_unchecked(&long, false);
+            w.flush();
+            if !conflate {
+                assert_eq!(r.read(), Some(Msg::from("head").with_more(true)));
+            }
+            assert_eq!(r.read(), Some(Msg::from(long.clone())));
+            assert!(r.read().is_none());
+            // A conflating pipe keeps no counts.
+            let counted = if conflate { 0 } else { 4 + long.len() as u64 };
+            assert_eq!(w.bytes_written, counted);
+        }
     }
 
     #[test]

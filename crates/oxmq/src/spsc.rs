@@ -88,13 +88,28 @@ impl<T> Producer<T> {
     /// [`Producer::flush`] follow.
     #[inline]
     pub(crate) fn push(&mut self, value: T) {
+        // SAFETY: the closure initialises the slot.
+        unsafe {
+            self.push_with(|slot| {
+                slot.write(value);
+            });
+        }
+    }
+
+    /// [`Producer::push`] of an item that `init` writes into its slot (so that it is built
+    /// there, not built and then moved). A panic in `init` leaves the queue as it was.
+    ///
+    /// # Safety
+    /// `init` must initialise the slot it is given (when it returns; the queue later reads and
+    /// drops the item).
+    #[inline]
+    pub(crate) unsafe fn push_with(&mut self, init: impl FnOnce(&mut MaybeUninit<T>)) {
         let tail = &mut self.tail;
         // SAFETY: `tail.chunk` is a live chunk owned by the queue and `tail.index < limit <=
         // CHUNK` (the index is reset to 0 whenever it reaches the limit below). The slot is
-        // beyond the published count, so the consumer does not read it concurrently.
-        unsafe {
-            (*(*tail.chunk).slots[tail.index].get()).write(value);
-        }
+        // beyond the published count, so the consumer does not read it concurrently, and
+        // nothing else refers to it while `init` runs.
+        init(unsafe { &mut *(*tail.chunk).slots[tail.index].get() });
         tail.index += 1;
         tail.count = tail.count.wrapping_add(1);
         if tail.index == tail.limit {

@@ -786,6 +786,36 @@ fn other_commands_after_handshake_are_dropped_like_libzmq() {
 }
 
 #[test]
+fn a_sink_is_asked_to_copy_short_bodies_and_given_long_ones() {
+    #[derive(Default)]
+    struct Recorder(Vec<(&'static str, Msg)>);
+    impl FrameSink for Recorder {
+        fn frame(&mut self, msg: Msg) {
+            self.0.push(("frame", msg));
+        }
+        fn copy(&mut self, body: &[u8], more: bool) {
+            self.0
+                .push(("copy", Msg::copy_from_slice(body).with_more(more)));
+        }
+    }
+    let mut s = ready_session(SocketType::Pull, SocketType::Push, 1);
+    let long = vec![9u8; COPIED_BODY_MAX + 1];
+    let mut input = data_frame(b"short", true);
+    input.extend(data_frame(&long, false));
+    let mut buf = BytesMut::from(&input[..]);
+    let mut sink = Recorder::default();
+    s.handle_input_with(&mut buf, Instant::now(), &mut sink)
+        .unwrap();
+    assert_eq!(
+        sink.0,
+        vec![
+            ("copy", Msg::from("short").with_more(true)),
+            ("frame", Msg::from(long)),
+        ]
+    );
+}
+
+#[test]
 fn a_sink_takes_data_frames_as_decoded_until_an_event_is_queued_before_them() {
     let mut s = ready_session(SocketType::XPub, SocketType::Sub, 1);
     let mut input = data_frame(b"one", true);
