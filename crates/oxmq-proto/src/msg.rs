@@ -201,12 +201,40 @@ impl Msg {
 
     /// A frame whose body is a copy of `data`: inline when short, in a recycled block up to
     /// 64 KiB, one allocation of its own beyond.
+    ///
+    /// A short body is copied into an empty frame, in place: building the inline bytes apart
+    /// (zeroed, then copied over) and moving them into the frame read them back in other pieces
+    /// than they had been written in, while the stores were still on their way to the cache,
+    /// and such a load waits for them (perf annotate of a sending thread, `thr inproc 16 B`:
+    /// two thirds of its time outside the pipe on two such loads; with this, thr inproc 16 B
+    /// went from 15.1M-15.6M to 16.3M-17.4M msg/s and thr tcp 16 B from 16.0M-16.1M to
+    /// 18.5M-18.6M, pinned).
     #[inline]
     pub fn copy_from_slice(data: &[u8]) -> Msg {
-        Msg {
-            body: MaybeUninit::new(body_from_slice(data)),
-            flags: 0,
-            properties: None,
+        if data.len() > INLINE_CAPACITY {
+            let body = match Block::copy_from(data) {
+                Some(b) => Body::Pooled(b),
+                None => Body::Shared(Bytes::copy_from_slice(data)),
+            };
+            return Msg {
+                body: MaybeUninit::new(body),
+                flags: 0,
+                properties: None,
+            };
+        }
+        let mut msg = Msg::new();
+        msg.copy_inline(data);
+        msg
+    }
+
+    /// Copies `data` (at most [`INLINE_CAPACITY`] bytes) into the inline body of a frame
+    /// made by [`Msg::new`].
+    #[inline]
+    fn copy_inline(&mut self, data: &[u8]) {
+        if let Body::Inline(inline) = self.body_mut() {
+            inline.buf[..data.len()].copy_from_slice(data);
+            // INLINE_CAPACITY < 256, so the length fits in a byte.
+            inline.len = data.len() as u8;
         }
     }
 
@@ -222,24 +250,18 @@ impl Msg {
             return slot.write(Msg::copy_from_slice(data).with_more(more));
         }
         let msg = slot.write(Msg::new());
-        if let Body::Inline(inline) = msg.body_mut() {
-            inline.buf[..data.len()].copy_from_slice(data);
-            // INLINE_CAPACITY < 256, so the length fits in a byte.
-            inline.len = data.len() as u8;
-        }
+        msg.copy_inline(data);
         msg.set_more(more);
         msg
     }
 
     /// A frame whose body is `data`, copied inline when short, shared otherwise.
     pub fn from_bytes(data: Bytes) -> Msg {
-        let body = if data.len() <= INLINE_CAPACITY {
-            body_from_slice(&data)
-        } else {
-            Body::Shared(data)
-        };
+        if data.len() <= INLINE_CAPACITY {
+            return Msg::copy_from_slice(&data);
+        }
         Msg {
-            body: MaybeUninit::new(body),
+            body: MaybeUninit::new(Body::Shared(data)),
             flags: 0,
             properties: None,
         }
@@ -301,7 +323,7 @@ impl Msg {
     #[inline]
     pub fn data(&self) -> &[u8] {
         match self.body() {
-            // `len` never exceeds INLINE_CAPACITY: it is only ever set by `body_from_slice`.
+            // `len` never exceeds INLINE_CAPACITY: it is only ever set by `copy_inline`.
             Body::Inline(i) => &i.buf[..usize::from(i.len)],
             Body::Pooled(b) => b.data(),
             Body::Shared(b) => b,
@@ -539,23 +561,6 @@ impl From<String> for Msg {
 impl From<Msg> for Bytes {
     fn from(m: Msg) -> Bytes {
         m.into_bytes()
-    }
-}
-
-fn body_from_slice(data: &[u8]) -> Body {
-    if data.len() <= INLINE_CAPACITY {
-        let mut buf = [0u8; INLINE_CAPACITY];
-        buf[..data.len()].copy_from_slice(data);
-        // INLINE_CAPACITY < 256, so the length fits in a byte.
-        Body::Inline(Inline {
-            len: data.len() as u8,
-            buf,
-        })
-    } else {
-        match Block::copy_from(data) {
-            Some(b) => Body::Pooled(b),
-            None => Body::Shared(Bytes::copy_from_slice(data)),
-        }
     }
 }
 
