@@ -467,13 +467,17 @@ mod tests {
     #[test]
     fn a_queue_uses_short_chunks_until_its_consumer_lags_by_more_than_one() {
         let (mut p, mut c) = channel();
+        // The consumer takes each item as it is published.
+        let close_behind = |p: &mut Producer<usize>, c: &mut Consumer<usize>, n: usize| {
+            for i in 0..n {
+                p.push(i);
+                p.mark();
+                p.flush();
+                assert_eq!(c.pop(), Some(i));
+            }
+        };
         // A consumer close behind: the spare chunk is always back, the chunks stay short.
-        for i in 0..20 * CHUNK {
-            p.push(i);
-            p.mark();
-            p.flush();
-            assert_eq!(c.pop(), Some(i));
-        }
+        close_behind(&mut p, &mut c, 20 * CHUNK);
         assert_eq!(p.limit, MIN_LIMIT);
         assert_eq!(
             p.fresh_chunks, 1,
@@ -492,12 +496,7 @@ mod tests {
         }
         assert_eq!(c.pop(), None);
         // Once long, the chunks stay long.
-        for i in 0..4 * CHUNK {
-            p.push(i);
-            p.mark();
-            p.flush();
-            assert_eq!(c.pop(), Some(i));
-        }
+        close_behind(&mut p, &mut c, 4 * CHUNK);
         assert_eq!(p.limit, CHUNK);
     }
 
