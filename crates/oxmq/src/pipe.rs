@@ -73,7 +73,7 @@ pub(crate) fn pipe_with(
             credited: 0,
             in_message: false,
             yields: 0,
-            ahead: 0,
+            ahead: None,
         },
         PipeReader {
             q: consumer,
@@ -176,8 +176,9 @@ pub(crate) struct PipeWriter {
     in_message: bool,
     /// How many times the writer gave up its CPU for being far ahead.
     yields: u64,
-    /// This pipe's part of the writing thread's [`AHEAD`], as last counted.
-    ahead: u64,
+    /// This pipe's part of a writing thread's [`AHEAD`], as last counted, and that sum (the
+    /// writer may move to another thread).
+    ahead: Option<(Arc<AtomicU64>, u64)>,
 }
 
 impl PipeWriter {
@@ -268,15 +269,29 @@ impl PipeWriter {
         } else {
             0
         };
-        let total = AHEAD.with(|a| {
-            let t = a.get().saturating_sub(self.ahead).saturating_add(mine);
-            a.set(t);
-            t
-        });
-        self.ahead = mine;
+        let total = self.count_ahead(mine);
         if here && (self.msgs_written.wrapping_sub(read) > YIELD_BACKLOG || total > YIELD_BYTES) {
             self.yields += 1;
             std::thread::yield_now();
+        }
+    }
+
+    /// Replaces this pipe's part of the sum [`AHEAD`] with `mine`, now in the calling thread's
+    /// sum; returns that sum.
+    fn count_ahead(&mut self, mine: u64) -> u64 {
+        self.leave_ahead();
+        let Ok(sum) = AHEAD.try_with(Arc::clone) else {
+            return mine;
+        };
+        let total = sum.fetch_add(mine, Ordering::Relaxed) + mine;
+        self.ahead = Some((sum, mine));
+        total
+    }
+
+    /// Takes this pipe's part out of the sum it is in.
+    fn leave_ahead(&mut self) {
+        if let Some((sum, part)) = self.ahead.take() {
+            sum.fetch_sub(part, Ordering::Relaxed);
         }
     }
 
@@ -314,8 +329,7 @@ impl PipeWriter {
 
 impl Drop for PipeWriter {
     fn drop(&mut self) {
-        let mine = self.ahead;
-        let _ = AHEAD.try_with(|a| a.set(a.get().saturating_sub(mine)));
+        self.leave_ahead();
         self.rollback();
         self.q.flush();
         self.shared.writer_closed.store(true, Ordering::SeqCst);
@@ -564,8 +578,10 @@ const YIELD_BYTES: u64 = 1 << 20;
 
 thread_local! {
     /// How many bytes of bodies this thread's writers are ahead of their readers on its CPU,
-    /// summed over its pipes as each writer last counted (see [`YIELD_BYTES`]).
-    static AHEAD: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// summed over its pipes as each writer last counted (see [`YIELD_BYTES`]). Shared, so that
+    /// a writer that moved to another thread (with its socket) takes its part out of the sum
+    /// it put it in.
+    static AHEAD: Arc<AtomicU64> = Arc::new(AtomicU64::new(0));
 }
 
 /// The message bound of [`YIELD_BYTES`]: 4,096 messages.
@@ -784,6 +800,46 @@ mod tests {
             assert!(b.write(msg()).is_ok());
         }
         assert_eq!(b.yields, 1);
+    }
+
+    #[test]
+    fn a_writer_moved_to_another_thread_takes_its_part_with_it() {
+        stay_on_this_cpu();
+        let body = vec![0x5a_u8; 16 << 10];
+        let msg = || Msg::from(&body[..]);
+        let open = || {
+            let (rn, _) = task_notifier();
+            let (wn, _) = task_notifier();
+            let (mut w, mut r) = pipe(1000, rn, wn);
+            for _ in 0..16 {
+                assert!(w.write(msg()).is_ok());
+                w.flush();
+                assert!(r.read().is_some());
+            }
+            (w, r)
+        };
+        // 768 KiB ahead here, then the writer moves and looks again on another thread.
+        let (mut a, ra) = open();
+        for _ in 0..48 {
+            assert!(a.write(msg()).is_ok());
+        }
+        let moved = std::thread::spawn(move || {
+            let body = vec![0x5a_u8; 16 << 10];
+            for _ in 0..16 {
+                assert!(a.write(Msg::from(&body[..])).is_ok());
+            }
+            (a, ra)
+        })
+        .join()
+        .expect("the writer's thread");
+        // This thread's sum no longer holds it: 512 KiB ahead on another pipe stays below
+        // the bound (with it, 1.28 MiB would be beyond).
+        let (mut b, _rb) = open();
+        for _ in 0..32 {
+            assert!(b.write(msg()).is_ok());
+        }
+        assert_eq!(b.yields, 0);
+        drop(moved);
     }
 
     #[test]
