@@ -387,17 +387,36 @@ impl PipeReader {
         *out = self.q.pop();
         match out {
             Some(m) => {
-                self.q.prefetch_next();
-                if m.is_pooled() && self.q.backlog() > PREFETCH_BACKLOG {
-                    if let Some(ahead) = self.q.peek_ahead(PREFETCH_AHEAD) {
-                        ahead.prefetch_drop();
-                    }
-                }
-                let (more, len) = (m.more(), m.len());
-                self.account_frame(more, len);
+                let (more, len, pooled) = (m.more(), m.len(), m.is_pooled());
+                self.took(more, len, pooled);
             }
             None => self.return_credit(),
         }
+    }
+
+    /// The next frame among those the reader already knows to be published, without looking
+    /// for newer ones (see `spsc::Consumer::pop_known`); `None` also for a conflating pipe.
+    /// Never asks for a notification.
+    #[inline]
+    pub(crate) fn read_known(&mut self) -> Option<Msg> {
+        if self.slot.is_some() {
+            return None;
+        }
+        let m = self.q.pop_known()?;
+        self.took(m.more(), m.len(), m.is_pooled());
+        Some(m)
+    }
+
+    /// A frame was taken from the queue: prefetches what the next reads need, and counts it.
+    #[inline]
+    fn took(&mut self, more: bool, len: usize, pooled: bool) {
+        self.q.prefetch_next();
+        if pooled && self.q.backlog() > PREFETCH_BACKLOG {
+            if let Some(ahead) = self.q.peek_ahead(PREFETCH_AHEAD) {
+                ahead.prefetch_drop();
+            }
+        }
+        self.account_frame(more, len);
     }
 
     /// Asks the writer to notify the reader's side when a frame comes (after a read found
@@ -840,6 +859,33 @@ mod tests {
         }
         assert_eq!(b.yields, 0);
         drop(moved);
+    }
+
+    #[test]
+    fn read_known_neither_looks_for_new_frames_nor_arms() {
+        let (rn, woken) = task_notifier();
+        let (wn, _) = task_notifier();
+        let (mut w, mut r) = pipe(0, rn, wn);
+        w.write_unchecked(Msg::from("a"));
+        w.write_unchecked(Msg::from("b"));
+        w.flush();
+        assert_eq!(r.read_known(), None, "published but not seen yet");
+        assert_eq!(r.read().as_deref(), Some(&b"a"[..]));
+        w.write_unchecked(Msg::from("c"));
+        w.flush();
+        assert_eq!(r.read_known().as_deref(), Some(&b"b"[..]));
+        assert_eq!(r.read_known(), None, "c is not looked for");
+        assert!(!r.shared.reader_waiting.load(Ordering::SeqCst), "not armed");
+        assert_eq!(r.read().as_deref(), Some(&b"c"[..]));
+        assert_eq!(woken.0.load(Ordering::SeqCst), 0);
+        // A conflating pipe has nothing known ahead.
+        let (rn, _) = task_notifier();
+        let (wn, _) = task_notifier();
+        let (mut w, mut r) = pipe_with(true, 0, rn, wn);
+        w.write_unchecked(Msg::from("x"));
+        w.flush();
+        assert_eq!(r.read_known(), None);
+        assert_eq!(r.read().as_deref(), Some(&b"x"[..]));
     }
 
     #[test]
