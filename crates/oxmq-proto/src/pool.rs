@@ -506,7 +506,7 @@ impl AsRef<[u8]> for Block {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::mpsc;
+    use std::sync::{mpsc, Arc, Barrier};
     use std::thread;
 
     fn address(b: &Block) -> usize {
@@ -651,14 +651,23 @@ mod tests {
         let class = class_of(data.len());
         for round in 1..=20 {
             let b = Block::copy_from(&data).expect("block");
+            // The last reference goes on one of the other threads, whose chain is handed over
+            // when it ends: each waits until this thread has dropped its own. (Left to chance,
+            // all three could end first, and the block would wait in this thread's chain.)
+            let dropped = Arc::new(Barrier::new(4));
             let handles: Vec<_> = (0..3)
                 .map(|_| {
                     let c = b.clone();
                     let want = data.clone();
-                    thread::spawn(move || assert_eq!(c.data(), &want[..]))
+                    let dropped = Arc::clone(&dropped);
+                    thread::spawn(move || {
+                        assert_eq!(c.data(), &want[..]);
+                        dropped.wait();
+                    })
                 })
                 .collect();
             drop(b);
+            dropped.wait();
             for h in handles {
                 h.join().expect("join");
             }

@@ -703,26 +703,42 @@ mod tests {
         assert!(!w.watch_backlog);
     }
 
-    #[test]
-    fn a_writer_many_bytes_ahead_yields_to_a_reader_on_its_cpu_only() {
-        stay_on_this_cpu();
+    /// A 16 KiB frame.
+    fn frame_16k() -> Msg {
+        Msg::from(vec![0x5a_u8; 16 << 10])
+    }
+
+    /// Writes `n` 16 KiB frames, reading each as it comes when `read` is given.
+    fn write_16k(w: &mut PipeWriter, mut read: Option<&mut PipeReader>, n: usize) {
+        for _ in 0..n {
+            assert!(w.write(frame_16k()).is_ok());
+            if let Some(r) = read.as_deref_mut() {
+                w.flush();
+                assert!(r.read().is_some());
+            }
+        }
+    }
+
+    /// A pipe (HWM 1000) whose reader took 256 KiB of frames as they came, so that it returned
+    /// credit from this CPU.
+    fn pipe_read_close_behind() -> (PipeWriter, PipeReader) {
         let (rn, _) = task_notifier();
         let (wn, _) = task_notifier();
         let (mut w, mut r) = pipe(1000, rn, wn);
-        let body = vec![0x5a_u8; 16 << 10];
-        let msg = || Msg::from(&body[..]);
-        // Close behind over 4 MiB.
-        for _ in 0..256 {
-            assert!(w.write(msg()).is_ok());
-            w.flush();
-            assert!(r.read().is_some());
-        }
+        write_16k(&mut w, Some(&mut r), 16);
+        (w, r)
+    }
+
+    #[test]
+    fn a_writer_many_bytes_ahead_yields_to_a_reader_on_its_cpu_only() {
+        stay_on_this_cpu();
+        let (mut w, mut r) = pipe_read_close_behind();
+        // Close behind over 4 MiB more.
+        write_16k(&mut w, Some(&mut r), 240);
         assert_eq!(w.yields, 0);
         // 100 messages (1.56 MiB) ahead: looks every 8 (128 KiB); at 1 MiB not beyond, then
         // at 1.125, 1.25, 1.375 and 1.5 MiB it yields.
-        for _ in 0..100 {
-            assert!(w.write(msg()).is_ok());
-        }
+        write_16k(&mut w, None, 100);
         w.flush();
         assert_eq!(w.yields, 4);
         for _ in 0..100 {
@@ -731,10 +747,45 @@ mod tests {
         // As far ahead of a reader last seen on another CPU: no yield.
         let elsewhere = current_cpu().wrapping_add(1);
         w.shared.reader_cpu.store(elsewhere, Ordering::Relaxed);
-        for _ in 0..100 {
-            assert!(w.write(msg()).is_ok());
-        }
+        write_16k(&mut w, None, 100);
         assert_eq!(w.yields, 4);
+    }
+
+    #[test]
+    fn a_thread_yields_when_its_pipes_together_are_far_ahead() {
+        stay_on_this_cpu();
+        let (mut a, ra) = pipe_read_close_behind();
+        let (mut b, _rb) = pipe_read_close_behind();
+        // 768 KiB ahead on one pipe: below the bound.
+        write_16k(&mut a, None, 48);
+        assert_eq!(a.yields, 0);
+        // 256 KiB more on the other: 1 MiB together, not beyond; 384 and 512 KiB: beyond.
+        write_16k(&mut b, None, 32);
+        assert_eq!(b.yields, 2);
+        // A pipe that goes takes its part with it: 768 KiB ahead in all.
+        drop((a, ra));
+        write_16k(&mut b, None, 16);
+        assert_eq!(b.yields, 2);
+    }
+
+    #[test]
+    fn a_writer_moved_to_another_thread_takes_its_part_with_it() {
+        stay_on_this_cpu();
+        // 768 KiB ahead here, then the writer moves and looks again on another thread.
+        let (mut a, ra) = pipe_read_close_behind();
+        write_16k(&mut a, None, 48);
+        let moved = std::thread::spawn(move || {
+            write_16k(&mut a, None, 16);
+            (a, ra)
+        })
+        .join()
+        .expect("the writer's thread");
+        // This thread's sum no longer holds it: 512 KiB ahead on another pipe stays below
+        // the bound (with it, 1.28 MiB would be beyond).
+        let (mut b, _rb) = pipe_read_close_behind();
+        write_16k(&mut b, None, 32);
+        assert_eq!(b.yields, 0);
+        drop(moved);
     }
 
     #[test]
@@ -787,83 +838,6 @@ mod tests {
         w.flush();
         assert!(r.read().is_some_and(|m| m.more()));
         assert!(r.read().is_some_and(|m| !m.more()));
-    }
-
-    #[test]
-    fn a_thread_yields_when_its_pipes_together_are_far_ahead() {
-        stay_on_this_cpu();
-        let body = vec![0x5a_u8; 16 << 10];
-        let msg = || Msg::from(&body[..]);
-        let open = || {
-            let (rn, _) = task_notifier();
-            let (wn, _) = task_notifier();
-            let (mut w, mut r) = pipe(1000, rn, wn);
-            // Close behind over 256 KiB: the reader returns credit, from this CPU.
-            for _ in 0..16 {
-                assert!(w.write(msg()).is_ok());
-                w.flush();
-                assert!(r.read().is_some());
-            }
-            (w, r)
-        };
-        let (mut a, ra) = open();
-        let (mut b, _rb) = open();
-        // 768 KiB ahead on one pipe: below the bound.
-        for _ in 0..48 {
-            assert!(a.write(msg()).is_ok());
-        }
-        assert_eq!(a.yields, 0);
-        // 256 KiB more on the other: 1 MiB together, not beyond; 384 and 512 KiB: beyond.
-        for _ in 0..32 {
-            assert!(b.write(msg()).is_ok());
-        }
-        assert_eq!(b.yields, 2);
-        // A pipe that goes takes its part with it: 768 KiB ahead in all.
-        drop((a, ra));
-        for _ in 0..16 {
-            assert!(b.write(msg()).is_ok());
-        }
-        assert_eq!(b.yields, 2);
-    }
-
-    #[test]
-    fn a_writer_moved_to_another_thread_takes_its_part_with_it() {
-        stay_on_this_cpu();
-        let body = vec![0x5a_u8; 16 << 10];
-        let msg = || Msg::from(&body[..]);
-        let open = || {
-            let (rn, _) = task_notifier();
-            let (wn, _) = task_notifier();
-            let (mut w, mut r) = pipe(1000, rn, wn);
-            for _ in 0..16 {
-                assert!(w.write(msg()).is_ok());
-                w.flush();
-                assert!(r.read().is_some());
-            }
-            (w, r)
-        };
-        // 768 KiB ahead here, then the writer moves and looks again on another thread.
-        let (mut a, ra) = open();
-        for _ in 0..48 {
-            assert!(a.write(msg()).is_ok());
-        }
-        let moved = std::thread::spawn(move || {
-            let body = vec![0x5a_u8; 16 << 10];
-            for _ in 0..16 {
-                assert!(a.write(Msg::from(&body[..])).is_ok());
-            }
-            (a, ra)
-        })
-        .join()
-        .expect("the writer's thread");
-        // This thread's sum no longer holds it: 512 KiB ahead on another pipe stays below
-        // the bound (with it, 1.28 MiB would be beyond).
-        let (mut b, _rb) = open();
-        for _ in 0..32 {
-            assert!(b.write(msg()).is_ok());
-        }
-        assert_eq!(b.yields, 0);
-        drop(moved);
     }
 
     #[test]
