@@ -721,9 +721,9 @@ impl Session {
             last_ping_ttl = None;
             if size <= COPIED_BODY_MAX && (size <= Msg::INLINE_CAPACITY || pool::recycles(size)) {
                 let more = flags_byte & frame::MORE != 0;
-                match &mut sink {
-                    Some(sink) if self.events.is_empty() => sink.copy(body, more),
-                    _ => self
+                match self.sink_now(&mut sink) {
+                    Some(sink) => sink.copy(body, more),
+                    None => self
                         .events
                         .push_back(Event::Message(Msg::copy_from_slice(body).with_more(more))),
                 }
@@ -745,10 +745,20 @@ impl Session {
     /// queued already (which must come out first).
     #[inline]
     fn deliver(&mut self, msg: Msg, sink: &mut Option<&mut dyn FrameSink>) {
-        match sink {
-            Some(sink) if self.events.is_empty() => sink.frame(msg),
-            _ => self.events.push_back(Event::Message(msg)),
+        match self.sink_now(sink) {
+            Some(sink) => sink.frame(msg),
+            None => self.events.push_back(Event::Message(msg)),
         }
+    }
+
+    /// The sink, if a frame decoded now may go to it: only while no event is queued, which
+    /// must come out first.
+    #[inline]
+    fn sink_now<'s, 'a>(
+        &self,
+        sink: &'s mut Option<&'a mut (dyn FrameSink + 'a)>,
+    ) -> Option<&'s mut (dyn FrameSink + 'a)> {
+        sink.as_deref_mut().filter(|_| self.events.is_empty())
     }
 
     /// Heartbeat bookkeeping after a batch of frames: whether any arrived, and the TTL of the

@@ -697,8 +697,6 @@ impl<S: Stream> Engine<S> {
     }
 }
 
-/// A received data frame, decoded through the session's sink or its event queue: counted, then
-/// written into the in-pipe (when there is one).
 /// The in-pipe as the session's sink for decoded frames, counting them as they go in.
 struct InPipe<'a> {
     meter: &'a mut crate::counters::PeerMeter,
@@ -718,6 +716,8 @@ impl FrameSink for InPipe<'_> {
     }
 }
 
+/// A received data frame, decoded through the session's sink or its event queue: counted, then
+/// written into the in-pipe (when there is one).
 fn take_in(meter: &mut crate::counters::PeerMeter, writer: Option<&mut PipeWriter>, msg: Msg) {
     meter.frame_in(msg.len(), !msg.more());
     if let Some(writer) = writer {

@@ -26,8 +26,6 @@ use std::sync::Arc;
 /// Creates a queue and returns its two ends.
 pub(crate) fn channel<T>() -> (Producer<T>, Consumer<T>) {
     let first = Chunk::<T>::alloc();
-    // SAFETY: just allocated, not shared yet.
-    unsafe { (*first).limit = MIN_LIMIT };
     let pos = Position {
         chunk: first,
         index: 0,
@@ -359,7 +357,9 @@ impl<T> Chunk<T> {
         Box::into_raw(Box::new(Chunk {
             slots: std::array::from_fn(|_| UnsafeCell::new(MaybeUninit::uninit())),
             next: AtomicPtr::new(ptr::null_mut()),
-            limit: CHUNK,
+            // A queue's first chunk keeps it; the producer sets it again before it links
+            // any other.
+            limit: MIN_LIMIT,
         }))
     }
 
