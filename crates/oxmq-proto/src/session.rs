@@ -394,14 +394,11 @@ impl Session {
             self.send_sealed(msg.data(), msg.more(), msg.is_command());
             return Ok(());
         }
-        if msg.len() <= Msg::INLINE_CAPACITY {
-            // A short body (INLINE_CAPACITY < 256 bytes): short header and body in one copy.
-            let data = msg.data();
-            let mut frame = [0u8; 2 + Msg::INLINE_CAPACITY];
-            frame[0] = (f & flags::MORE) | if msg.is_command() { frame::COMMAND } else { 0 };
-            frame[1] = data.len() as u8;
-            frame[2..2 + data.len()].copy_from_slice(data);
-            self.out.put_slice(&frame[..2 + data.len()]);
+        if let Some(body) = msg.inline_padded() {
+            // A short body (INLINE_CAPACITY < 256 bytes): a short header, then the body.
+            let command = if msg.is_command() { frame::COMMAND } else { 0 };
+            self.out
+                .put_short_frame((f & flags::MORE) | command, body, msg.len());
             return Ok(());
         }
         let header = FrameHeader::new(msg.len() as u64, msg.more(), msg.is_command());

@@ -51,6 +51,26 @@ impl WriteBuf {
         self.len += data.len();
     }
 
+    /// Appends a frame with a short header (`flags`, then `len`) and the first `len` bytes of
+    /// `body` (an inline body's whole buffer, `len` at most its size): the whole of `body`
+    /// is copied, a copy of fixed size, and the buffer then cut back to the frame's end.
+    #[inline]
+    pub(crate) fn put_short_frame(
+        &mut self,
+        flags: u8,
+        body: &[u8; Msg::INLINE_CAPACITY],
+        len: usize,
+    ) {
+        debug_assert!(len <= body.len());
+        let end = self.tail.len() + 2 + len;
+        self.tail.reserve(2 + body.len());
+        // The body's size is below 256, so its length fits in a byte.
+        self.tail.extend_from_slice(&[flags, len as u8]);
+        self.tail.extend_from_slice(body);
+        self.tail.truncate(end);
+        self.len += 2 + len;
+    }
+
     /// Appends `data`: copied if shorter than [`WriteBuf::COPY_THRESHOLD`], otherwise chained
     /// without a copy.
     #[inline]
@@ -367,6 +387,32 @@ mod tests {
         );
         assert!(short.chunks.is_empty());
         assert_eq!(short.to_vec(), [0, 3, b'a', b'b', b'c']);
+    }
+
+    #[test]
+    fn short_frames_carry_only_their_own_bytes_whatever_the_padding_holds() {
+        let mut w = WriteBuf::new();
+        let mut expected = Vec::new();
+        // A body buffer that still holds an earlier, longer body beyond the current one.
+        let mut padded = [0xEE_u8; Msg::INLINE_CAPACITY];
+        for (flags, len) in [
+            (0u8, 0usize),
+            (1, 1),
+            (0, 16),
+            (4, Msg::INLINE_CAPACITY),
+            (1, 3),
+        ] {
+            for (i, b) in padded[..len].iter_mut().enumerate() {
+                *b = i as u8;
+            }
+            w.put_short_frame(flags, &padded, len);
+            expected.extend_from_slice(&[flags, len as u8]);
+            expected.extend((0..len).map(|i| i as u8));
+            assert_eq!(w.len(), expected.len());
+        }
+        w.put_slice(b"after");
+        expected.extend_from_slice(b"after");
+        assert_eq!(gather(&w), expected);
     }
 
     #[test]
