@@ -78,6 +78,17 @@ impl Distributor {
         self.matching += 1;
     }
 
+    /// Marks every pipe as a recipient of the current message, as [`Distributor::match_pipe`]
+    /// for each would (after [`Distributor::unmatch`]): the active pipes match, and those at
+    /// their high-water mark count a drop each.
+    #[inline]
+    pub fn match_all(&mut self) {
+        debug_assert_eq!((self.matching, self.full_matched), (0, 0));
+        self.matching = self.active;
+        self.full_matched = self.arr.len() - self.eligible;
+        self.hwm_drops += self.full_matched as u64;
+    }
+
     /// Inverts the match: every writable pipe that was not marked matches, and the marked ones
     /// do not (ZMQ_INVERT_MATCHING).
     pub fn reverse_match(&mut self) {
@@ -267,6 +278,55 @@ mod tests {
             assert_eq!(out.len(), 1);
             assert_eq!(out[0].shared().map(|b| b.as_ptr()), ptr);
         }
+    }
+
+    #[test]
+    fn match_all_does_what_matching_every_pipe_does() {
+        // Pipes at their high-water mark, one that frees up, and one attached mid-message.
+        let run = |all: bool| {
+            let (mut d, mut fp) = setup(&[0, 1, 0, 2]);
+            let frames = [
+                ("a", false),
+                ("b", true),
+                ("c", false),
+                ("d", false),
+                ("e", false),
+            ];
+            let mut starts = true;
+            for (i, (body, more)) in frames.into_iter().enumerate() {
+                if i == 2 {
+                    fp.add(PipeId(4), 0);
+                    d.attach(PipeId(4));
+                }
+                if i == 3 {
+                    fp.take_out(PipeId(1));
+                    d.write_activated(PipeId(1));
+                }
+                if starts {
+                    d.unmatch();
+                    if all {
+                        d.match_all();
+                    } else {
+                        (0..5).for_each(|p| d.match_pipe(PipeId(p)));
+                    }
+                }
+                d.send_to_matching(&mut fp, Msg::from(body).with_more(more));
+                if !more {
+                    d.unmatch();
+                }
+                starts = !more;
+            }
+            let out: Vec<_> = (0..5).map(|p| fp.take_out_messages(PipeId(p))).collect();
+            (out, d.drops())
+        };
+        let (out, drops) = run(true);
+        assert_eq!((&out, drops), (&run(false).0, run(false).1));
+        assert_eq!(drops.0, 4, "pipe 1 misses b+c and e, pipe 3 misses d and e");
+        assert_eq!(
+            out[4].len(),
+            2,
+            "the late pipe gets d and e, not the end of b+c"
+        );
     }
 
     #[test]

@@ -136,6 +136,14 @@ impl SubscriptionMap {
         });
     }
 
+    /// How many pipes subscribe to the empty topic, which every message matches.
+    #[inline]
+    pub fn everything_subscribers(&self) -> usize {
+        self.tree
+            .find(&[])
+            .map_or(0, |root| self.tree.value(root).list.len())
+    }
+
     /// Whether `pipe` subscribes to `topic`.
     pub fn contains(&self, topic: &[u8], pipe: PipeId) -> bool {
         self.by_pipe

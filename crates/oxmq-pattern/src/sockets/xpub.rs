@@ -276,6 +276,10 @@ impl Behaviour for XPubCore {
                         dist.match_pipe(p);
                     }
                 });
+            } else if self.subscriptions.everything_subscribers() == dist.len() {
+                // Every pipe takes every message (a subscribed pipe is always attached), as
+                // with SUBs that all subscribe to everything: no pipe needs looking up.
+                dist.match_all();
             } else {
                 self.subscriptions
                     .for_each_match(msg.data(), |p| dist.match_pipe(p));
