@@ -58,7 +58,7 @@ impl FairQueue {
 
     /// The next frame into `out` (`None` if no pipe has one now; see [`Pipes::read_into`]);
     /// [`FairQueue::last_pipe`] says where it came from.
-    #[inline]
+    #[inline(always)]
     pub fn recv_into<P: Pipes>(&mut self, pipes: &mut P, out: &mut Option<Msg>) {
         if self.prefetched.is_some() {
             *out = self.prefetched.take();
@@ -110,7 +110,7 @@ impl FairQueue {
         self.more
     }
 
-    #[inline]
+    #[inline(always)]
     fn fetch_into<P: Pipes>(&mut self, pipes: &mut P, out: &mut Option<Msg>) {
         while let Some(pipe) = self.pipes.current() {
             pipes.read_into(pipe, out);

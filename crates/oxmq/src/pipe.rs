@@ -370,7 +370,7 @@ impl PipeReader {
     /// [`PipeReader::arm`] before it sleeps. While it watches, the writer's flushes cost it no
     /// notification (a command and a wake-up each, when a reader keeps catching up with its
     /// writer).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read_into(&mut self, out: &mut Option<Msg>, arm: bool) {
         self.read_unarmed_into(out);
         if out.is_none() && arm && self.arm() {
@@ -378,7 +378,7 @@ impl PipeReader {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn read_unarmed_into(&mut self, out: &mut Option<Msg>) {
         if let Some(slot) = &self.slot {
             *out = slot.take();
@@ -408,7 +408,7 @@ impl PipeReader {
     }
 
     /// A frame was taken from the queue: prefetches what the next reads need, and counts it.
-    #[inline]
+    #[inline(always)]
     fn took(&mut self, more: bool, len: usize, pooled: bool) {
         self.q.prefetch_next();
         if pooled && self.q.backlog() > PREFETCH_BACKLOG {

@@ -1648,7 +1648,7 @@ impl Pipes for PipeTable {
         out
     }
 
-    #[inline]
+    #[inline(always)]
     fn read_into(&mut self, pipe: PipeId, out: &mut Option<Msg>) {
         let Some(e) = self.map.get_mut(&pipe) else {
             *out = None;
