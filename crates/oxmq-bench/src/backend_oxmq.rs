@@ -5,7 +5,7 @@ use std::time::Duration;
 use oxmq::curve::{PublicKey, SecretKey};
 use oxmq::{Context, Socket, SocketType};
 
-use crate::{Backend, Role};
+use crate::{Backend, Role, SocketSettings};
 
 /// oxmq, through its blocking API.
 #[derive(Debug, Clone, Copy, Default)]
@@ -21,7 +21,7 @@ impl Backend for Oxmq {
         Ok(Context::new())
     }
 
-    fn socket(ctx: &Context, role: Role, timeout: Option<Duration>) -> oxmq::Result<Socket> {
+    fn socket(ctx: &Context, role: Role, settings: SocketSettings) -> oxmq::Result<Socket> {
         let mut socket = ctx.socket(match role {
             Role::Push => SocketType::Push,
             Role::Pull => SocketType::Pull,
@@ -33,7 +33,8 @@ impl Backend for Oxmq {
             Role::Dealer => SocketType::Dealer,
         })?;
         socket.set_linger(0)?;
-        if let Some(timeout) = timeout {
+        socket.set_interruptible(settings.interruptible);
+        if let Some(timeout) = settings.timeout {
             let ms = millis(timeout);
             socket.set_sndtimeo(ms)?;
             socket.set_rcvtimeo(ms)?;

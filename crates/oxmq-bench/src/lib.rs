@@ -174,6 +174,18 @@ pub struct Spec {
     pub security: Security,
     /// Each side of the case on a CPU of its own (`--pin`; see [`Spec::pinned`]).
     pub pinned: bool,
+    /// Blocking calls that a signal ends with `EINTR` (`--interruptible`; see
+    /// [`Spec::interruptible`]).
+    pub interruptible: bool,
+}
+
+/// How every socket of a case is set up ([`Spec::sockets`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SocketSettings {
+    /// SNDTIMEO and RCVTIMEO ([`Spec::timeout`]).
+    pub timeout: Option<Duration>,
+    /// Blocking calls end with `EINTR` when a signal comes ([`Spec::interruptible`]).
+    pub interruptible: bool,
 }
 
 /// The security mechanism a case runs over.
@@ -240,6 +252,7 @@ impl Spec {
             timeout: None,
             security: Security::Null,
             pinned: false,
+            interruptible: false,
         }
     }
 
@@ -253,6 +266,7 @@ impl Spec {
             timeout: None,
             security: Security::Null,
             pinned: false,
+            interruptible: false,
         }
     }
 
@@ -275,6 +289,7 @@ impl Spec {
             timeout: None,
             security: Security::Null,
             pinned: false,
+            interruptible: false,
         }
     }
 
@@ -289,6 +304,7 @@ impl Spec {
             timeout: None,
             security: Security::Null,
             pinned: false,
+            interruptible: false,
         }
     }
 
@@ -301,6 +317,25 @@ impl Spec {
     pub fn pinned(mut self) -> Spec {
         self.pinned = true;
         self
+    }
+
+    /// The same case with sockets whose blocking calls a signal ends with `EINTR`, as
+    /// libzmq's always do and as oxmq's C ABI makes them (`Socket::set_interruptible`): each
+    /// wait then holds the thread's signals while it watches for work, so that a signal in
+    /// between is not missed, and sleeps in ppoll(2). With it, `oxmq bench` measures the
+    /// Rust API with the semantics the C ABI has (`scripts/ffi-bench`). libzmq has no choice:
+    /// it is ignored there.
+    pub fn interruptible(mut self) -> Spec {
+        self.interruptible = true;
+        self
+    }
+
+    /// What every socket of the case is set up with.
+    pub fn sockets(&self) -> SocketSettings {
+        SocketSettings {
+            timeout: self.timeout,
+            interruptible: self.interruptible,
+        }
     }
 
     /// The same case with SNDTIMEO/RCVTIMEO set on its sockets.
@@ -386,11 +421,12 @@ pub trait Backend: 'static {
 
     /// A new context with one I/O thread (libzmq's default).
     fn context() -> Result<Self::Context, Self::Error>;
-    /// A socket in `ctx` with LINGER 0 and, when `timeout` is set, SNDTIMEO and RCVTIMEO.
+    /// A socket in `ctx` with LINGER 0, and `settings` (SNDTIMEO and RCVTIMEO when a timeout
+    /// is set; interruptible blocking calls when asked, for a library that has the choice).
     fn socket(
         ctx: &Self::Context,
         role: Role,
-        timeout: Option<Duration>,
+        settings: SocketSettings,
     ) -> Result<Self::Socket, Self::Error>;
     /// Binds and returns the endpoint actually bound (the wildcard port resolved).
     fn bind(socket: &mut Self::Socket, endpoint: &str) -> Result<String, Self::Error>;
@@ -898,7 +934,7 @@ fn throughput<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error
     let be = backend_error::<B>;
     let _pin = Pin::side(spec.pinned, Side::Bind);
     let ctx = B::context().map_err(be)?;
-    let mut pull = B::socket(&ctx, Role::Pull, spec.timeout).map_err(be)?;
+    let mut pull = B::socket(&ctx, Role::Pull, spec.sockets()).map_err(be)?;
     if let Some(keys) = spec.curve() {
         B::set_curve_server(&mut pull, &keys.server_secret).map_err(be)?;
     }
@@ -906,13 +942,13 @@ fn throughput<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error
 
     let sender_ctx = peer_context::<B>(&ctx, spec.transport).map_err(be)?;
     let (done_tx, done_rx) = mpsc::channel::<()>();
-    let (size, count, timeout, pinned) = (spec.size, spec.count, spec.timeout, spec.pinned);
+    let (size, count, sockets, pinned) = (spec.size, spec.count, spec.sockets(), spec.pinned);
     let curve = spec.curve().cloned();
     let sender = thread::Builder::new()
         .name(format!("{}-push", B::NAME))
         .spawn(move || -> Result<(), B::Error> {
             let _pin = Pin::side(pinned, Side::Connect);
-            let mut push = B::socket(&sender_ctx, Role::Push, timeout)?;
+            let mut push = B::socket(&sender_ctx, Role::Push, sockets)?;
             if let Some(keys) = &curve {
                 B::set_curve_client(
                     &mut push,
@@ -975,7 +1011,7 @@ fn latency<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error>> 
     let _pin = Pin::side(spec.pinned, Side::Connect);
     let ctx = B::context().map_err(be)?;
     let server_ctx = peer_context::<B>(&ctx, spec.transport).map_err(be)?;
-    let (size, count, timeout) = (spec.size, spec.count, spec.timeout);
+    let (size, count, sockets) = (spec.size, spec.count, spec.sockets());
     let warmup = WARMUP_ROUND_TRIPS.min(count);
     let server = Server::<B>::spawn(server_ctx, Role::Rep, spec, move |rep| {
         for _ in 0..warmup + count {
@@ -984,7 +1020,7 @@ fn latency<B: Backend>(spec: &Spec) -> Result<Measurement, CaseError<B::Error>> 
         Ok(())
     })?;
     let endpoint = server.endpoint.clone();
-    let measured = ping_pong::<B>(&ctx, &endpoint, size, warmup, count, timeout);
+    let measured = ping_pong::<B>(&ctx, &endpoint, size, warmup, count, sockets);
     // On a local failure the server may wait for a request for good: leave it, do not join.
     let (elapsed, median_each, req) = measured?;
     server.finish()?;
@@ -1017,14 +1053,14 @@ impl<B: Backend> Server<B> {
         spec: &Spec,
         serve: impl FnOnce(&mut B::Socket) -> Result<(), CaseError<B::Error>> + Send + 'static,
     ) -> Result<Server<B>, CaseError<B::Error>> {
-        let (bind_to, timeout, pinned) = (spec.transport.endpoint(), spec.timeout, spec.pinned);
+        let (bind_to, sockets, pinned) = (spec.transport.endpoint(), spec.sockets(), spec.pinned);
         let (endpoint_tx, endpoint_rx) = mpsc::channel::<Result<String, B::Error>>();
         let (done, done_rx) = mpsc::channel::<()>();
         let thread = thread::Builder::new()
             .name(format!("{}-server", B::NAME))
             .spawn(move || {
                 let _pin = Pin::side(pinned, Side::Bind);
-                let bound = B::socket(&ctx, role, timeout)
+                let bound = B::socket(&ctx, role, sockets)
                     .and_then(|mut s| B::bind(&mut s, &bind_to).map(|ep| (s, ep)));
                 let mut socket = match bound {
                     Ok((socket, endpoint)) => {
@@ -1071,10 +1107,10 @@ fn ping_pong<B: Backend>(
     size: usize,
     warmup: u64,
     count: u64,
-    timeout: Option<Duration>,
+    sockets: SocketSettings,
 ) -> Result<(Duration, Duration, B::Socket), CaseError<B::Error>> {
     let be = backend_error::<B>;
-    let mut req = B::socket(ctx, Role::Req, timeout).map_err(be)?;
+    let mut req = B::socket(ctx, Role::Req, sockets).map_err(be)?;
     B::connect(&mut req, endpoint).map_err(be)?;
     let body = vec![0xa5_u8; size];
     let round_trip = |req: &mut B::Socket| -> Result<(), CaseError<B::Error>> {
@@ -1113,7 +1149,7 @@ fn fanout<B: Backend>(spec: &Spec, subscribers: usize) -> Result<Measurement, Ca
     let be = backend_error::<B>;
     let _pin = Pin::side(spec.pinned, Side::Bind);
     let ctx = B::context().map_err(be)?;
-    let mut publisher = B::socket(&ctx, Role::Pub, spec.timeout).map_err(be)?;
+    let mut publisher = B::socket(&ctx, Role::Pub, spec.sockets()).map_err(be)?;
     B::set_hwm(&mut publisher, 0).map_err(be)?;
     let endpoint = B::bind(&mut publisher, &spec.transport.endpoint()).map_err(be)?;
 
@@ -1131,13 +1167,13 @@ fn fanout<B: Backend>(spec: &Spec, subscribers: usize) -> Result<Measurement, Ca
             Arc::clone(&warmed),
             result_tx.clone(),
         );
-        let (size, count, timeout, pinned) = (spec.size, spec.count, spec.timeout, spec.pinned);
+        let (size, count, sockets, pinned) = (spec.size, spec.count, spec.sockets(), spec.pinned);
         thread::Builder::new()
             .name(format!("{}-sub-{t}", B::NAME))
             .spawn(move || {
                 let _pin = Pin::side(pinned, Side::Connect);
                 let result = subscribe_and_receive::<B>(
-                    &ctx, &endpoint, mine, size, count, timeout, &warmed,
+                    &ctx, &endpoint, mine, size, count, sockets, &warmed,
                 );
                 drop(ctx);
                 let _ = result_tx.send(result);
@@ -1269,7 +1305,7 @@ fn subscribe_and_receive<B: Backend>(
     subscribers: usize,
     size: usize,
     count: u64,
-    timeout: Option<Duration>,
+    sockets: SocketSettings,
     warmed: &AtomicUsize,
 ) -> Result<Received, CaseError<B::Error>> {
     struct Sub<S> {
@@ -1281,7 +1317,7 @@ fn subscribe_and_receive<B: Backend>(
     let be = backend_error::<B>;
     let mut subs = Vec::with_capacity(subscribers);
     for _ in 0..subscribers {
-        let mut socket = B::socket(ctx, Role::Sub, timeout).map_err(be)?;
+        let mut socket = B::socket(ctx, Role::Sub, sockets).map_err(be)?;
         B::set_hwm(&mut socket, 0).map_err(be)?;
         B::subscribe(&mut socket, b"").map_err(be)?;
         B::connect(&mut socket, endpoint).map_err(be)?;
@@ -1342,7 +1378,7 @@ fn routed<B: Backend>(spec: &Spec, peers: usize) -> Result<Measurement, CaseErro
     let per_peer = (spec.count / peers as u64).max(1);
     let total = per_peer * peers as u64;
     let ctx = B::context().map_err(be)?;
-    let (size, timeout, pinned) = (spec.size, spec.timeout, spec.pinned);
+    let (size, sockets, pinned) = (spec.size, spec.sockets(), spec.pinned);
 
     // The ROUTER echoes one warm-up message per DEALER, then the counted ones.
     let server = Server::<B>::spawn(ctx.clone(), Role::Router, spec, move |router| {
@@ -1372,7 +1408,7 @@ fn routed<B: Backend>(spec: &Spec, peers: usize) -> Result<Measurement, CaseErro
             .name(format!("{}-dealers-{t}", B::NAME))
             .spawn(move || {
                 let _pin = Pin::side(pinned, Side::Connect);
-                let dealers = connect_dealers::<B>(&ctx, &endpoint, mine, size, timeout);
+                let dealers = connect_dealers::<B>(&ctx, &endpoint, mine, size, sockets);
                 let mut dealers = match dealers {
                     Ok(d) => {
                         let _ = ready_tx.send(Ok(()));
@@ -1443,13 +1479,13 @@ fn connect_dealers<B: Backend>(
     endpoint: &str,
     n: usize,
     size: usize,
-    timeout: Option<Duration>,
+    sockets: SocketSettings,
 ) -> Result<Vec<B::Socket>, CaseError<B::Error>> {
     let be = backend_error::<B>;
     let body = vec![0x5a_u8; size];
     let mut dealers = Vec::with_capacity(n);
     for _ in 0..n {
-        let mut d = B::socket(ctx, Role::Dealer, timeout).map_err(be)?;
+        let mut d = B::socket(ctx, Role::Dealer, sockets).map_err(be)?;
         B::connect(&mut d, endpoint).map_err(be)?;
         B::send(&mut d, &body).map_err(be)?;
         dealers.push(d);

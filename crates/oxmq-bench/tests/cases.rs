@@ -7,7 +7,8 @@ use std::thread;
 use std::time::Duration;
 
 use oxmq_bench::{
-    run, Backend, CaseError, CurveKeys, Kind, Measurement, Oxmq, Security, Spec, Transport,
+    run, Backend, CaseError, CurveKeys, Kind, Measurement, Oxmq, Role, Security, SocketSettings,
+    Spec, Transport,
 };
 
 #[path = "../benches/compare/libzmq.rs"]
@@ -96,6 +97,64 @@ fn oxmq_latency_tcp() {
     for size in [16, 1024] {
         check::<Oxmq>(Spec::latency(Transport::Tcp, size, 20));
     }
+}
+
+#[test]
+fn oxmq_cases_run_with_interruptible_sockets() {
+    for transport in [Transport::Tcp, Transport::Inproc] {
+        check::<Oxmq>(Spec::throughput(transport, 16, 100).interruptible());
+        check::<Oxmq>(Spec::latency(transport, 1024, 20).interruptible());
+        check::<Oxmq>(Spec::fanout(transport, 16, 10, 10).interruptible());
+        check::<Oxmq>(Spec::routed(transport, 16, 100, 10).interruptible());
+    }
+}
+
+extern "C" fn ignore_signal(_: libc::c_int) {}
+
+/// Runs a blocking receive on a PULL made with `settings` on another thread, signalling that
+/// thread (SIGUSR1, handled, no SA_RESTART) until the receive returns; gives its error.
+fn receive_while_signalled(settings: SocketSettings) -> oxmq::Error {
+    // SAFETY: installs a handler that does nothing, for a signal this test binary uses alone;
+    // the sigaction struct is fully initialised (zeroed, then the fields set).
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = ignore_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
+    }
+    let ctx = Oxmq::context().expect("context");
+    let mut pull = Oxmq::socket(&ctx, Role::Pull, settings).expect("socket");
+    Oxmq::bind(&mut pull, "inproc://interruptible").expect("bind");
+    let worker = thread::spawn(move || Oxmq::recv(&mut pull).expect_err("nothing was sent"));
+    let tid = {
+        use std::os::unix::thread::JoinHandleExt;
+        worker.as_pthread_t()
+    };
+    let deadline = std::time::Instant::now() + WATCHDOG;
+    while !worker.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the receive never returned"
+        );
+        // SAFETY: the thread has not finished, so it has not been joined and its id is valid.
+        unsafe { libc::pthread_kill(tid, libc::SIGUSR1) };
+        thread::sleep(Duration::from_millis(20));
+    }
+    worker.join().expect("receiver")
+}
+
+#[test]
+fn interruptible_sockets_end_a_blocking_receive_on_a_signal_and_others_do_not() {
+    let interrupted = receive_while_signalled(SocketSettings {
+        timeout: Some(TIMEOUT),
+        interruptible: true,
+    });
+    assert_eq!(interrupted.kind(), oxmq::ErrorKind::Interrupted);
+    // Without it, the signals are handled unseen and the receive runs to its timeout.
+    let timed_out = receive_while_signalled(SocketSettings {
+        timeout: Some(Duration::from_millis(300)),
+        interruptible: false,
+    });
+    assert_eq!(timed_out.kind(), oxmq::ErrorKind::WouldBlock);
 }
 
 #[test]

@@ -54,6 +54,11 @@ pub(crate) struct BenchArgs {
     /// placement of a stream's threads decides its small-message rate.
     #[arg(long)]
     pin: bool,
+    /// Sockets whose blocking calls a signal ends with EINTR, as libzmq's and oxmq's C ABI's
+    /// are: each wait then holds the thread's signals while it watches for work, and sleeps in
+    /// ppoll(2). The Rust API with the C ABI's semantics, for comparing the two.
+    #[arg(long)]
+    interruptible: bool,
     /// Also write the results as an SVG bar chart (median rate per case, log scale).
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<std::path::PathBuf>,
@@ -89,6 +94,9 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), BoxError> {
     println!("{}", machine_summary());
     println!("oxmq {}", env!("CARGO_PKG_VERSION"));
     println!("{}", placement_summary(args.pin));
+    if args.interruptible {
+        println!("waits: interruptible, as through the C ABI (a signal ends them with EINTR)");
+    }
     let spinner = Spinner::start(std::io::stderr().is_terminal());
     let mut progress = |p: &Progress<'_>| {
         spinner.set(format!(
@@ -186,7 +194,12 @@ fn specs(args: &BenchArgs) -> Result<Vec<Spec>, String> {
                     }
                     Kind::Routed { peers } => Spec::routed(transport, size, count, peers),
                 };
-                specs.push(if args.pin { spec.pinned() } else { spec });
+                let spec = if args.pin { spec.pinned() } else { spec };
+                specs.push(if args.interruptible {
+                    spec.interruptible()
+                } else {
+                    spec
+                });
             }
         }
     }
@@ -304,6 +317,12 @@ mod tests {
         };
         assert_eq!(args.plot.as_deref(), Some(std::path::Path::new("out.svg")));
         assert!(specs.iter().all(|s| !s.pinned), "unpinned unless asked");
+        assert!(
+            specs.iter().all(|s| !s.interruptible),
+            "parked waits unless asked"
+        );
+        let eintr = specs_of(&["oxmq", "bench", "--case", "lat", "--interruptible"]);
+        assert!(!eintr.is_empty() && eintr.iter().all(|s| s.interruptible && !s.pinned));
         if oxmq_bench::can_pin() {
             let pinned = specs_of(&["oxmq", "bench", "--case", "thr,fanout", "--pin"]);
             assert!(pinned.len() > 2 && pinned.iter().all(|s| s.pinned));

@@ -2,9 +2,7 @@
 //!
 //! Shared by the `compare` bench and the smoke tests (`tests/cases.rs` includes this file).
 
-use std::time::Duration;
-
-use oxmq_bench::{Backend, Role, Spec};
+use oxmq_bench::{Backend, Role, SocketSettings, Spec};
 
 /// libzmq 4.3 through rust-zmq, used the way libzmq's perf tools use it: a fresh
 /// `zmq_msg_t` of the body's size per send, one reused `zmq_msg_t` per receive.
@@ -30,8 +28,10 @@ impl Backend for Libzmq {
     fn socket(
         ctx: &zmq::Context,
         role: Role,
-        timeout: Option<Duration>,
+        settings: SocketSettings,
     ) -> zmq::Result<LibzmqSocket> {
+        // libzmq's blocking calls always end with EINTR on a signal: `interruptible` is moot.
+        let timeout = settings.timeout;
         let socket = ctx.socket(match role {
             Role::Push => zmq::PUSH,
             Role::Pull => zmq::PULL,

@@ -24,7 +24,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use oxmq_bench::{Backend, Oxmq, Role};
+use oxmq_bench::{Backend, Oxmq, Role, SocketSettings};
 
 use crate::libzmq::Libzmq;
 
@@ -39,6 +39,11 @@ const PER_PEER: usize = 20;
 const SIZE: usize = 16;
 /// Receive and send timeout of every socket in a child.
 const TIMEOUT: Duration = Duration::from_secs(60);
+/// Every socket of the memory cases: SNDTIMEO and RCVTIMEO at [`TIMEOUT`].
+const SETTINGS: SocketSettings = SocketSettings {
+    timeout: Some(TIMEOUT),
+    interruptible: false,
+};
 
 /// Runs the memory cases for `names` with `connections` connections and prints the table.
 pub(crate) fn report(names: &[&str], connections: usize) -> bool {
@@ -285,11 +290,11 @@ fn child_of<B: Backend>(words: &[&str]) -> Result<(), String> {
         Some(&"sockets") => {
             let n = num(1)?;
             let ctx = B::context().map_err(e)?;
-            let first = B::socket(&ctx, Role::Dealer, Some(TIMEOUT)).map_err(e)?;
+            let first = B::socket(&ctx, Role::Dealer, SETTINGS).map_err(e)?;
             let before = rss()?;
             let mut keep = Vec::with_capacity(n);
             for _ in 0..n {
-                keep.push(B::socket(&ctx, Role::Dealer, Some(TIMEOUT)).map_err(e)?);
+                keep.push(B::socket(&ctx, Role::Dealer, SETTINGS).map_err(e)?);
             }
             let after = rss()?;
             println!("sockets rss_before={before} rss_after={after}");
@@ -299,7 +304,7 @@ fn child_of<B: Backend>(words: &[&str]) -> Result<(), String> {
         Some(&"router") => {
             let (n, per_peer) = (num(1)?, num(2)?);
             let ctx = B::context().map_err(e)?;
-            let mut router = B::socket(&ctx, Role::Router, Some(TIMEOUT)).map_err(e)?;
+            let mut router = B::socket(&ctx, Role::Router, SETTINGS).map_err(e)?;
             B::set_backlog(&mut router, 4096).map_err(e)?;
             let endpoint = B::bind(&mut router, "tcp://127.0.0.1:*").map_err(e)?;
             let before = rss()?;
@@ -330,7 +335,7 @@ fn child_of<B: Backend>(words: &[&str]) -> Result<(), String> {
             let body = [0x5a_u8; SIZE];
             let mut dealers = Vec::with_capacity(n);
             for _ in 0..n {
-                let mut d = B::socket(&ctx, Role::Dealer, Some(TIMEOUT)).map_err(e)?;
+                let mut d = B::socket(&ctx, Role::Dealer, SETTINGS).map_err(e)?;
                 B::connect(&mut d, endpoint).map_err(e)?;
                 B::send(&mut d, &body).map_err(e)?;
                 dealers.push(d);
