@@ -320,7 +320,8 @@ mod tests {
             (out, d.drops())
         };
         let (out, drops) = run(true);
-        assert_eq!((&out, drops), (&run(false).0, run(false).1));
+        let (each_out, each_drops) = run(false);
+        assert_eq!((&out, drops), (&each_out, each_drops));
         assert_eq!(drops.0, 4, "pipe 1 misses b+c and e, pipe 3 misses d and e");
         assert_eq!(
             out[4].len(),
