@@ -4,7 +4,7 @@
 //! Engines count in plain integers and publish to relaxed atomics once per wake-up, so the
 //! cost on the message path is an addition; [`crate::Socket::counters`] adds up a snapshot.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Messages (whole multipart messages) and bytes (of every frame's body) through a connection
@@ -129,6 +129,8 @@ pub(crate) struct SocketStats {
     hs_evicted: AtomicU64,
     hs_refused: AtomicU64,
     live: Mutex<Vec<Arc<PeerStats>>>,
+    /// `live.len()`, read without the lock.
+    live_count: AtomicUsize,
 }
 
 impl SocketStats {
@@ -139,7 +141,10 @@ impl SocketStats {
             peer_address: peer_address.to_owned(),
             traffic: TrafficCells::default(),
         });
-        self.lock_live().push(Arc::clone(&stats));
+        let mut live = self.lock_live();
+        live.push(Arc::clone(&stats));
+        self.live_count.store(live.len(), Ordering::Relaxed);
+        drop(live);
         PeerMeter {
             socket: Arc::clone(self),
             stats,
@@ -241,10 +246,17 @@ impl PeerMeter {
     }
 
     /// The connection ended: its totals move to the socket's.
+    /// How many connections of the socket are live now.
+    #[inline]
+    pub(crate) fn live_peers(&self) -> usize {
+        self.socket.live_count.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn finish(mut self) {
         self.publish();
         let mut live = self.socket.lock_live();
         live.retain(|p| !Arc::ptr_eq(p, &self.stats));
+        self.socket.live_count.store(live.len(), Ordering::Relaxed);
         self.socket.ended.add(&self.stats.traffic.load());
     }
 }

@@ -38,6 +38,9 @@ pub(crate) trait Stream: Send + 'static {
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
     /// The descriptor, for monitor events.
     fn raw_fd(&self) -> std::os::fd::RawFd;
+    /// Caps the bytes the kernel holds unsent before the stream reports itself writable
+    /// (`TCP_NOTSENT_LOWAT`); a no-op where there is no such limit.
+    fn cap_unsent(&self, bytes: usize);
     /// The Peer-Address message property, as libzmq forms it: the peer's IP address (no
     /// port) over tcp, `localhost:uid:gid:pid` of the peer process over ipc (glibc's
     /// `getnameinfo` gives libzmq "localhost" for a unix socket).
@@ -46,6 +49,9 @@ pub(crate) trait Stream: Send + 'static {
 
 macro_rules! impl_stream {
     ($t:ty, $peer_address:expr) => {
+        impl_stream!($t, $peer_address, |_: &$t, _: usize| {});
+    };
+    ($t:ty, $peer_address:expr, $cap_unsent:expr) => {
         impl Stream for $t {
             fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
                 <$t>::poll_read_ready(self, cx)
@@ -83,14 +89,21 @@ macro_rules! impl_stream {
             fn peer_address(&self) -> String {
                 $peer_address(self)
             }
+            fn cap_unsent(&self, bytes: usize) {
+                $cap_unsent(self, bytes)
+            }
         }
     };
 }
 
-impl_stream!(tokio::net::TcpStream, |s: &tokio::net::TcpStream| s
-    .peer_addr()
-    .map(|a| a.ip().to_string())
-    .unwrap_or_default());
+impl_stream!(
+    tokio::net::TcpStream,
+    |s: &tokio::net::TcpStream| s
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default(),
+    |s: &tokio::net::TcpStream, bytes: usize| tcp::cap_unsent(s, bytes)
+);
 impl_stream!(tokio::net::UnixStream, |s: &tokio::net::UnixStream| s
     .peer_cred()
     .map(|c| format!("localhost:{}:{}:{}", c.uid(), c.gid(), c.pid().unwrap_or(0)))

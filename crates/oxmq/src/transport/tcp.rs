@@ -94,6 +94,14 @@ impl Transport for TcpEndpoint {
     }
 }
 
+/// Sets `TCP_NOTSENT_LOWAT` on `stream` to `bytes` (at most `c_int::MAX`): the socket then
+/// reports itself writable only while fewer bytes than that wait unsent in the kernel. A
+/// failure (an old kernel) leaves the kernel's default, no limit.
+pub(crate) fn cap_unsent(stream: &TcpStream, bytes: usize) {
+    let v = bytes.min(libc::c_int::MAX as usize) as u32;
+    let _ = SockRef::from(stream).set_tcp_notsent_lowat(v);
+}
+
 /// One ZMQ_TCP_ACCEPT_FILTER entry: an address, or a network in CIDR form (`10.0.0.0/8`,
 /// `::1/128`).
 #[derive(Clone, Debug, PartialEq, Eq)]
