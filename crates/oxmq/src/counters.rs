@@ -245,13 +245,13 @@ impl PeerMeter {
         }
     }
 
-    /// The connection ended: its totals move to the socket's.
     /// How many connections of the socket are live now.
     #[inline]
     pub(crate) fn live_peers(&self) -> usize {
         self.socket.live_count.load(Ordering::Relaxed)
     }
 
+    /// The connection ended: its totals move to the socket's.
     pub(crate) fn finish(mut self) {
         self.publish();
         let mut live = self.socket.lock_live();
