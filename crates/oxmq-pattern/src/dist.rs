@@ -206,19 +206,23 @@ impl Distributor {
     }
 
     fn distribute<P: Pipes>(&mut self, pipes: &mut P, msg: Msg) {
+        // The last matching pipe takes the message itself; the others a copy, which shares a
+        // long body: the references for all of them are taken with one increment of its
+        // count (`Msg::copies`), not one each, on a line the receivers' decrements keep
+        // taking to their cores (fan-out inproc 1 KiB x100: 13 % of all samples in here, most
+        // on those increments). Moving spares the single-subscriber case turning the body into
+        // a shared one (an allocation).
+        let mut copies = (self.matching > 1).then(|| msg.copies(self.matching - 1));
         let mut msg = Some(msg);
         let mut i = 0;
         while i < self.matching {
             let Some(pipe) = self.arr.get(i) else {
                 break;
             };
-            // The last matching pipe takes the message itself; the others a clone, which
-            // shares a long body (one reference-count increment each). Moving spares the
-            // single-subscriber case turning the body into a shared one (an allocation).
             let copy = if i + 1 == self.matching {
                 msg.take()
             } else {
-                msg.clone()
+                copies.as_mut().map(oxmq_proto::Copies::next)
             };
             let Some(copy) = copy else {
                 break;
@@ -278,6 +282,31 @@ mod tests {
             assert_eq!(out.len(), 1);
             assert_eq!(out[0].shared().map(|b| b.as_ptr()), ptr);
         }
+    }
+
+    #[test]
+    fn a_pooled_body_reaches_every_pipe_shared_and_every_reference_comes_back() {
+        // Pipes 1 and 3 take one message: the second send fails on them, and the references
+        // taken for their copies must be given back.
+        let (mut d, mut fp) = setup(&[0, 1, 0, 1, 0]);
+        let body = Msg::copy_from_slice(&[9u8; 1000]);
+        assert!(body.is_pooled());
+        let keep = body.clone();
+        d.send_to_all(&mut fp, body.clone());
+        d.send_to_all(&mut fp, body);
+        let mut got = 0;
+        for p in 0..5 {
+            for m in fp.take_out(PipeId(p)) {
+                assert_eq!(
+                    m.data().as_ptr(),
+                    keep.data().as_ptr(),
+                    "shared, not copied"
+                );
+                got += 1;
+            }
+        }
+        assert_eq!((got, d.drops().0), (8, 2));
+        assert!(!keep.is_shared(), "every copy gave its reference back");
     }
 
     #[test]

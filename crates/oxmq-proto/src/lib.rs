@@ -32,8 +32,8 @@ pub mod zap;
 
 pub use error::ProtocolError;
 pub use msg::{
-    flags, Msg, Properties, PROPERTY_PEER_ADDRESS, PROPERTY_ROUTING_ID, PROPERTY_SOCKET_TYPE,
-    PROPERTY_USER_ID,
+    flags, Copies, Msg, Properties, PROPERTY_PEER_ADDRESS, PROPERTY_ROUTING_ID,
+    PROPERTY_SOCKET_TYPE, PROPERTY_USER_ID,
 };
 pub use session::{
     Credentials, Event, FrameSink, Mechanism, PeerInfo, Session, SessionConfig,

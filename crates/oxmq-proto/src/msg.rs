@@ -176,6 +176,23 @@ impl Msg {
         }
     }
 
+    /// Frames equal to this one for `n` more pipes of a fan-out ([`Copies::next`]): a body in
+    /// a recycled block is referred to with one increment of its count for all `n`, not one
+    /// each. For oxmq's distributor.
+    #[doc(hidden)]
+    #[inline]
+    pub fn copies(&self, n: usize) -> Copies {
+        let body = match self.body() {
+            Body::Pooled(b) => CopySource::Pooled(b.shares(n)),
+            other => CopySource::Other(other.clone()),
+        };
+        Copies {
+            body,
+            flags: self.flags,
+            properties: self.properties.clone(),
+        }
+    }
+
     /// Whether the body lives in a block of oxmq's pool (one a later frame of the same stream
     /// likely shares the layout of). For oxmq's pipes.
     #[doc(hidden)]
@@ -569,6 +586,36 @@ impl From<String> for Msg {
     }
 }
 
+/// Copies of one frame for the pipes of a fan-out ([`Msg::copies`]).
+#[doc(hidden)]
+pub struct Copies {
+    body: CopySource,
+    flags: u8,
+    properties: Option<Arc<Properties>>,
+}
+
+enum CopySource {
+    Pooled(crate::pool::Shares),
+    Other(Body),
+}
+
+impl Copies {
+    /// A frame equal to the one the copies were made of.
+    #[inline]
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Msg {
+        let body = match &mut self.body {
+            CopySource::Pooled(shares) => Body::Pooled(shares.next()),
+            CopySource::Other(body) => body.clone(),
+        };
+        Msg {
+            body: MaybeUninit::new(body),
+            flags: self.flags,
+            properties: self.properties.clone(),
+        }
+    }
+}
+
 impl From<Msg> for Bytes {
     fn from(m: Msg) -> Bytes {
         m.into_bytes()
@@ -602,6 +649,39 @@ mod tests {
         let long = Msg::from(vec![7u8; Msg::INLINE_CAPACITY + 1]);
         assert!(long.shared().is_some());
         assert_eq!(&long[..], &[7u8; Msg::INLINE_CAPACITY + 1][..]);
+    }
+
+    #[test]
+    fn copies_for_a_fan_out_equal_the_frame_and_share_a_long_body() {
+        let mut props = Properties::new();
+        props.insert("User-Id", "u");
+        let props = Some(Arc::new(props));
+        for body in [
+            Msg::copy_from_slice(b"short"),
+            Msg::copy_from_slice(&[5u8; 700]),
+            Msg::from(vec![6u8; 700]),
+        ] {
+            let mut m = body.with_more(true);
+            m.set_properties(props.clone());
+            for n in [0, 1, 3] {
+                let mut copies = m.copies(n);
+                // One more than asked for: a clone, as any.
+                let made: Vec<Msg> = (0..=n).map(|_| copies.next()).collect();
+                drop(copies);
+                for c in &made {
+                    assert_eq!(c, &m);
+                    assert!(c.more());
+                    assert_eq!(c.property("User-Id"), Some(&b"u"[..]));
+                    assert_eq!(c.is_pooled(), m.is_pooled());
+                    if m.len() > Msg::INLINE_CAPACITY {
+                        assert_eq!(c.data().as_ptr(), m.data().as_ptr(), "shared, not copied");
+                    }
+                }
+                assert_eq!(m.is_shared(), m.len() > Msg::INLINE_CAPACITY);
+                drop(made);
+                assert!(!m.is_shared(), "every copy gave its reference back");
+            }
+        }
     }
 
     #[test]

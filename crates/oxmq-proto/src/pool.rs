@@ -342,6 +342,56 @@ impl Clone for Block {
     }
 }
 
+impl Block {
+    /// `n` more references to the body taken with one increment of its count, handed out by
+    /// [`Shares::next`]: for a message fanned out to `n` more pipes, whose clones each took an
+    /// increment of a count that the receivers' decrements keep taking to their cores.
+    pub(crate) fn shares(&self, n: usize) -> Shares {
+        if n > 0 && self.header().refs.fetch_add(n, Ordering::Relaxed) > MAX_REFS - n.min(MAX_REFS)
+        {
+            std::process::abort();
+        }
+        Shares {
+            block: std::mem::ManuallyDrop::new(Block {
+                header: self.header,
+                len: self.len,
+            }),
+            left: n,
+        }
+    }
+}
+
+/// References to one block taken together ([`Block::shares`]). Each [`Shares::next`] is a
+/// handle that owns one of them (or, once they are used up, a clone); those not handed out are
+/// given back when it goes.
+pub(crate) struct Shares {
+    /// A handle that owns none of the references: never dropped, only copied out.
+    block: std::mem::ManuallyDrop<Block>,
+    left: usize,
+}
+
+impl Shares {
+    /// A handle to the body.
+    pub(crate) fn next(&mut self) -> Block {
+        if self.left == 0 {
+            return Block::clone(&self.block);
+        }
+        self.left -= 1;
+        Block {
+            header: self.block.header,
+            len: self.block.len,
+        }
+    }
+}
+
+impl Drop for Shares {
+    fn drop(&mut self) {
+        while self.left > 0 {
+            drop(self.next());
+        }
+    }
+}
+
 impl Drop for Block {
     fn drop(&mut self) {
         let header = self.header();
@@ -570,6 +620,36 @@ mod tests {
         assert!(!c.is_shared());
         assert_eq!(c.data(), &data[..]);
         assert_eq!(Block::zeroed(100).expect("block").data(), &[0u8; 100][..]);
+    }
+
+    #[test]
+    fn shares_taken_together_are_given_back_one_by_one_and_the_block_goes_home_once() {
+        empty_this_threads_pool();
+        let data = vec![3u8; 500];
+        let class = class_of(data.len());
+        for (taken, beyond) in [(0, 0), (2, 0), (4, 0), (4, 2)] {
+            let b = Block::copy_from(&data).expect("block");
+            let at = address(&b);
+            let mut shares = b.shares(4);
+            // `beyond` handles past the four taken together are clones.
+            let handles: Vec<Block> = (0..taken + beyond).map(|_| shares.next()).collect();
+            assert!(handles
+                .iter()
+                .all(|h| address(h) == at && h.data() == &data[..]));
+            drop(shares);
+            assert_eq!(b.is_shared(), taken + beyond > 0, "{taken} {beyond}");
+            drop(b);
+            for (i, h) in handles.into_iter().enumerate() {
+                assert!(
+                    returned(class).is_empty(),
+                    "{taken} {beyond}: back early, at {i}"
+                );
+                drop(h);
+            }
+            flush_returning();
+            // Back once; the next round takes it out again.
+            assert_eq!(returned(class), vec![at], "{taken} {beyond}");
+        }
     }
 
     #[test]
