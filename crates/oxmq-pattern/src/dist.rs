@@ -222,7 +222,7 @@ impl Distributor {
             let copy = if i + 1 == self.matching {
                 msg.take()
             } else {
-                copies.as_mut().map(oxmq_proto::Copies::next)
+                copies.as_mut().map(oxmq_proto::Copies::copy)
             };
             let Some(copy) = copy else {
                 break;

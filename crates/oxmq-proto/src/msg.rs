@@ -176,7 +176,7 @@ impl Msg {
         }
     }
 
-    /// Frames equal to this one for `n` more pipes of a fan-out ([`Copies::next`]): a body in
+    /// Frames equal to this one for `n` more pipes of a fan-out ([`Copies::copy`]): a body in
     /// a recycled block is referred to with one increment of its count for all `n`, not one
     /// each. For oxmq's distributor.
     #[doc(hidden)]
@@ -602,10 +602,9 @@ enum CopySource {
 impl Copies {
     /// A frame equal to the one the copies were made of.
     #[inline]
-    #[allow(clippy::should_implement_trait)]
-    pub fn next(&mut self) -> Msg {
+    pub fn copy(&mut self) -> Msg {
         let body = match &mut self.body {
-            CopySource::Pooled(shares) => Body::Pooled(shares.next()),
+            CopySource::Pooled(shares) => Body::Pooled(shares.handle()),
             CopySource::Other(body) => body.clone(),
         };
         Msg {
@@ -666,7 +665,7 @@ mod tests {
             for n in [0, 1, 3] {
                 let mut copies = m.copies(n);
                 // One more than asked for: a clone, as any.
-                let made: Vec<Msg> = (0..=n).map(|_| copies.next()).collect();
+                let made: Vec<Msg> = (0..=n).map(|_| copies.copy()).collect();
                 drop(copies);
                 for c in &made {
                     assert_eq!(c, &m);

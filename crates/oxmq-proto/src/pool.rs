@@ -332,9 +332,7 @@ fn new_block(class: usize, home: *const Pool) -> Option<NonNull<Header>> {
 
 impl Clone for Block {
     fn clone(&self) -> Block {
-        if self.header().refs.fetch_add(1, Ordering::Relaxed) > MAX_REFS {
-            std::process::abort();
-        }
+        self.add_refs(1);
         Block {
             header: self.header,
             len: self.len,
@@ -343,13 +341,20 @@ impl Clone for Block {
 }
 
 impl Block {
-    /// `n` more references to the body taken with one increment of its count, handed out by
-    /// [`Shares::next`]: for a message fanned out to `n` more pipes, whose clones each took an
-    /// increment of a count that the receivers' decrements keep taking to their cores.
-    pub(crate) fn shares(&self, n: usize) -> Shares {
-        if n > 0 && self.header().refs.fetch_add(n, Ordering::Relaxed) > MAX_REFS - n.min(MAX_REFS)
-        {
+    /// Counts `n` more references (as `Arc` does, aborting past [`MAX_REFS`]: `n` is at most
+    /// a number of pipes, so the count cannot wrap before the next look aborts).
+    fn add_refs(&self, n: usize) {
+        if self.header().refs.fetch_add(n, Ordering::Relaxed) > MAX_REFS {
             std::process::abort();
+        }
+    }
+
+    /// `n` more references to the body taken with one increment of its count, handed out by
+    /// [`Shares::handle`]: for a message fanned out to `n` more pipes, whose clones each took
+    /// an increment of a count that the receivers' decrements keep taking to their cores.
+    pub(crate) fn shares(&self, n: usize) -> Shares {
+        if n > 0 {
+            self.add_refs(n);
         }
         Shares {
             block: std::mem::ManuallyDrop::new(Block {
@@ -361,7 +366,7 @@ impl Block {
     }
 }
 
-/// References to one block taken together ([`Block::shares`]). Each [`Shares::next`] is a
+/// References to one block taken together ([`Block::shares`]). Each [`Shares::handle`] is a
 /// handle that owns one of them (or, once they are used up, a clone); those not handed out are
 /// given back when it goes.
 pub(crate) struct Shares {
@@ -372,7 +377,7 @@ pub(crate) struct Shares {
 
 impl Shares {
     /// A handle to the body.
-    pub(crate) fn next(&mut self) -> Block {
+    pub(crate) fn handle(&mut self) -> Block {
         if self.left == 0 {
             return Block::clone(&self.block);
         }
@@ -387,7 +392,7 @@ impl Shares {
 impl Drop for Shares {
     fn drop(&mut self) {
         while self.left > 0 {
-            drop(self.next());
+            drop(self.handle());
         }
     }
 }
@@ -632,7 +637,7 @@ mod tests {
             let at = address(&b);
             let mut shares = b.shares(4);
             // `beyond` handles past the four taken together are clones.
-            let handles: Vec<Block> = (0..taken + beyond).map(|_| shares.next()).collect();
+            let handles: Vec<Block> = (0..taken + beyond).map(|_| shares.handle()).collect();
             assert!(handles
                 .iter()
                 .all(|h| address(h) == at && h.data() == &data[..]));
