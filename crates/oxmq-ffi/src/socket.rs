@@ -214,12 +214,21 @@ pub unsafe extern "C" fn zmq_disconnect(s: *mut c_void, addr: *const c_char) -> 
 }
 
 /// Sends `msg` with `flags` (`ZMQ_SNDMORE`, `ZMQ_DONTWAIT`); gives it back when not sent.
+#[inline(always)]
 pub(crate) fn send_msg(
     socket: &mut Socket,
     mut msg: Msg,
     flags: c_int,
 ) -> Result<(), (c_int, Msg)> {
-    msg.set_more(flags & SNDMORE != 0);
+    // The flag byte is written only when it changes: a store into the frame just built by
+    // `zmq_send` made the move that follows read it back in wider loads than were stored, which
+    // wait for every store before them to reach the cache, the new body's included (the C
+    // program's thr inproc 256 B: 10.86M-12.44M → 11.93M-12.98M msg/s, with `send_msg` inlined
+    // and `Block::copy_from` too).
+    let more = flags & SNDMORE != 0;
+    if msg.more() != more {
+        msg.set_more(more);
+    }
     socket
         .send_or_keep(msg, flags & DONTWAIT != 0)
         .map_err(|(e, m)| (fail(e), m))

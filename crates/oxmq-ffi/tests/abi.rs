@@ -94,6 +94,51 @@ fn init_data_free_function_runs_once_after_the_last_copy_is_sent() {
 }
 
 #[test]
+fn msg_send_takes_more_from_its_flags_not_from_the_message() {
+    const ZMQ_SNDMORE: c_int = 2;
+    // SAFETY: the calls follow zmq.h's contract.
+    unsafe {
+        let ctx = zmq_ctx_new();
+        let (a, b) = pair(ctx, ZMQ_PAIR, ZMQ_PAIR);
+        let (c, d) = pair(ctx, ZMQ_PAIR, ZMQ_PAIR);
+        // Two frames of one message a -> b, then each frame forwarded b -> ... as its own
+        // message c -> d, the way a proxy that flattens messages would: the first frame
+        // arrives with MORE and leaves without it; the second the other way round.
+        assert_eq!(zmq_send(a, c"one".as_ptr().cast(), 3, ZMQ_SNDMORE), 3);
+        assert_eq!(zmq_send(a, c"two".as_ptr().cast(), 3, 0), 3);
+        let mut m = std::mem::MaybeUninit::<zmq_msg_t>::uninit();
+        let m = m.as_mut_ptr();
+        assert_eq!(zmq_msg_init(m), 0);
+        assert_eq!(zmq_msg_recv(m, b, 0), 3);
+        assert_eq!(zmq_msg_more(m), 1, "the first frame came with MORE");
+        assert_eq!(zmq_msg_send(m, c, 0), 3);
+        assert_eq!(zmq_msg_recv(m, b, 0), 3);
+        assert_eq!(zmq_msg_more(m), 0, "the last frame came without");
+        assert_eq!(zmq_msg_send(m, c, ZMQ_SNDMORE), 3);
+        assert_eq!(zmq_send(c, c"end".as_ptr().cast(), 3, 0), 3);
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            assert_eq!(zmq_msg_recv(m, d, 0), 3);
+            let body = std::slice::from_raw_parts(zmq_msg_data(m).cast::<u8>(), 3).to_vec();
+            got.push((body, zmq_msg_more(m)));
+        }
+        assert_eq!(
+            got,
+            [
+                (b"one".to_vec(), 0),
+                (b"two".to_vec(), 1),
+                (b"end".to_vec(), 0)
+            ]
+        );
+        assert_eq!(zmq_msg_close(m), 0);
+        for s in [a, b, c, d] {
+            assert_eq!(zmq_close(s), 0);
+        }
+        assert_eq!(zmq_ctx_term(ctx), 0);
+    }
+}
+
+#[test]
 fn received_messages_carry_properties_as_c_strings() {
     // SAFETY: the calls follow zmq.h's contract.
     unsafe {

@@ -230,6 +230,7 @@ unsafe impl Sync for Block {}
 
 impl Block {
     /// A block holding a copy of `data`; `None` when `data` is longer than [`MAX_LEN`].
+    #[inline]
     pub(crate) fn copy_from(data: &[u8]) -> Option<Block> {
         let mut block = Block::uninit(data.len())?;
         // SAFETY: the block has room for `data.len()` bytes and no other reference yet.
