@@ -162,7 +162,7 @@ impl Local {
         // loading its cache line now, so that the next take's read of it does not wait. Only
         // for reading: the thread that drops the block reads the header again, and taking the
         // line away from it would cost that read a miss.
-        prefetch_line_shared(next);
+        prefetch_line(next, false);
         // A block comes back with its count at 1 (see `Drop`): nothing to store.
         debug_assert_eq!(header.refs.load(Ordering::Relaxed), 1);
         Some(block)
@@ -325,7 +325,7 @@ impl Block {
     /// Starts loading the block's header into the cache.
     #[inline]
     pub(crate) fn prefetch_header(&self) {
-        prefetch_line(self.header.as_ptr());
+        prefetch_line(self.header.as_ptr(), true);
     }
 
     /// Whether other frames refer to this block too.
@@ -339,31 +339,23 @@ impl Block {
     }
 }
 
-/// Asks the CPU to start loading the cache line at `p` for writing (any address, null
-/// included: a prefetch never faults and changes nothing the program sees).
+/// Asks the CPU to start loading the cache line at `p` (any address, null included: a
+/// prefetch never faults and changes nothing the program sees): `for_writing`, to own it; else
+/// to read it, which leaves it shared with the cores that have it.
 #[inline]
-fn prefetch_line<T>(p: *const T) {
+fn prefetch_line<T>(p: *const T, for_writing: bool) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch has no effect on the program's state and never faults.
     unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
-        _mm_prefetch::<_MM_HINT_ET0>(p.cast::<i8>());
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0, _MM_HINT_T0};
+        if for_writing {
+            _mm_prefetch::<_MM_HINT_ET0>(p.cast::<i8>());
+        } else {
+            _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>());
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
-/// [`prefetch_line`] for reading: the line stays shared with the cores that have it.
-#[inline]
-fn prefetch_line_shared<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: as in `prefetch_line`.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
+    let _ = (p, for_writing);
 }
 
 /// A new block of class `class` belonging to `home`, with one reference.
