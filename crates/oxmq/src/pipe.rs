@@ -410,8 +410,9 @@ impl PipeReader {
     /// A frame was taken from the queue: prefetches what the next reads need, and counts it.
     #[inline(always)]
     fn took(&mut self, more: bool, len: usize, pooled: bool) {
-        self.q.prefetch_next();
+        self.q.prefetch(0);
         if pooled && self.q.backlog() > PREFETCH_BACKLOG {
+            self.q.prefetch(2 * PREFETCH_AHEAD);
             if let Some(ahead) = self.q.peek_ahead(PREFETCH_AHEAD) {
                 ahead.prefetch_drop();
             }

@@ -284,29 +284,38 @@ impl<T> Consumer<T> {
     /// is in the same chunk as the next one.
     #[inline]
     pub(crate) fn peek_ahead(&self, n: usize) -> Option<&T> {
+        // SAFETY: the slot is published (its count is below `visible`), so the producer wrote
+        // it and never touches it again; it stays in the queue until this consumer pops it,
+        // which `&self` rules out while the reference lives.
+        self.peek_ahead_ptr(n)
+            .map(|p| unsafe { (*p).assume_init_ref() })
+    }
+
+    /// Where the item `n` places after the next one is, on the terms of [`Consumer::peek_ahead`].
+    #[inline]
+    fn peek_ahead_ptr(&self, n: usize) -> Option<*const MaybeUninit<T>> {
         // SAFETY: `head` is only ever accessed by the consumer; `&self` is the consumer.
         let head = unsafe { &*self.inner.head.0.get() };
         let index = head.index + n;
         if index >= head.limit || self.backlog() <= n {
             return None;
         }
-        // SAFETY: the slot is published (its count is below `visible`), so the producer wrote
-        // it and never touches it again; it stays in the queue until this consumer pops it,
-        // which `&self` rules out while the reference lives.
-        Some(unsafe { (*(*head.chunk).slots[index].get()).assume_init_ref() })
+        // SAFETY: `head.chunk` is live and `index < limit <= CHUNK`.
+        Some(unsafe { (*head.chunk).slots[index].get().cast_const() })
     }
 
-    /// Asks the CPU to start loading the next item's slot, when the consumer knows it to be
-    /// published: for a consumer that reads many queues in turn, one item from each, whose
-    /// next read of this queue comes long after this one and would otherwise wait for memory.
+    /// Asks the CPU to start loading the slot of the item `n` places after the next one, when
+    /// the consumer knows it to be published and it is in the same chunk: for a consumer that
+    /// reads many queues in turn, one item from each, whose next read of this queue comes long
+    /// after this one and would otherwise wait for memory.
     #[inline]
-    pub(crate) fn prefetch_next(&self) {
+    pub(crate) fn prefetch(&self, n: usize) {
         #[cfg(target_arch = "x86_64")]
-        if let Some(next) = self.peek_ahead(0) {
+        if let Some(item) = self.peek_ahead_ptr(n) {
             // SAFETY: a prefetch has no effect on the program's state and never faults.
             unsafe {
                 use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                _mm_prefetch::<_MM_HINT_T0>((next as *const T).cast::<i8>());
+                _mm_prefetch::<_MM_HINT_T0>(item.cast::<i8>());
             }
         }
     }
