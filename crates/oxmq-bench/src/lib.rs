@@ -57,7 +57,7 @@ mod report;
 
 pub use backend_oxmq::Oxmq;
 pub use loopback::loopback;
-pub use pin::{can_pin, placement_summary};
+pub use pin::{can_pin, core_to_core, placement_summary};
 use pin::{Pin, Side};
 pub use report::{Report, Row, Summary};
 
@@ -706,7 +706,9 @@ pub fn run_suite(
                 });
             }
         }
+        let mut probes = Vec::with_capacity(runs);
         for run in 0..runs {
+            probes.extend(core_to_core().map(|rt| rt.as_secs_f64() * 1e9));
             for (c, contender) in contenders.iter().enumerate() {
                 if out[c] {
                     continue;
@@ -732,7 +734,7 @@ pub fn run_suite(
                 }
             }
         }
-        rows.push(Row::new(spec.clone(), &samples));
+        rows.push(Row::new(spec.clone(), &samples).with_probes(probes));
     }
     Report::new(contenders.iter().map(|c| c.name).collect(), rows, failures).with_skipped(skipped)
 }

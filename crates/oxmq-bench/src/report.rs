@@ -59,6 +59,8 @@ impl Report {
 pub struct Row {
     spec: Spec,
     samples: Vec<Vec<Measurement>>,
+    /// The placement probe before each run, in nanoseconds ([`crate::core_to_core`]).
+    probes: Vec<f64>,
 }
 
 impl Row {
@@ -67,7 +69,20 @@ impl Row {
         Row {
             spec,
             samples: samples.to_vec(),
+            probes: Vec::new(),
         }
+    }
+
+    /// The same row, with the placement probe taken before each run (nanoseconds).
+    pub fn with_probes(mut self, probes: Vec<f64>) -> Row {
+        self.probes = probes;
+        self
+    }
+
+    /// The placement probes taken before its runs: a cache line's round trip between the
+    /// two CPUs, in nanoseconds.
+    pub fn probes(&self) -> Option<Summary> {
+        Summary::of(&self.probes)
     }
 
     /// The case.
@@ -210,6 +225,14 @@ impl fmt::Display for Report {
                 }
             }
         }
+        if self.rows.iter().any(|r| !r.probes.is_empty()) {
+            writeln!(f)?;
+            writeln!(
+                f,
+                "placement probe: a cache line's round trip between the two CPUs, before each run"
+            )?;
+            self.probe_table().fmt(f)?;
+        }
         if !self.skipped.is_empty() {
             writeln!(f)?;
             for skip in &self.skipped {
@@ -319,6 +342,21 @@ impl Report {
                     cells.push(ratio(row.per_sec(0), row.per_sec(1)));
                 }
                 cells
+            })
+            .collect();
+        Table { header, body }
+    }
+
+    fn probe_table(&self) -> Table {
+        let header = vec!["case".to_owned(), "core-to-core ns".to_owned()];
+        let body = self
+            .rows
+            .iter()
+            .map(|row| {
+                let probe = row.probes().map_or_else(dash, |s| {
+                    format!("{:.0} [{:.0}-{:.0}]", s.median, s.min, s.max)
+                });
+                vec![row.spec.label(), probe]
             })
             .collect();
         Table { header, body }
@@ -468,6 +506,24 @@ mod tests {
         assert!(text.contains("30.0 [30.0-30.0]"), "{text}");
         assert!(text.contains("1.50x"), "{text}");
         assert!(text.contains("60.0 [60.0-60.0]"), "{text}");
+    }
+
+    #[test]
+    fn the_placement_probes_get_a_table_of_their_own_when_taken() {
+        let row = || {
+            Row::new(
+                Spec::throughput(Transport::Inproc, 16, 1_000),
+                &[vec![m(1_000, 16, 1)], vec![m(1_000, 16, 2)]],
+            )
+        };
+        let without = Report::new(vec!["oxmq", "libzmq"], vec![row()], Vec::new()).to_string();
+        assert!(!without.contains("core-to-core"), "{without}");
+        let probed = row().with_probes(vec![480.0, 95.2, 186.0]);
+        assert_eq!(probed.probes().map(|s| s.median), Some(186.0));
+        let text = Report::new(vec!["oxmq", "libzmq"], vec![probed], Vec::new()).to_string();
+        assert!(text.contains("| case "), "{text}");
+        assert!(text.contains("core-to-core ns"), "{text}");
+        assert!(text.contains("186 [95-480]"), "{text}");
     }
 
     #[test]
