@@ -22,6 +22,8 @@ pub mod greeting;
 mod msg;
 #[allow(unsafe_code)]
 mod pool;
+#[allow(unsafe_code)]
+pub mod prefetch;
 mod session;
 mod socket_type;
 #[cfg(any(test, feature = "testing"))]

@@ -23,6 +23,8 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use oxmq_proto::prefetch;
+
 /// Creates a queue and returns its two ends.
 pub(crate) fn channel<T>() -> (Producer<T>, Consumer<T>) {
     let first = Chunk::<T>::alloc();
@@ -108,6 +110,10 @@ impl<T> Producer<T> {
         // beyond the published count, so the consumer does not read it concurrently, and
         // nothing else refers to it while `init` runs.
         init(unsafe { &mut *(*tail.chunk).slots[tail.index].get() });
+        if tail.index + WRITE_AHEAD < tail.limit {
+            // SAFETY: the index is within the chunk; the slot is only named, not accessed.
+            prefetch::for_writing(unsafe { (*tail.chunk).slots[tail.index + WRITE_AHEAD].get() });
+        }
         tail.index += 1;
         tail.count = tail.count.wrapping_add(1);
         if tail.index == tail.limit {
@@ -310,13 +316,8 @@ impl<T> Consumer<T> {
     /// after this one and would otherwise wait for memory.
     #[inline]
     pub(crate) fn prefetch(&self, n: usize) {
-        #[cfg(target_arch = "x86_64")]
         if let Some(item) = self.peek_ahead_ptr(n) {
-            // SAFETY: a prefetch has no effect on the program's state and never faults.
-            unsafe {
-                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                _mm_prefetch::<_MM_HINT_T0>(item.cast::<i8>());
-            }
+            prefetch::for_reading(item);
         }
     }
 
@@ -330,6 +331,8 @@ impl<T> Consumer<T> {
         head.count != self.visible
     }
 }
+
+const WRITE_AHEAD: usize = 8;
 
 /// Slots per chunk: 128 frames of 64 bytes keep a chunk at 8 KiB, a size malloc serves from
 /// its fast path, and amortise the chunk hand-off over many messages.
