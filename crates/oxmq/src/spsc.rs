@@ -332,6 +332,17 @@ impl<T> Consumer<T> {
     }
 }
 
+/// How many slots ahead of the one it fills the producer asks to own a slot's line
+/// ([`prefetch::for_writing`], PREFETCHW).
+///
+/// Why: each slot's line was last read by the consumer, on another core, a cycle of the
+/// queue's slots earlier, so the producer's store into it must first take the line back; the
+/// `SeqCst` swap that publishes the message then waited for that transfer, one per message.
+/// Asked for early, the transfers overlap. On the AMD machine, pinned, thr inproc 16 B went from
+/// 11.55M to 15.9M msg/s at eight ahead and 16.1M at four (eight alternating rounds: 1.32x-1.58x
+/// and 1.30x-1.45x each); at four ahead, also unpinned 15.7M to 19.9M and fan-out inproc
+/// 1 KiB x100 1.04x-1.33x (docs/BENCHMARKS.md). Eight is what the session's whole-matrix runs
+/// measured.
 const WRITE_AHEAD: usize = 8;
 
 /// Slots per chunk: 128 frames of 64 bytes keep a chunk at 8 KiB, a size malloc serves from
