@@ -219,25 +219,27 @@ impl Distributor {
             let Some(pipe) = self.arr.get(i) else {
                 break;
             };
-            let copy = if i + 1 == self.matching {
-                msg.take()
+            let written = if i + 1 == self.matching {
+                let Some(m) = msg.take() else {
+                    break;
+                };
+                pipes
+                    .write_and_publish(pipe, m)
+                    .map_err(|back| msg = Some(back))
+                    .is_ok()
             } else {
-                copies.as_mut().map(oxmq_proto::Copies::copy)
+                let Some(c) = copies.as_mut() else {
+                    break;
+                };
+                pipes.write_copy_and_publish(pipe, c)
             };
-            let Some(copy) = copy else {
-                break;
-            };
-            match pipes.write_and_publish(pipe, copy) {
-                Ok(()) => i += 1,
+            if written {
+                i += 1;
+            } else {
                 // The pipe at `i` is swapped out of the matching part, and another one into
                 // its place: retry the same index (with the message back, if it was moved).
-                Err(back) => {
-                    if msg.is_none() {
-                        msg = Some(back);
-                    }
-                    self.hwm_drops += 1;
-                    self.deactivate_at(i);
-                }
+                self.hwm_drops += 1;
+                self.deactivate_at(i);
             }
         }
     }

@@ -25,7 +25,7 @@
 //!   message, it returns the following frames without `None` in between.
 #![forbid(unsafe_code)]
 
-use oxmq_proto::Msg;
+use oxmq_proto::{Copies, Msg};
 
 pub use active_set::ActiveSet;
 pub use dist::Distributor;
@@ -84,6 +84,13 @@ pub trait Pipes {
             self.flush(pipe);
         }
         Ok(())
+    }
+    /// [`Pipes::write_and_publish`] of a copy from `copies` (a fan-out's); returns whether the
+    /// pipe took it. An implementation can make the copy where it is to stay (see
+    /// [`Copies::copy_into`]).
+    #[inline]
+    fn write_copy_and_publish(&mut self, pipe: PipeId, copies: &mut Copies) -> bool {
+        self.write_and_publish(pipe, copies.copy()).is_ok()
     }
     /// Drops the frames of an incomplete message written to `pipe` but not yet completed.
     fn rollback(&mut self, pipe: PipeId);

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Waker;
 
 use oxmq_pattern::PipeId;
-use oxmq_proto::Msg;
+use oxmq_proto::{Copies, Msg};
 
 use crate::keepawake::{self, Doorbell};
 use crate::signal::{Command, SocketSignal};
@@ -238,6 +238,26 @@ impl PipeWriter {
             });
         }
         self.pushed(more, body.len());
+    }
+
+    /// [`PipeWriter::write`] of a copy from `copies`, made in its slot
+    /// ([`Copies::copy_into`]); returns whether the pipe took it.
+    #[inline]
+    pub(crate) fn write_copy(&mut self, copies: &mut Copies) -> bool {
+        if !self.check_write() {
+            return false;
+        }
+        if self.slot.is_some() {
+            self.write_unchecked(copies.copy());
+            return true;
+        }
+        let (more, len) = (copies.more(), copies.len());
+        // SAFETY: `copy_into` initialises the slot.
+        unsafe {
+            self.q.push_with(|slot| copies.copy_into(slot));
+        }
+        self.pushed(more, len);
+        true
     }
 
     /// Accounts for a frame of `len` bytes just pushed.
@@ -890,6 +910,38 @@ mod tests {
             // A conflating pipe keeps no counts.
             let counted = if conflate { 0 } else { 4 + long.len() as u64 };
             assert_eq!(w.bytes_written, counted);
+        }
+    }
+
+    #[test]
+    fn fan_out_copies_made_in_the_pipe_read_as_the_frame_and_respect_the_hwm() {
+        for conflate in [false, true] {
+            for body in [&b"short"[..], &[9_u8; 300][..]] {
+                let (rn, _) = task_notifier();
+                let (wn, _) = task_notifier();
+                let (mut w, mut r) = pipe_with(conflate, 1, rn, wn);
+                let head = Msg::copy_from_slice(b"head").with_more(true);
+                let frame = Msg::copy_from_slice(body);
+                let (mut heads, mut copies) = (head.copies(2), frame.copies(2));
+                assert!(w.write_copy(&mut heads));
+                assert!(w.write_copy(&mut copies));
+                w.flush();
+                if conflate {
+                    // Only the last frame is kept, and the pipe never refuses one.
+                    assert!(w.write_copy(&mut copies));
+                    assert_eq!(r.read().as_ref(), Some(&frame));
+                } else {
+                    assert_eq!(w.bytes_written, (4 + body.len()) as u64);
+                    // HWM 1: the second message is refused, and nothing of it is queued.
+                    assert!(!w.write_copy(&mut heads));
+                    w.flush();
+                    assert_eq!(r.read().as_ref(), Some(&head));
+                    assert_eq!(r.read().as_ref(), Some(&frame));
+                }
+                assert!(r.read().is_none());
+                drop((heads, copies));
+                assert!(!frame.is_shared(), "every copy gave its reference back");
+            }
         }
     }
 

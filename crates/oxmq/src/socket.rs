@@ -20,7 +20,7 @@ use bytes::Bytes;
 use oxmq_pattern::{
     PatternError, PatternOption, PeerInfo, PipeId, PipeMap, Pipes, SendError, SocketPattern,
 };
-use oxmq_proto::{Msg, SocketType};
+use oxmq_proto::{Copies, Msg, SocketType};
 
 use crate::context::ContextInner;
 use crate::endpoint::TcpEndpoint;
@@ -1657,12 +1657,19 @@ impl PipeTable {
     /// [`Pipes::write`], and with `publish` the flush of a frame that ends its message, with
     /// one lookup of the pipe.
     #[inline]
-    fn write_to(&mut self, pipe: PipeId, msg: Msg, publish: bool) -> std::result::Result<(), Msg> {
+    fn write_to<F: Outgoing>(
+        &mut self,
+        pipe: PipeId,
+        frame: F,
+        publish: bool,
+    ) -> std::result::Result<(), F> {
         let Some(e) = self.map.get_mut(&pipe) else {
-            return Err(msg);
+            return Err(frame);
         };
-        let last = !msg.more();
-        e.writer.write(msg).inspect_err(|_| e.out_active = false)?;
+        let last = !frame.more();
+        frame
+            .write(&mut e.writer)
+            .inspect_err(|_| e.out_active = false)?;
         if publish && last {
             e.writer.flush();
         }
@@ -1689,6 +1696,11 @@ impl Pipes for PipeTable {
     #[inline]
     fn write_and_publish(&mut self, pipe: PipeId, msg: Msg) -> std::result::Result<(), Msg> {
         self.write_to(pipe, msg, true)
+    }
+
+    #[inline]
+    fn write_copy_and_publish(&mut self, pipe: PipeId, copies: &mut Copies) -> bool {
+        self.write_to(pipe, copies, true).is_ok()
     }
 
     fn check_write(&mut self, pipe: PipeId) -> bool {
@@ -1753,6 +1765,41 @@ impl Pipes for PipeTable {
     fn terminate(&mut self, pipe: PipeId) {
         if self.map.contains_key(&pipe) && !self.dead.contains(&pipe) {
             self.dead.push(pipe);
+        }
+    }
+}
+
+/// What [`PipeTable::write_to`] writes: a frame, or a copy of a fan-out's made in the pipe.
+trait Outgoing: Sized {
+    fn more(&self) -> bool;
+    /// Writes to `writer`, or gives itself back when the pipe is at its high-water mark.
+    fn write(self, writer: &mut PipeWriter) -> std::result::Result<(), Self>;
+}
+
+impl Outgoing for Msg {
+    #[inline]
+    fn more(&self) -> bool {
+        Msg::more(self)
+    }
+
+    #[inline]
+    fn write(self, writer: &mut PipeWriter) -> std::result::Result<(), Msg> {
+        writer.write(self)
+    }
+}
+
+impl Outgoing for &mut Copies {
+    #[inline]
+    fn more(&self) -> bool {
+        Copies::more(self)
+    }
+
+    #[inline]
+    fn write(self, writer: &mut PipeWriter) -> std::result::Result<(), Self> {
+        if writer.write_copy(self) {
+            Ok(())
+        } else {
+            Err(self)
         }
     }
 }

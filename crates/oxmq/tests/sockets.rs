@@ -467,6 +467,62 @@ fn pub_drops_at_hwm_instead_of_blocking() {
     );
 }
 
+#[test]
+fn pub_drops_for_a_full_subscriber_only() {
+    // Two subscribers over inproc: one reads everything, one reads nothing until the end.
+    // Each message goes to one as a copy made in its pipe, to the other as the frame itself;
+    // the full pipe refuses its copy and only that subscriber loses messages: the first ones
+    // are kept, every later one is dropped, and the reader that keeps up gets every message,
+    // unchanged and in order. Short bodies are copied bit for bit, long ones shared.
+    for (size, name) in [(16, "inproc://drops-short"), (1024, "inproc://drops-long")] {
+        let ctx = Context::new();
+        let mut publisher = socket(&ctx, Pub);
+        publisher.set_sndhwm(5).expect("sndhwm");
+        publisher.bind(name).expect("bind");
+        let mut subs = [socket(&ctx, Sub), socket(&ctx, Sub)];
+        for sub in &mut subs {
+            sub.set_rcvhwm(5).expect("rcvhwm");
+            sub.subscribe(b"").expect("subscribe");
+            sub.connect(name).expect("connect");
+        }
+        let [fast, slow] = &mut subs;
+        publish_until_received(&mut publisher, fast, "fast subscriber");
+        publish_until_received(&mut publisher, slow, "slow subscriber");
+        // What the warm-ups left (inproc delivers as it sends: all of it is queued now).
+        for sub in [&mut *fast, &mut *slow] {
+            while sub.try_recv().is_ok() {}
+        }
+
+        let body = |i: usize| {
+            let mut b = format!("m{i:04}").into_bytes();
+            b.resize(size, b'.');
+            b
+        };
+        let total = 1000;
+        for i in 0..total {
+            fast.set_rcvtimeo(IO_TIMEOUT_MS).expect("rcvtimeo");
+            if let Err(e) = publisher.try_send(body(i)) {
+                panic!("{size} B: PUB refused message {i} ({e:?})");
+            }
+            let got = recv(fast, "every message, as sent");
+            assert_eq!(got, vec![body(i)], "{size} B: message {i}");
+        }
+        let mut kept = 0;
+        while let Ok(m) = slow.try_recv() {
+            assert_eq!(
+                m.data(),
+                &body(kept)[..],
+                "{size} B: the full subscriber's {kept}"
+            );
+            kept += 1;
+        }
+        assert!(
+            (1..=20).contains(&kept),
+            "{size} B: the full subscriber kept {kept} of {total} (HWM 5 + 5)"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Endpoints: wildcard, several binds and connects, connect before bind, unbind, disconnect
 
