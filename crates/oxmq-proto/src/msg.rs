@@ -183,7 +183,17 @@ impl Msg {
     #[inline]
     pub fn copies(&self, n: usize) -> Copies {
         let body = match self.body() {
-            Body::Pooled(b) => CopySource::Pooled(b.shares(n)),
+            Body::Pooled(b) => {
+                let shares = b.shares(n);
+                let frame = std::mem::ManuallyDrop::new(Msg {
+                    body: MaybeUninit::new(Body::Pooled(std::mem::ManuallyDrop::into_inner(
+                        shares.unowned(),
+                    ))),
+                    flags: self.flags,
+                    properties: None,
+                });
+                CopySource::Pooled(shares, frame)
+            }
             Body::Inline(_) if self.properties.is_none() => CopySource::Plain(self.clone()),
             other => CopySource::Other(other.clone()),
         };
@@ -598,7 +608,11 @@ pub struct Copies {
 }
 
 enum CopySource {
-    Pooled(crate::pool::Shares),
+    /// A long body whose references were taken together, and a copy's bits without
+    /// properties, which own one of them once it is taken ([`Shares::take`]).
+    ///
+    /// [`Shares::take`]: crate::pool::Shares::take
+    Pooled(crate::pool::Shares, std::mem::ManuallyDrop<Msg>),
     /// A frame that owns nothing (an inline body, no properties), copied bit for bit.
     Plain(Msg),
     Other(Body),
@@ -609,7 +623,7 @@ impl Copies {
     #[inline]
     pub fn copy(&mut self) -> Msg {
         let body = match &mut self.body {
-            CopySource::Pooled(shares) => Body::Pooled(shares.handle()),
+            CopySource::Pooled(shares, _) => Body::Pooled(shares.handle()),
             CopySource::Plain(frame) => return frame.clone(),
             CopySource::Other(body) => body.clone(),
         };
@@ -626,14 +640,21 @@ impl Copies {
     /// back in loads of another that straddled them, which the CPU cannot serve from its
     /// pending stores: each load waited for the stores, and the pipe writes before them, to
     /// reach the cache (perf on `fanout inproc 16 B x100`: three quarters of the publisher's
-    /// time in `Distributor::distribute`). A frame that owns nothing is copied into the slot
-    /// in one piece.
+    /// time in `Distributor::distribute`; a pooled body's copy waited so in `Copies::copy` at
+    /// 1 KiB). A frame without properties is copied into the slot in one piece.
     #[inline]
     pub fn copy_into(&mut self, slot: &mut MaybeUninit<Msg>) {
-        if let CopySource::Plain(frame) = &self.body {
-            // SAFETY: the frame's body is inline (bytes, no handle) and it has no properties,
-            // so it owns nothing: its bits are a second frame equal to it, and dropping both
-            // releases nothing twice. `slot` is valid for a write of one frame and is not the
+        let plain = self.properties.is_none();
+        let bits: Option<&Msg> = match &mut self.body {
+            CopySource::Plain(frame) => Some(frame),
+            CopySource::Pooled(shares, frame) if plain => shares.take().then_some(&**frame),
+            _ => None,
+        };
+        if let Some(frame) = bits {
+            // SAFETY: a plain frame owns nothing (an inline body, no properties), and a pooled
+            // one's bits are a handle to the body that owns the reference just taken, and no
+            // properties: either way, the bits are a second frame equal to the first, owning
+            // what it is to drop. `slot` is valid for a write of one frame and is not the
             // frame (it is borrowed mutably while `self` is borrowed too).
             #[allow(unsafe_code)]
             unsafe {

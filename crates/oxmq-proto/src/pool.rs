@@ -426,6 +426,27 @@ impl Shares {
     }
 }
 
+impl Shares {
+    /// Takes one of the references for a handle the caller copies, bit for bit, from
+    /// [`Shares::unowned`]; false once they are used up.
+    pub(crate) fn take(&mut self) -> bool {
+        if self.left == 0 {
+            return false;
+        }
+        self.left -= 1;
+        true
+    }
+
+    /// The handle [`Shares::handle`] hands out, bit for bit, but owning no reference: never
+    /// to be dropped, only copied out after a [`Shares::take`].
+    pub(crate) fn unowned(&self) -> std::mem::ManuallyDrop<Block> {
+        std::mem::ManuallyDrop::new(Block {
+            header: self.block.header,
+            len: self.block.len,
+        })
+    }
+}
+
 impl Drop for Shares {
     fn drop(&mut self) {
         while self.left > 0 {
