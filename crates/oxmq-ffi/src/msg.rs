@@ -281,18 +281,17 @@ pub unsafe extern "C" fn zmq_msg_recv(msg: *mut zmq_msg_t, s: *mut c_void, flags
     guard(-1, || {
         // SAFETY: per the crate's contract.
         let (m, socket) = unsafe { (msg_mut(msg)?, socket_mut(s)?) };
-        // Matched here rather than through `recv_msg` and `?`: each of those moves the 64-byte
-        // frame into a `Result` of its own, and every move reads memory the previous one has
-        // just written in stores of other widths, which stalls store forwarding. This way the
-        // socket's result is read once, on its way into the caller's `zmq_msg_t`: the
-        // receiving thread's time per message fell from 151 to 139 ns (thr.c, inproc, 16 B;
-        // docs/BENCHMARKS.md, "C ABI").
-        let received = if flags & DONTWAIT != 0 {
-            socket.try_recv()
-        } else {
-            socket.recv()
-        };
-        match received {
+        // The blocking receive writes the frame straight into the caller's `zmq_msg_t`
+        // (`Socket::recv_into`): a frame returned in a `Result` and then moved there was
+        // copied once more, and each move reads memory the previous one has just written
+        // (in stores of other widths, before, which stalled store forwarding: 151 -> 139 ns
+        // per message on the receiving thread when `recv_msg` and `?` went, docs/BENCHMARKS.md,
+        // "C ABI").
+        if flags & DONTWAIT == 0 {
+            socket.recv_into(m).map_err(fail)?;
+            return Ok(size_result(m.len()));
+        }
+        match socket.try_recv() {
             Ok(frame) => {
                 let len = frame.len();
                 *m = frame;

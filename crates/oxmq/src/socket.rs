@@ -372,12 +372,30 @@ impl Socket {
     /// Receives one frame, blocking until one arrives (up to RCVTIMEO). [`Msg::more`] tells
     /// whether more frames of the same message follow.
     pub fn recv(&mut self) -> Result<Msg> {
+        let mut out = None;
+        self.recv_frame(&mut out)?;
+        // The frame's one move after the pipe's: into the caller's result.
+        out.ok_or_else(|| ErrorKind::WouldBlock.into())
+    }
+
+    /// [`recv`](Socket::recv) into `msg`, whose old content is released; after an error `msg`
+    /// is as it was. The frame is moved once after its pipe, into `msg`, as `zmq_msg_recv`
+    /// puts it into the caller's `zmq_msg_t`.
+    pub fn recv_into(&mut self, msg: &mut Msg) -> Result<()> {
+        let mut out = None;
+        self.recv_frame(&mut out)?;
+        *msg = out.ok_or_else(|| Error::new(ErrorKind::WouldBlock))?;
+        Ok(())
+    }
+
+    /// The blocking receive: a frame into `out` (which holds one after `Ok`).
+    #[inline(always)]
+    fn recv_frame(&mut self, out: &mut Option<Msg>) -> Result<()> {
         let mut deadline = Deadline::new(self.options.rcvtimeo);
         // Pipes found empty are watched here, not armed, until this call sleeps or returns.
         self.pipes.defer_arming = true;
-        let mut out = None;
         loop {
-            let r = self.try_recv_into(&mut out);
+            let r = self.try_recv_into(out);
             let waited = match r {
                 Err(ErrorKind::WouldBlock) => self.wait_watching(deadline.get(), true),
                 _ => Ok(false),
@@ -390,8 +408,7 @@ impl Socket {
             waited?;
             r.map_err(Error::new)?;
             self.received = self.received.saturating_add(1);
-            // The frame's one move after the pipe's: into the caller's result.
-            return out.ok_or_else(|| ErrorKind::WouldBlock.into());
+            return Ok(());
         }
     }
 

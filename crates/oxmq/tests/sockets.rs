@@ -289,6 +289,31 @@ fn req_and_rep_enforce_alternation_with_efsm() {
 }
 
 #[test]
+fn recv_into_replaces_the_frame_and_leaves_it_on_an_error() {
+    let ctx = Context::new();
+    let mut pull = socket(&ctx, Pull);
+    pull.bind("inproc://recv-into").expect("bind");
+    let mut push = socket(&ctx, Push);
+    push.connect("inproc://recv-into").expect("connect");
+    let long = vec![3_u8; 3000];
+    push.send_multipart([&b"head"[..], &long[..]])
+        .expect("send");
+    let mut frame = Msg::from("old");
+    pull.recv_into(&mut frame).expect("head");
+    assert_eq!((frame.data(), frame.more()), (&b"head"[..], true));
+    pull.recv_into(&mut frame).expect("body");
+    assert_eq!((frame.data(), frame.more()), (&long[..], false));
+    pull.set_rcvtimeo(50).expect("rcvtimeo");
+    let err = pull.recv_into(&mut frame).expect_err("nothing more");
+    assert_eq!(err.kind(), ErrorKind::WouldBlock, "{err:?}");
+    assert_eq!(
+        frame.data(),
+        &long[..],
+        "an error leaves the frame as it was"
+    );
+}
+
+#[test]
 fn rcvtimeo_expires_with_would_block() {
     let ctx = Context::new();
     let mut pull = socket(&ctx, Pull);
