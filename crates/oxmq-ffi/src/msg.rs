@@ -281,12 +281,11 @@ pub unsafe extern "C" fn zmq_msg_recv(msg: *mut zmq_msg_t, s: *mut c_void, flags
     guard(-1, || {
         // SAFETY: per the crate's contract.
         let (m, socket) = unsafe { (msg_mut(msg)?, socket_mut(s)?) };
-        // The blocking receive writes the frame straight into the caller's `zmq_msg_t`
-        // (`Socket::recv_into`): a frame returned in a `Result` and then moved there was
-        // copied once more, and each move reads memory the previous one has just written
-        // (in stores of other widths, before, which stalled store forwarding: 151 -> 139 ns
-        // per message on the receiving thread when `recv_msg` and `?` went, docs/BENCHMARKS.md,
-        // "C ABI").
+        // The blocking receive moves the frame straight into the caller's `zmq_msg_t`
+        // (`Socket::recv_into`), not through a `Result` first: each move reads memory the
+        // previous one has just written, and when those stores were of other widths the
+        // loads waited for them (dropping the moves through `recv_msg` and `?` took the
+        // receiving thread from 151 to 139 ns per message; docs/BENCHMARKS.md, "C ABI").
         if flags & DONTWAIT == 0 {
             socket.recv_into(m).map_err(fail)?;
             return Ok(size_result(m.len()));

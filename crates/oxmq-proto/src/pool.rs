@@ -415,18 +415,13 @@ pub(crate) struct Shares {
 impl Shares {
     /// A handle to the body.
     pub(crate) fn handle(&mut self) -> Block {
-        if self.left == 0 {
-            return Block::clone(&self.block);
-        }
-        self.left -= 1;
-        Block {
-            header: self.block.header,
-            len: self.block.len,
+        if self.take() {
+            std::mem::ManuallyDrop::into_inner(self.unowned())
+        } else {
+            Block::clone(&self.block)
         }
     }
-}
 
-impl Shares {
     /// Takes one of the references for a handle the caller copies, bit for bit, from
     /// [`Shares::unowned`]; false once they are used up.
     pub(crate) fn take(&mut self) -> bool {
