@@ -198,8 +198,8 @@ impl SocketSignal {
     /// Waits as [`SocketSignal::wait`] does, but in ppoll(2) on the socket's descriptor, so
     /// that a signal delivered to the thread ends the wait with [`ErrorKind::Interrupted`], as
     /// libzmq's blocking calls end with `EINTR`. The caller holds signals blocked
-    /// ([`SignalsHeld`]) and passes the mask to wait with: a signal that came while the caller
-    /// looked for work, or watched for it, is delivered as the wait starts and ends it. The
+    /// ([`SignalsHeld`]) and passes the mask to wait with: a signal that came after the caller
+    /// took hold of them is delivered as the wait starts and ends it. The
     /// wait consumes the descriptor's edge, as a blocking call of libzmq's consumes its
     /// mailbox's.
     ///
@@ -296,7 +296,7 @@ pub(crate) struct Spinner {
     budget: Budget,
     /// `PAUSE` rounds first ([`Spinner::PAUSE_ROUNDS`], or none when off).
     pause_rounds: u32,
-    /// `PAUSE`s before the first look, while the watches end at once (see `spin_batched`).
+    /// `PAUSE`s before the first look, while the watches end at once (see `busy_batched`).
     quiet: u32,
 }
 
@@ -326,12 +326,32 @@ impl Spinner {
     }
 
     /// Watches until `ready` holds, within the current budget. Returns whether it held.
+    ///
+    /// `batch`: for a receive, the frames it took since its last wait (see
+    /// [`Spinner::busy_batched`]). `before_yield` runs once, when the busy phase (no system
+    /// call) ended empty-handed, before the watch's first system call: the yield phase's, or
+    /// the sleep's that follows when the budget skips it. An interruptible wait holds signals
+    /// there (see `Socket::wait_watching`).
     #[inline]
-    pub(crate) fn spin(&mut self, mut ready: impl FnMut() -> bool) -> bool {
-        self.pause_phase(&mut ready).is_some() || self.spin_yielding(ready)
+    pub(crate) fn spin(
+        &mut self,
+        batch: Option<u32>,
+        mut ready: impl FnMut() -> bool,
+        before_yield: impl FnOnce(),
+    ) -> bool {
+        let found = match batch {
+            Some(batch) => self.busy_batched(batch, &mut ready),
+            None => self.pause_phase(&mut ready).is_some(),
+        };
+        if found {
+            return true;
+        }
+        before_yield();
+        self.spin_yielding(ready)
     }
 
-    /// [`Spinner::spin`] for a receive that took `batch` frames since its last wait.
+    /// The busy phase of [`Spinner::spin`] for a receive that took `batch` frames since its
+    /// last wait.
     ///
     /// A reader that keeps catching up with a busy writer on another core finds the next
     /// frame a pause or two after it looks; but each look takes the cache line the writer
@@ -345,13 +365,13 @@ impl Spinner {
     /// soon, and its reader looks at once, as before; a stream that slows down after a burst
     /// (fewer than a frame per sixteen `PAUSE`s of the wait) ends the waiting at once.
     #[inline]
-    pub(crate) fn spin_batched(&mut self, batch: u32, mut ready: impl FnMut() -> bool) -> bool {
+    fn busy_batched(&mut self, batch: u32, ready: &mut impl FnMut() -> bool) -> bool {
         for _ in 0..self.quiet {
             std::hint::spin_loop();
         }
-        let Some(round) = self.pause_phase(&mut ready) else {
+        let Some(round) = self.pause_phase(ready) else {
             self.quiet = 0;
-            return self.spin_yielding(ready);
+            return false;
         };
         self.quiet = if round > Self::SOON || batch.saturating_mul(16) < self.quiet {
             // The writer has time to spare, or the wait outgrew it (a frame or two after a
@@ -418,8 +438,8 @@ impl Default for Spinner {
 }
 
 /// Every signal blocked on the calling thread while this lives (the mask it had before comes
-/// back on drop). An interruptible wait holds signals while it looks for work and watches for
-/// it, and waits with the earlier mask ([`SocketSignal::wait_interruptible`]), so a signal in
+/// back on drop). An interruptible wait holds signals from its first system call (see
+/// `Socket::wait_watching`) and waits with the earlier mask ([`SocketSignal::wait_interruptible`]), so a signal in
 /// between is not handled unseen: it ends the wait with `EINTR`. Signals that arrive while held
 /// stay pending and are delivered when the mask comes back.
 pub(crate) struct SignalsHeld {
@@ -478,45 +498,83 @@ mod tests {
         let mut s = Spinner::default();
         // Frames come at the first look and in small batches: the quiet wait doubles.
         for expected in [1, 2, 4, 8] {
-            assert!(s.spin_batched(3, || true));
+            assert!(s.spin(Some(3), || true, || ()));
             assert_eq!(s.quiet, expected);
         }
         // Batches of the size aimed at keep it; much larger ones halve it.
-        assert!(s.spin_batched(Spinner::BATCH, || true));
+        assert!(s.spin(Some(Spinner::BATCH), || true, || ()));
         assert_eq!(s.quiet, 8);
-        assert!(s.spin_batched(5 * Spinner::BATCH, || true));
+        assert!(s.spin(Some(5 * Spinner::BATCH), || true, || ()));
         assert_eq!(s.quiet, 4);
         // A frame that takes its time ends it: that writer has time to spare.
         let mut looks = 0;
-        assert!(s.spin_batched(1, || {
-            looks += 1;
-            looks > Spinner::SOON + 2
-        }));
+        assert!(s.spin(
+            Some(1),
+            || {
+                looks += 1;
+                looks > Spinner::SOON + 2
+            },
+            || ()
+        ));
         assert_eq!(s.quiet, 0);
         // It never exceeds its cap.
         for _ in 0..20 {
-            s.spin_batched(Spinner::BATCH - 1, || true);
+            s.spin(Some(Spinner::BATCH - 1), || true, || ());
         }
         assert_eq!(s.quiet, Spinner::MAX_QUIET);
         // A stream that slows down after a burst: a frame found at once after the longest
         // wait is no busy writer, and the next look comes without waiting.
-        assert!(s.spin_batched(1, || true));
+        assert!(s.spin(Some(1), || true, || ()));
         assert_eq!(s.quiet, 0);
         // Nor does it grow on a writer that fills the wait sparsely.
         s.quiet = 64;
-        assert!(s.spin_batched(6, || true));
+        assert!(s.spin(Some(6), || true, || ()));
         assert_eq!(s.quiet, 64, "6 frames in 64 PAUSEs: kept");
-        assert!(s.spin_batched(3, || true));
+        assert!(s.spin(Some(3), || true, || ()));
         assert_eq!(s.quiet, 0, "3 frames in 64 PAUSEs: ended");
         // A failed watch resets it too.
         s.quiet = Spinner::MAX_QUIET;
         s.budget = Budget::new(Duration::ZERO, Duration::ZERO);
-        assert!(!s.spin_batched(Spinner::BATCH, || false));
+        assert!(!s.spin(Some(Spinner::BATCH), || false, || ()));
         assert_eq!(s.quiet, 0);
         // The other watches (a send at its high-water mark) never wait before looking.
         s.quiet = 8;
-        assert!(s.spin(|| true));
+        assert!(s.spin(None, || true, || ()));
         assert_eq!(s.quiet, 8, "untouched by an unbatched watch");
+    }
+
+    #[test]
+    fn what_comes_before_the_yield_phase_runs_once_and_only_when_the_busy_phase_found_nothing() {
+        let mut s = Spinner::default();
+        let mut calls = 0;
+        assert!(s.spin(None, || true, || calls += 1));
+        assert!(s.spin(Some(1), || true, || calls += 1));
+        assert_eq!(
+            calls, 0,
+            "found in the busy phase: no system call, nothing run"
+        );
+        // Found in the yield phase: it ran once, before the first yield.
+        let looks = std::cell::Cell::new(0);
+        let mut at_first_yield = None;
+        let found = s.spin(
+            None,
+            || {
+                looks.set(looks.get() + 1);
+                looks.get() > Spinner::PAUSE_ROUNDS + 3
+            },
+            || {
+                calls += 1;
+                at_first_yield = Some(looks.get());
+            },
+        );
+        assert!(found);
+        assert_eq!(calls, 1);
+        assert_eq!(at_first_yield, Some(Spinner::PAUSE_ROUNDS));
+        // Found nowhere, with the yield phase skipped: it ran once all the same (the sleep
+        // that follows is a system call too).
+        s.budget = Budget::new(Duration::ZERO, Duration::ZERO);
+        assert!(!s.spin(Some(1), || false, || calls += 1));
+        assert_eq!(calls, 2);
     }
 
     static HANDLED: AtomicBool = AtomicBool::new(false);
@@ -613,16 +671,16 @@ mod tests {
     #[test]
     fn the_spinner_catches_ready_work_and_stops_watching_when_nothing_comes() {
         let mut s = Spinner::default();
-        assert!(s.spin(|| true));
+        assert!(s.spin(None, || true, || ()));
         // Each empty watch halves the budget, until only the PAUSE rounds are left.
         let mut watches = 0;
         while s.budget.get() >= Spinner::MIN_BUDGET {
-            assert!(!s.spin(|| false));
+            assert!(!s.spin(None, || false, || ()));
             watches += 1;
             assert!(watches < 10, "the budget keeps halving");
         }
         let started = Instant::now();
-        assert!(!s.spin(|| false));
+        assert!(!s.spin(None, || false, || ()));
         assert!(
             started.elapsed() < Spinner::MAX_BUDGET,
             "no yield phase left"
@@ -638,8 +696,8 @@ mod tests {
         );
 
         let mut off = Spinner::off();
-        assert!(!off.spin(|| true), "off never watches");
+        assert!(!off.spin(None, || true, || ()), "off never watches");
         off.slept(Duration::from_micros(10));
-        assert!(!off.spin(|| true), "and stays off");
+        assert!(!off.spin(None, || true, || ()), "and stays off");
     }
 }

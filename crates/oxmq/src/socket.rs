@@ -98,7 +98,7 @@ pub struct Socket {
     interruptible: bool,
     /// Watches the signal a little before a blocking call sleeps.
     spinner: Spinner,
-    /// Frames the blocking receive returned since it last waited (see `Spinner::spin_batched`).
+    /// Frames the blocking receive returned since it last waited (see `Spinner::busy_batched`).
     received: u32,
     /// Held while the socket lives; [`crate::Context::term`] waits for all of them.
     alive: Option<Arc<()>>,
@@ -341,6 +341,12 @@ impl Socket {
     /// handler must be installed without `SA_RESTART`, as Python's are). The C ABI turns this on
     /// for every socket. Off by default: the wait is then a thread park, a little cheaper than
     /// the poll(2) on the socket's descriptor ([`Socket::fd`]) that an interruptible wait uses.
+    ///
+    /// A signal is seen from the wait's first system call on: one that comes in the first few
+    /// microseconds of a wait, while it looks for work without leaving user space, is handled
+    /// but does not end the call, as libzmq handles one that comes while its blocking call is
+    /// outside poll(2). Watching that briefly with signals held would cost two system calls
+    /// per wait.
     pub fn set_interruptible(&mut self, on: bool) {
         self.interruptible = on;
     }
@@ -1066,9 +1072,19 @@ impl Socket {
         if deadline.is_some_and(|d| d <= started) {
             return Ok(false);
         }
-        // An interruptible wait holds signals from here to its ppoll, so that one arriving
-        // while it watches ends the wait with EINTR instead of being handled unseen.
-        let held = self.interruptible.then(SignalsHeld::new);
+        // An interruptible wait holds signals from its first system call (a yield, or the
+        // ppoll) to the end of its ppoll, so that a signal arriving then ends the wait with
+        // EINTR instead of being handled unseen. Not during the busy phase before it (a few
+        // microseconds of looking, no system call): holding costs two system calls, which
+        // doubled the C ABI's inproc round trip when every wait paid them, and a signal that
+        // comes there is handled as libzmq handles one that comes outside its poll.
+        let mut held = None;
+        let interruptible = self.interruptible;
+        let hold = || {
+            if interruptible {
+                held = Some(SignalsHeld::new());
+            }
+        };
         let signal = &self.shared.signal;
         let pipes = &mut self.pipes;
         let mut arrived = None;
@@ -1081,12 +1097,8 @@ impl Socket {
             }
             arrived.is_some()
         };
-        let ready = if unarmed {
-            let batch = std::mem::take(&mut self.received);
-            self.spinner.spin_batched(batch, watch)
-        } else {
-            self.spinner.spin(watch)
-        };
+        let batch = unarmed.then(|| std::mem::take(&mut self.received));
+        let ready = self.spinner.spin(batch, watch, hold);
         if let Some(id) = arrived {
             self.read_activated(id);
         }
