@@ -8,6 +8,8 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +156,45 @@ static inline void *peer_context(void *ctx, const char *transport) {
     void *peer = zmq_ctx_new();
     MUST(peer != NULL);
     return peer;
+}
+
+/* The optional last argument "pin": each side of the case on a CPU of its own, as oxmq-bench's
+ * --pin places them (crates/oxmq-bench/src/pin.rs): the binding socket's thread, and the I/O
+ * thread its context starts from it (with the first socket, inheriting its CPU mask), on the
+ * first CPU the process may use; the connecting side's on the second. Pinned runs are steady
+ * to a few percent, so that the C ABI and the Rust API can be compared on a noisy machine. */
+static inline int pin_arg(int argc, char **argv, int args) {
+    if (argc == args + 1 && strcmp(argv[args], "pin") == 0) {
+        return 1;
+    }
+    if (argc != args) {
+        fprintf(stderr, "usage: %s tcp|ipc|inproc SIZE COUNT [pin]\n", argv[0]);
+        exit(2);
+    }
+    return 0;
+}
+
+/* Puts the calling thread on the `side`-th (0 or 1) CPU of the process's mask as it was at the
+ * first call; exits when the process may use fewer than two. */
+static inline void pin_side(int side) {
+    static int cpus[2] = {-1, -1};
+    if (cpus[0] < 0) {
+        cpu_set_t mask;
+        MUST(sched_getaffinity(0, sizeof mask, &mask) == 0);
+        for (int cpu = 0, n = 0; cpu < CPU_SETSIZE && n < 2; cpu++) {
+            if (CPU_ISSET(cpu, &mask)) {
+                cpus[n++] = cpu;
+            }
+        }
+        if (cpus[1] < 0) {
+            fprintf(stderr, "pin needs two CPUs\n");
+            exit(2);
+        }
+    }
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpus[side], &one);
+    MUST(pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0);
 }
 
 #endif

@@ -1,13 +1,15 @@
 /* REQ/REP round-trip latency through libzmq's C API, the C twin of oxmq-bench's latency case.
  *
- *   lat tcp|ipc|inproc SIZE COUNT
+ *   lat tcp|ipc|inproc SIZE COUNT [pin]
  *
  * A REP binds (tcp://127.0.0.1:*, a fresh ipc path, or inproc), over tcp and ipc in a context
  * of its own as a second process would have (over inproc in the REQ's, as inproc requires),
  * and a second thread echoes every request back (zmq_msg_recv, then zmq_msg_send of the same
  * message). The main thread's REQ connects, makes 100 untimed round trips, then COUNT timed
  * ones: zmq_send of SIZE bytes, zmq_msg_recv of the reply, each round trip timed on its own.
- * LINGER 0, no timeouts (the caller bounds the run).
+ * LINGER 0, no timeouts (the caller bounds the run). With "pin", the REP's side (its thread
+ * and its context's I/O thread) runs on the first CPU the process may use and the REQ's on the
+ * second, as `oxmq bench --pin` places them.
  *
  * Prints "# library ..." (see common.h), then one line, in µs per round trip (libzmq's
  * remote_lat prints half a round trip):
@@ -48,10 +50,7 @@ static void round_trip(void *req, const char *body, size_t size, zmq_msg_t *repl
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s tcp|ipc|inproc SIZE COUNT\n", argv[0]);
-        return 2;
-    }
+    int pin = pin_arg(argc, argv, 4);
     const char *transport = argv[1];
     size_t size = positive_arg(argv[2], "SIZE");
     unsigned long count = positive_arg(argv[3], "COUNT");
@@ -63,6 +62,11 @@ int main(int argc, char **argv) {
 
     char address[256], endpoint[256];
     bind_address(transport, address, sizeof address);
+    if (pin) {
+        /* The REP side first: its thread inherits this mask, and so does the I/O thread its
+         * socket starts (inproc: the only one). */
+        pin_side(0);
+    }
     void *ctx = zmq_ctx_new();
     MUST(ctx != NULL);
     void *server_ctx = peer_context(ctx, transport);
@@ -74,6 +78,9 @@ int main(int argc, char **argv) {
     pthread_t server;
     MUST(pthread_create(&server, NULL, echo_all, &job) == 0);
 
+    if (pin) {
+        pin_side(1);
+    }
     void *req = bench_socket(ctx, ZMQ_REQ);
     MUST(zmq_connect(req, endpoint) == 0);
     char *body = malloc(size);

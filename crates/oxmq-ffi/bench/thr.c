@@ -1,6 +1,6 @@
 /* PUSH/PULL throughput through libzmq's C API, the C twin of oxmq-bench's throughput case.
  *
- *   thr tcp|ipc|inproc SIZE COUNT
+ *   thr tcp|ipc|inproc SIZE COUNT [pin]
  *
  * The main thread's PULL binds (tcp://127.0.0.1:*, a fresh ipc path, or inproc); a second
  * thread connects a PUSH, over tcp and ipc from a context of its own as a second process would
@@ -8,7 +8,10 @@
  * messages of SIZE bytes, each a fresh message with the body copied in (zmq_send). The PULL
  * receives them with zmq_msg_recv; the clock starts at the first message and stops at the
  * last, so rate = (COUNT - 1) / elapsed. Default HWMs, LINGER 0, no timeouts (the caller
- * bounds the run). The sender keeps its socket open until everything has arrived.
+ * bounds the run). The sender keeps its socket open until everything has arrived. With
+ * "pin", the PULL's side (the main thread, and the I/O thread of its context) runs on the
+ * first CPU the process may use and the PUSH's on the second, as `oxmq bench --pin` places
+ * them.
  *
  * Prints "# library ..." (see common.h), then one line:
  *   thr transport=tcp size=16 count=2000000 elapsed_s=0.412 msg_s=4851234 mb_s=77.62
@@ -23,11 +26,15 @@ struct sender {
     char endpoint[256];
     size_t size;
     unsigned long count;
+    int pin;
     sem_t all_received;
 };
 
 static void *send_all(void *arg) {
     struct sender *job = arg;
+    if (job->pin) {
+        pin_side(1);
+    }
     void *push = bench_socket(job->ctx, ZMQ_PUSH);
     MUST(zmq_connect(push, job->endpoint) == 0);
     char *body = malloc(job->size);
@@ -44,12 +51,9 @@ static void *send_all(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s tcp|ipc|inproc SIZE COUNT  (COUNT >= 2)\n", argv[0]);
-        return 2;
-    }
-    const char *transport = argv[1];
     struct sender job;
+    job.pin = pin_arg(argc, argv, 4);
+    const char *transport = argv[1];
     job.size = positive_arg(argv[2], "SIZE");
     job.count = positive_arg(argv[3], "COUNT");
     if (job.count < 2 || job.size > INT_MAX) {
@@ -60,6 +64,9 @@ int main(int argc, char **argv) {
 
     char address[256];
     bind_address(transport, address, sizeof address);
+    if (job.pin) {
+        pin_side(0);
+    }
     void *ctx = zmq_ctx_new();
     MUST(ctx != NULL);
     void *pull = bench_socket(ctx, ZMQ_PULL);

@@ -88,7 +88,13 @@ fn compile(source: &Path, include: &Path, tag: &str) -> PathBuf {
 /// Runs `binary` with `lib_dir` first on the loader's path; returns its output, panicking if it
 /// fails or takes longer than a minute.
 fn run(binary: &Path, lib_dir: &Path) -> String {
+    run_with(binary, lib_dir, &[])
+}
+
+/// [`run`] with arguments.
+fn run_with(binary: &Path, lib_dir: &Path, args: &[&str]) -> String {
     let mut child = Command::new(binary)
+        .args(args)
         .env("LD_LIBRARY_PATH", lib_dir)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -289,11 +295,49 @@ fn perf_tools_run_as_two_processes_over_ipc() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `bench/thr.c` and `lat.c` (what `scripts/ffi-bench` runs) over inproc and tcp, each side on
+/// the scheduler's CPUs and with `pin` on a CPU of its own: every run reports the transport,
+/// size and count asked for and its figures; an unknown last argument is refused.
+#[test]
+fn one_process_programs_run_with_and_without_pin() {
+    for (prog, figures) in [("thr", ["msg_s", "mb_s"]), ("lat", ["mean_us", "p50_us"])] {
+        let binary = perf_tools_dir().join(prog);
+        for transport in ["inproc", "tcp"] {
+            for pin in [None, Some("pin")] {
+                let mut args = vec![transport, "16", "500"];
+                args.extend(pin);
+                let output = run_with(&binary, oxmq_lib_dir(), &args);
+                let fields = machine_line(&output, prog);
+                assert_eq!(fields.get("transport").map(String::as_str), Some(transport));
+                assert_eq!(fields.get("size").map(String::as_str), Some("16"));
+                assert_eq!(fields.get("count").map(String::as_str), Some("500"));
+                for key in figures {
+                    let value = fields.get(key).and_then(|v| v.parse::<f64>().ok());
+                    assert!(value.is_some_and(|v| v > 0.0), "{prog} {args:?}:\n{output}");
+                }
+            }
+        }
+        let refused = Command::new(&binary)
+            .args(["inproc", "16", "500", "pinned"])
+            .env("LD_LIBRARY_PATH", oxmq_lib_dir())
+            .output()
+            .expect("run");
+        assert_eq!(refused.status.code(), Some(2), "{prog} took `pinned`");
+    }
+}
+
 /// How long one local/remote pair may take; a few milliseconds is usual.
 const PAIR_LIMIT: Duration = Duration::from_secs(30);
 
-/// The two-process tools in `bench/`.
-const PERF_TOOLS: [&str; 4] = ["local_thr", "remote_thr", "local_lat", "remote_lat"];
+/// The two-process tools in `bench/`, and the one-process programs of `scripts/ffi-bench`.
+const PERF_TOOLS: [&str; 6] = [
+    "local_thr",
+    "remote_thr",
+    "local_lat",
+    "remote_lat",
+    "thr",
+    "lat",
+];
 
 /// Runs `local_<kind>` and `remote_<kind>` (`kind` is `thr` or `lat`) on `endpoint` and checks
 /// what both report.
