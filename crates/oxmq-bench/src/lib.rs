@@ -322,9 +322,9 @@ impl Spec {
     /// The same case with sockets whose blocking calls a signal ends with `EINTR`, as
     /// libzmq's always do and as oxmq's C ABI makes them (`Socket::set_interruptible`): a
     /// wait that finds no work in its first microseconds then holds the thread's signals, so
-    /// that a signal from there on is not missed, and sleeps in ppoll(2). With it, `oxmq bench` measures the
-    /// Rust API with the semantics the C ABI has (`scripts/ffi-bench`). libzmq has no choice:
-    /// it is ignored there.
+    /// that a signal from there on is not missed, and sleeps in ppoll(2). With it, `oxmq
+    /// bench` measures the Rust API with the semantics the C ABI has (`scripts/ffi-bench`).
+    /// libzmq has no choice: it is ignored there.
     pub fn interruptible(mut self) -> Spec {
         self.interruptible = true;
         self

@@ -56,7 +56,8 @@ pub(crate) struct BenchArgs {
     pin: bool,
     /// Sockets whose blocking calls a signal ends with EINTR, as libzmq's and oxmq's C ABI's
     /// are: a wait that finds no work in its first microseconds then holds the thread's
-    /// signals, and sleeps in ppoll(2). The Rust API with the C ABI's semantics, for comparing the two.
+    /// signals, and sleeps in ppoll(2). The Rust API with the C ABI's semantics, for comparing
+    /// the two.
     #[arg(long)]
     interruptible: bool,
     /// Also write the results as an SVG bar chart (median rate per case, log scale).

@@ -439,9 +439,10 @@ impl Default for Spinner {
 
 /// Every signal blocked on the calling thread while this lives (the mask it had before comes
 /// back on drop). An interruptible wait holds signals from its first system call (see
-/// `Socket::wait_watching`) and waits with the earlier mask ([`SocketSignal::wait_interruptible`]), so a signal in
-/// between is not handled unseen: it ends the wait with `EINTR`. Signals that arrive while held
-/// stay pending and are delivered when the mask comes back.
+/// `Socket::wait_watching`) and waits with the earlier mask
+/// ([`SocketSignal::wait_interruptible`]), so a signal in between is not handled unseen: it
+/// ends the wait with `EINTR`. Signals that arrive while held stay pending and are delivered
+/// when the mask comes back.
 pub(crate) struct SignalsHeld {
     before: libc::sigset_t,
 }
