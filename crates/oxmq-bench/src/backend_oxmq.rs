@@ -52,7 +52,7 @@ impl Backend for Oxmq {
     }
 
     fn send(socket: &mut Socket, body: &[u8]) -> oxmq::Result<()> {
-        socket.send(body)
+        socket.send_copy(body, false)
     }
 
     fn recv(socket: &mut Socket) -> oxmq::Result<usize> {

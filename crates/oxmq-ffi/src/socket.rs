@@ -262,7 +262,13 @@ pub unsafe extern "C" fn zmq_send(
         let socket = unsafe { socket_mut(s) }?;
         // SAFETY: per the crate's contract.
         let data = unsafe { bytes_arg(buf, len) }?;
-        send_msg(socket, Msg::copy_from_slice(data), flags).map_err(|(e, _)| e)?;
+        let more = flags & SNDMORE != 0;
+        if flags & DONTWAIT != 0 {
+            socket.try_send_copy(data, more)
+        } else {
+            socket.send_copy(data, more)
+        }
+        .map_err(fail)?;
         Ok(size_result(len))
     })
 }

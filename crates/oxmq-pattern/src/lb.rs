@@ -1,9 +1,7 @@
 //! [`LoadBalancer`]: round-robin of outgoing messages over the pipes that can take them
 //! (libzmq's `lb_t`), used by PUSH, DEALER and REQ.
 
-use oxmq_proto::Msg;
-
-use crate::{ActiveSet, PipeId, Pipes};
+use crate::{ActiveSet, OutFrame, PipeId, Pipes};
 
 /// Sends each message to the next active pipe in turn, all frames of a message to the same pipe.
 ///
@@ -43,22 +41,26 @@ impl LoadBalancer {
     }
 
     /// Sends one frame. `Ok(Some(pipe))` when written to `pipe`, `Ok(None)` when dropped (the
-    /// rest of a message whose pipe went away), `Err(msg)` when no pipe can take the first frame
-    /// of a message now.
+    /// rest of a message whose pipe went away), `Err(frame)` when no pipe can take the first
+    /// frame of a message now.
     #[inline]
-    pub fn send<P: Pipes>(&mut self, pipes: &mut P, msg: Msg) -> Result<Option<PipeId>, Msg> {
+    pub fn send<P: Pipes, F: OutFrame>(
+        &mut self,
+        pipes: &mut P,
+        frame: F,
+    ) -> Result<Option<PipeId>, F> {
         if self.dropping {
-            self.more = msg.more();
+            self.more = frame.more();
             self.dropping = self.more;
             return Ok(None);
         }
-        let more = msg.more();
-        let mut msg = msg;
+        let more = frame.more();
+        let mut frame = frame;
         loop {
             let Some(pipe) = self.pipes.current() else {
-                return Err(msg);
+                return Err(frame);
             };
-            match pipes.write_and_publish(pipe, msg) {
+            match frame.write_and_publish(pipes, pipe) {
                 Ok(()) => {
                     self.more = more;
                     if !more {
@@ -76,7 +78,7 @@ impl LoadBalancer {
                     return Ok(None);
                 }
                 Err(back) => {
-                    msg = back;
+                    frame = back;
                     self.pipes.deactivate_current();
                 }
             }
@@ -105,6 +107,7 @@ impl LoadBalancer {
 
 #[cfg(test)]
 mod tests {
+    use oxmq_proto::Msg;
     use proptest::prelude::*;
 
     use super::*;

@@ -92,6 +92,15 @@ pub trait Pipes {
     fn write_copy_and_publish(&mut self, pipe: PipeId, copies: &mut Copies) -> bool {
         self.write_and_publish(pipe, copies.copy()).is_ok()
     }
+    /// [`Pipes::write_and_publish`] of a frame holding a copy of `data`, with the MORE flag
+    /// `more`; returns whether the pipe took it. An implementation can build the frame where it
+    /// is to stay, so that nothing moves it after its bytes were copied in (see
+    /// [`Msg::write_copy`]).
+    #[inline]
+    fn write_bytes_and_publish(&mut self, pipe: PipeId, data: &[u8], more: bool) -> bool {
+        self.write_and_publish(pipe, Msg::copy_from_slice(data).with_more(more))
+            .is_ok()
+    }
     /// Drops the frames of an incomplete message written to `pipe` but not yet completed.
     fn rollback(&mut self, pipe: PipeId);
     /// Reads the next frame from `pipe`, or `None` if nothing is available now.
@@ -105,4 +114,51 @@ pub trait Pipes {
     }
     /// Asks the caller to close `pipe` (for example a second peer on a PAIR socket).
     fn terminate(&mut self, pipe: PipeId);
+}
+
+/// A frame on its way to a pipe: a [`Msg`], or a [`ByteFrame`] that the pipe copies into a
+/// frame of its own. What [`LoadBalancer::send`] takes.
+pub trait OutFrame: Sized {
+    /// Whether more frames of the same message follow.
+    fn more(&self) -> bool;
+    /// [`Pipes::write_and_publish`] of the frame, which comes back when `pipe` cannot take it.
+    fn write_and_publish<P: Pipes>(self, pipes: &mut P, pipe: PipeId) -> Result<(), Self>;
+}
+
+impl OutFrame for Msg {
+    #[inline]
+    fn more(&self) -> bool {
+        Msg::more(self)
+    }
+
+    #[inline]
+    fn write_and_publish<P: Pipes>(self, pipes: &mut P, pipe: PipeId) -> Result<(), Msg> {
+        pipes.write_and_publish(pipe, self)
+    }
+}
+
+/// A frame given as the bytes of its body and its MORE flag (`zmq_send`): the pipe that takes
+/// it makes the frame ([`Pipes::write_bytes_and_publish`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ByteFrame<'a> {
+    /// The body.
+    pub data: &'a [u8],
+    /// Whether more frames of the same message follow.
+    pub more: bool,
+}
+
+impl OutFrame for ByteFrame<'_> {
+    #[inline]
+    fn more(&self) -> bool {
+        self.more
+    }
+
+    #[inline]
+    fn write_and_publish<P: Pipes>(self, pipes: &mut P, pipe: PipeId) -> Result<(), Self> {
+        if pipes.write_bytes_and_publish(pipe, self.data, self.more) {
+            Ok(())
+        } else {
+            Err(self)
+        }
+    }
 }

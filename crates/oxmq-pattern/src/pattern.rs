@@ -9,7 +9,7 @@ use bytes::Bytes;
 use oxmq_proto::{Msg, SocketType};
 
 use crate::sockets::{Dealer, Pair, Pub, Pull, Push, Rep, Req, Router, Stream, Sub, XPub, XSub};
-use crate::{PatternError, PipeId, Pipes, SendError};
+use crate::{ByteFrame, PatternError, PipeId, Pipes, SendError};
 
 // Defined before its uses, as `macro_rules!` requires.
 macro_rules! dispatch {
@@ -228,6 +228,20 @@ impl SocketPattern {
         dispatch!(self, s => s.send(pipes, msg))
     }
 
+    /// [`SocketPattern::send`] of a frame given as bytes (`zmq_send`), which the pipe taking
+    /// it copies into a frame where the frame is to stay, for the socket types that allow it.
+    ///
+    /// # Errors
+    /// As [`SocketPattern::send`]; nothing comes back, the caller still has the bytes.
+    #[inline]
+    pub fn send_bytes<P: Pipes>(
+        &mut self,
+        pipes: &mut P,
+        frame: ByteFrame,
+    ) -> Result<(), PatternError> {
+        dispatch!(self, s => s.send_bytes(pipes, frame))
+    }
+
     /// Receives one frame; its `more()` says whether more frames of the message follow.
     ///
     /// # Errors
@@ -356,6 +370,17 @@ pub(crate) trait Behaviour {
     fn read_activated(&mut self, pipe: PipeId);
     fn write_activated(&mut self, pipe: PipeId);
     fn send<P: Pipes>(&mut self, pipes: &mut P, msg: Msg) -> Result<(), SendError>;
+    /// Sends a frame given as bytes. The types that load-balance (PUSH, DEALER) and PAIR let
+    /// the pipe build it; the rest build a [`Msg`] and [`Behaviour::send`] it.
+    #[inline]
+    fn send_bytes<P: Pipes>(
+        &mut self,
+        pipes: &mut P,
+        frame: ByteFrame,
+    ) -> Result<(), PatternError> {
+        let msg = Msg::copy_from_slice(frame.data).with_more(frame.more);
+        self.send(pipes, msg).map_err(|e| e.kind)
+    }
     /// Receives one frame. Each socket type implements this or `recv_into`, and gets the other
     /// from it: the types that receive in place (PULL, DEALER, SUB, XSUB, ROUTER) implement
     /// `recv_into`, the rest `recv`.

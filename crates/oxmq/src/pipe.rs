@@ -240,6 +240,17 @@ impl PipeWriter {
         self.pushed(more, body.len());
     }
 
+    /// [`PipeWriter::write`] of `Msg::copy_from_slice(body)` with the MORE flag `more`, built
+    /// in its slot ([`PipeWriter::write_copy_unchecked`]); returns whether the pipe took it.
+    #[inline]
+    pub(crate) fn write_bytes(&mut self, body: &[u8], more: bool) -> bool {
+        if !self.check_write() {
+            return false;
+        }
+        self.write_copy_unchecked(body, more);
+        true
+    }
+
     /// [`PipeWriter::write`] of a copy from `copies`, made in its slot
     /// ([`Copies::copy_into`]); returns whether the pipe took it.
     #[inline]

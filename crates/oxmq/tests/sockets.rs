@@ -415,6 +415,116 @@ fn push_blocks_at_hwm_and_loses_nothing() {
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// send_copy: a frame given as bytes (zmq_send)
+
+/// Sends `frames` as one message with `send_copy`.
+fn send_copies(sock: &mut Socket, frames: &[Vec<u8>], what: &str) {
+    for (i, f) in frames.iter().enumerate() {
+        if let Err(e) = sock.send_copy(f, i + 1 < frames.len()) {
+            panic!("{:?}: send_copy of {what}: {e:?}", sock.socket_type());
+        }
+    }
+}
+
+/// `send_copy` delivers what `send` of the same bytes does, over inproc (pipes between the
+/// two sockets) and tcp (pipes to an engine), on the types whose pipes build the frame (PUSH,
+/// DEALER, PAIR) and on one that builds a `Msg` first (PUB): short bodies (inline), longer
+/// ones (a pooled block) and beyond 64 KiB, in multipart messages.
+#[test]
+fn send_copy_delivers_what_send_does() {
+    let messages = [
+        msg(&[&b"a"[..]]),
+        vec![
+            b"head".to_vec(),
+            Vec::new(),
+            vec![3u8; 300],
+            vec![4u8; 100_000],
+        ],
+        vec![vec![5u8; 39], vec![6u8; 40]],
+    ];
+    for endpoint in ["inproc://send-copy", "tcp://127.0.0.1:*"] {
+        for (from, to) in [(Push, Pull), (Dealer, Router), (Pair, Pair), (Pub, Sub)] {
+            let ctx = Context::new();
+            let mut receiver = socket(&ctx, to);
+            if to == Sub {
+                receiver.subscribe(b"").expect("subscribe");
+            }
+            receiver.bind(endpoint).expect("bind");
+            let ep = receiver.last_endpoint();
+            let mut sender = socket(&ctx, from);
+            sender.connect(&ep).expect("connect");
+            let what = format!("{from:?} to {to:?} over {endpoint}");
+            if from == Pub {
+                // A subscription takes a moment to reach the publisher: send until one arrives.
+                let deadline = Instant::now() + Duration::from_secs(10);
+                receiver.set_rcvtimeo(20).expect("rcvtimeo");
+                loop {
+                    sender.send_copy(b"hello", false).expect("send_copy");
+                    if receiver.recv().is_ok() {
+                        break;
+                    }
+                    assert!(Instant::now() < deadline, "{what}: no subscription");
+                }
+                while receiver.try_recv().is_ok() {}
+                receiver.set_rcvtimeo(IO_TIMEOUT_MS).expect("rcvtimeo");
+            }
+            for m in &messages {
+                send_copies(&mut sender, m, &what);
+                let mut got = recv(&mut receiver, &what);
+                if to == Router {
+                    got.remove(0);
+                }
+                assert_msg(&got, m, &what);
+            }
+        }
+    }
+}
+
+/// `try_send_copy` at the HWM fails with `EAGAIN` at once, `send_copy` once SNDTIMEO passed;
+/// nothing accepted is lost, and the send goes through again once the reader made room.
+#[test]
+fn send_copy_blocks_at_hwm_and_loses_nothing() {
+    let ctx = Context::new();
+    let mut pull = socket(&ctx, Pull);
+    pull.set_rcvhwm(4).expect("rcvhwm");
+    pull.bind("inproc://send-copy-hwm").expect("bind");
+    let mut push = socket(&ctx, Push);
+    push.set_sndhwm(4).expect("sndhwm");
+    push.connect("inproc://send-copy-hwm").expect("connect");
+    let mut sent = 0u32;
+    while push.try_send_copy(&sent.to_be_bytes(), false).is_ok() {
+        sent += 1;
+        assert!(sent < 100, "PUSH never refused: {sent} messages accepted");
+    }
+    let err = push.try_send_copy(b"x", false).expect_err("at HWM");
+    assert_eq!(err.kind(), ErrorKind::WouldBlock, "{err:?}");
+    push.set_sndtimeo(100).expect("sndtimeo");
+    let start = Instant::now();
+    let err = push.send_copy(b"x", false).expect_err("at HWM");
+    assert_eq!(err.kind(), ErrorKind::WouldBlock, "{err:?}");
+    assert!(
+        start.elapsed() >= Duration::from_millis(90),
+        "gave up early"
+    );
+    for i in 0..sent {
+        assert_msg(
+            &recv(&mut pull, "queued"),
+            &msg(&[i.to_be_bytes()]),
+            "in order",
+        );
+    }
+    push.set_sndtimeo(IO_TIMEOUT_MS).expect("sndtimeo");
+    push.send_copy(b"after", false).expect("room again");
+    assert_msg(
+        &recv(&mut pull, "after"),
+        &msg(&["after"]),
+        "after draining",
+    );
+    let err = pull.send_copy(b"x", false).expect_err("PULL cannot send");
+    assert_eq!(err.kind(), ErrorKind::NotSupported, "{err:?}");
+}
+
 /// Large bodies are slices of the receiving engine's read buffers, and bodies oxmq copies live
 /// in recycled blocks: neither may be reused while a message still refers to it. Every third
 /// message is kept until the end while the rest are dropped as they come, and all of them are

@@ -4,7 +4,8 @@ use oxmq_proto::Msg;
 
 use crate::pattern::Behaviour;
 use crate::{
-    FairQueue, LoadBalancer, PatternError, PatternOption, PeerInfo, PipeId, Pipes, SendError,
+    ByteFrame, FairQueue, LoadBalancer, PatternError, PatternOption, PeerInfo, PipeId, Pipes,
+    SendError,
 };
 
 /// ZMQ_DEALER. REQ is built on it.
@@ -49,6 +50,18 @@ impl Behaviour for Dealer {
             .send(pipes, msg)
             .map(drop)
             .map_err(|m| SendError::new(PatternError::WouldBlock, m))
+    }
+
+    #[inline]
+    fn send_bytes<P: Pipes>(
+        &mut self,
+        pipes: &mut P,
+        frame: ByteFrame,
+    ) -> Result<(), PatternError> {
+        self.lb
+            .send(pipes, frame)
+            .map(drop)
+            .map_err(|_| PatternError::WouldBlock)
     }
 
     #[inline]

@@ -3,7 +3,7 @@
 use oxmq_proto::Msg;
 
 use crate::pattern::Behaviour;
-use crate::{PatternError, PatternOption, PeerInfo, PipeId, Pipes, SendError};
+use crate::{ByteFrame, PatternError, PatternOption, PeerInfo, PipeId, Pipes, SendError};
 
 /// ZMQ_PAIR: one peer; further peers are terminated on attach.
 #[derive(Debug, Default)]
@@ -48,6 +48,18 @@ impl Behaviour for Pair {
         pipes
             .write_and_publish(pipe, msg)
             .map_err(|m| SendError::new(PatternError::WouldBlock, m))
+    }
+
+    #[inline]
+    fn send_bytes<P: Pipes>(
+        &mut self,
+        pipes: &mut P,
+        frame: ByteFrame,
+    ) -> Result<(), PatternError> {
+        match self.pipe {
+            Some(pipe) if pipes.write_bytes_and_publish(pipe, frame.data, frame.more) => Ok(()),
+            _ => Err(PatternError::WouldBlock),
+        }
     }
 
     #[inline]

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use oxmq_proto::{Msg, SocketType};
 
 use crate::testing::FakePipes;
-use crate::{PatternError, PatternOption, PeerInfo, PipeId, SendError, SocketPattern};
+use crate::{ByteFrame, PatternError, PatternOption, PeerInfo, PipeId, SendError, SocketPattern};
 
 struct Harness {
     s: SocketPattern,
@@ -38,6 +38,15 @@ impl Harness {
         for (i, f) in frames.iter().enumerate() {
             let m = Msg::copy_from_slice(f).with_more(i + 1 < frames.len());
             self.s.send(&mut self.fp, m)?;
+        }
+        Ok(())
+    }
+
+    /// [`Harness::send`] through [`SocketPattern::send_bytes`].
+    fn send_bytes(&mut self, frames: &[&[u8]]) -> Result<(), PatternError> {
+        for (i, data) in frames.iter().enumerate() {
+            let more = i + 1 < frames.len();
+            self.s.send_bytes(&mut self.fp, ByteFrame { data, more })?;
         }
         Ok(())
     }
@@ -112,6 +121,76 @@ fn wrong_direction_is_not_supported() {
         assert_eq!(e.kind, PatternError::NotSupported);
         assert_eq!(e.msg.data(), b"x");
         assert!(!h.s.has_out(&mut h.fp));
+    }
+}
+
+/// Every socket type sends a frame given as bytes exactly as the same frame given as a `Msg`:
+/// to the same pipes, in the same order, with the same errors (the types that let the pipe
+/// build the frame, PUSH, DEALER and PAIR, and those that build a `Msg` first).
+#[test]
+fn sending_bytes_is_sending_the_frame() {
+    let long = [7u8; 300];
+    let messages: &[&[&[u8]]] = &[
+        &[b"a"],
+        &[b"b", b"", &long],
+        &[b"c"],
+        &[&long],
+        &[b"d", b"e"],
+    ];
+    let prepared = |t: SocketType, hwm: usize| {
+        let mut h = Harness::new(t);
+        match t {
+            SocketType::Router => {
+                h.attach_id(1, b"one");
+                h.attach_id(2, b"two");
+            }
+            _ => {
+                h.attach(1, hwm);
+                h.attach(2, hwm);
+            }
+        }
+        if t == SocketType::Pub {
+            subscribe_cmd(&mut h, 1, "");
+        }
+        h
+    };
+    for t in SocketType::ALL {
+        if SocketPattern::new(t).is_err() {
+            continue;
+        }
+        for hwm in [0, 2] {
+            let (mut as_msg, mut as_bytes) = (prepared(t, hwm), prepared(t, hwm));
+            for frames in messages {
+                let frames: Vec<&[u8]> = match t {
+                    // A ROUTER's first frame names the peer.
+                    SocketType::Router => [&b"two"[..]]
+                        .into_iter()
+                        .chain(frames.iter().copied())
+                        .collect(),
+                    _ => frames.to_vec(),
+                };
+                let sent = as_msg.send(&frames).map_err(|e| e.kind);
+                assert_eq!(as_bytes.send_bytes(&frames), sent, "{t:?}, HWM {hwm}");
+                // With a HWM the pipes fill up (and sends fail alike), except REQ's.
+                if hwm > 0 && t != SocketType::Req {
+                    continue;
+                }
+                for n in [1, 2] {
+                    let out = as_msg.out(n);
+                    assert_eq!(as_bytes.out(n), out, "{t:?}, HWM {hwm}, pipe {n}");
+                    if t == SocketType::Req && !out.is_empty() {
+                        // REQ waits for the reply before its next request.
+                        for h in [&mut as_msg, &mut as_bytes] {
+                            h.push_in(n, [&b""[..], b"ok"]);
+                            assert_eq!(h.recv(), Ok(v(&[b"ok"])));
+                        }
+                    }
+                }
+            }
+            for n in [1, 2] {
+                assert_eq!(as_bytes.out(n), as_msg.out(n), "{t:?}, HWM {hwm}, pipe {n}");
+            }
+        }
     }
 }
 
