@@ -1,7 +1,7 @@
 //! [`LoadBalancer`]: round-robin of outgoing messages over the pipes that can take them
 //! (libzmq's `lb_t`), used by PUSH, DEALER and REQ.
 
-use crate::{ActiveSet, OutFrame, PipeId, Pipes};
+use crate::{ActiveSet, ByteFrame, OutFrame, PatternError, PipeId, Pipes};
 
 /// Sends each message to the next active pipe in turn, all frames of a message to the same pipe.
 ///
@@ -83,6 +83,19 @@ impl LoadBalancer {
                 }
             }
         }
+    }
+
+    /// [`LoadBalancer::send`] of a frame given as bytes, for a socket type's `send_bytes`:
+    /// `WouldBlock` when no pipe can take the first frame of a message now.
+    #[inline]
+    pub fn send_bytes<P: Pipes>(
+        &mut self,
+        pipes: &mut P,
+        f: ByteFrame,
+    ) -> Result<(), PatternError> {
+        self.send(pipes, f)
+            .map(drop)
+            .map_err(|_| PatternError::WouldBlock)
     }
 
     /// Whether a message could be sent now (always while in the middle of one).

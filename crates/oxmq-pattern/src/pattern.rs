@@ -373,12 +373,8 @@ pub(crate) trait Behaviour {
     /// Sends a frame given as bytes. The types that load-balance (PUSH, DEALER) and PAIR let
     /// the pipe build it; the rest build a [`Msg`] and [`Behaviour::send`] it.
     #[inline]
-    fn send_bytes<P: Pipes>(
-        &mut self,
-        pipes: &mut P,
-        frame: ByteFrame,
-    ) -> Result<(), PatternError> {
-        let msg = Msg::copy_from_slice(frame.data).with_more(frame.more);
+    fn send_bytes<P: Pipes>(&mut self, pipes: &mut P, f: ByteFrame) -> Result<(), PatternError> {
+        let msg = Msg::copy_from_slice(f.data).with_more(f.more);
         self.send(pipes, msg).map_err(|e| e.kind)
     }
     /// Receives one frame. Each socket type implements this or `recv_into`, and gets the other

@@ -53,15 +53,8 @@ impl Behaviour for Dealer {
     }
 
     #[inline]
-    fn send_bytes<P: Pipes>(
-        &mut self,
-        pipes: &mut P,
-        frame: ByteFrame,
-    ) -> Result<(), PatternError> {
-        self.lb
-            .send(pipes, frame)
-            .map(drop)
-            .map_err(|_| PatternError::WouldBlock)
+    fn send_bytes<P: Pipes>(&mut self, pipes: &mut P, f: ByteFrame) -> Result<(), PatternError> {
+        self.lb.send_bytes(pipes, f)
     }
 
     #[inline]

@@ -51,13 +51,9 @@ impl Behaviour for Pair {
     }
 
     #[inline]
-    fn send_bytes<P: Pipes>(
-        &mut self,
-        pipes: &mut P,
-        frame: ByteFrame,
-    ) -> Result<(), PatternError> {
+    fn send_bytes<P: Pipes>(&mut self, pipes: &mut P, f: ByteFrame) -> Result<(), PatternError> {
         match self.pipe {
-            Some(pipe) if pipes.write_bytes_and_publish(pipe, frame.data, frame.more) => Ok(()),
+            Some(pipe) if pipes.write_bytes_and_publish(pipe, f.data, f.more) => Ok(()),
             _ => Err(PatternError::WouldBlock),
         }
     }

@@ -56,15 +56,8 @@ impl Behaviour for Push {
     }
 
     #[inline]
-    fn send_bytes<P: Pipes>(
-        &mut self,
-        pipes: &mut P,
-        frame: ByteFrame,
-    ) -> Result<(), PatternError> {
-        self.lb
-            .send(pipes, frame)
-            .map(drop)
-            .map_err(|_| PatternError::WouldBlock)
+    fn send_bytes<P: Pipes>(&mut self, pipes: &mut P, f: ByteFrame) -> Result<(), PatternError> {
+        self.lb.send_bytes(pipes, f)
     }
 
     fn recv<P: Pipes>(&mut self, _: &mut P) -> Result<Msg, PatternError> {
