@@ -370,8 +370,9 @@ pub(crate) trait Behaviour {
     fn read_activated(&mut self, pipe: PipeId);
     fn write_activated(&mut self, pipe: PipeId);
     fn send<P: Pipes>(&mut self, pipes: &mut P, msg: Msg) -> Result<(), SendError>;
-    /// Sends a frame given as bytes. The types that load-balance (PUSH, DEALER) and PAIR let
-    /// the pipe build it; the rest build a [`Msg`] and [`Behaviour::send`] it.
+    /// Sends a frame given as bytes. PUSH, DEALER and PAIR let the pipe build it; the rest
+    /// (REQ too, whose first frame of a request follows its own delimiter) build a [`Msg`] and
+    /// [`Behaviour::send`] it.
     #[inline]
     fn send_bytes<P: Pipes>(&mut self, pipes: &mut P, f: ByteFrame) -> Result<(), PatternError> {
         let msg = Msg::copy_from_slice(f.data).with_more(f.more);
