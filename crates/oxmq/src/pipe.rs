@@ -840,6 +840,35 @@ mod tests {
     }
 
     #[test]
+    fn write_bytes_builds_whole_messages_and_counts_them_against_the_hwm() {
+        let (rn, _) = task_notifier();
+        let (wn, _) = task_notifier();
+        let (mut w, mut r) = pipe(2, rn, wn);
+        let long = [9u8; 300];
+        // Two messages, each an inline frame and a pooled one.
+        for _ in 0..2 {
+            assert!(w.write_bytes(b"head", true));
+            assert!(w.write_bytes(&long, false));
+        }
+        assert!(!w.write_bytes(b"x", false), "at the HWM");
+        w.flush();
+        for _ in 0..2 {
+            let head = r.read().expect("head");
+            assert_eq!(
+                (head.data(), head.more(), head.is_pooled()),
+                (&b"head"[..], true, false)
+            );
+            let body = r.read().expect("body");
+            assert_eq!(
+                (body.data(), body.more(), body.is_pooled()),
+                (&long[..], false, true)
+            );
+        }
+        assert!(r.read().is_none());
+        assert!(w.write_bytes(b"x", false), "credit came back");
+    }
+
+    #[test]
     fn a_reader_far_behind_reads_pooled_and_inline_frames_in_order() {
         let (rn, _) = task_notifier();
         let (wn, _) = task_notifier();
