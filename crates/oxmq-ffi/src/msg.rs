@@ -11,7 +11,7 @@ use std::ffi::{c_char, c_int, c_void};
 use oxmq::Msg;
 use oxmq_proto::flags;
 
-use crate::socket::{send_msg, size_result, socket_mut, str_arg, DONTWAIT, SNDMORE};
+use crate::socket::{send_bytes, send_msg, size_result, socket_mut, str_arg, DONTWAIT};
 use crate::{fail, guard, Fallible};
 
 /// libzmq's `zmq_msg_t`: 64 bytes, aligned like a pointer.
@@ -282,13 +282,7 @@ pub unsafe extern "C" fn zmq_msg_send(msg: *mut zmq_msg_t, s: *mut c_void, flags
             // `zmq_msg_data`) is sent as bytes, copied into the pipe's slot as `zmq_send`'s
             // are: moved whole, its move read the caller's stores back before they reached the
             // cache. The message is then empty, as after any send; on an error it is unchanged.
-            let more = flags & SNDMORE != 0;
-            if flags & DONTWAIT != 0 {
-                socket.try_send_copy(m.data(), more)
-            } else {
-                socket.send_copy(m.data(), more)
-            }
-            .map_err(fail)?;
+            send_bytes(socket, m.data(), flags)?;
             *m = Msg::new();
             return Ok(size_result(len));
         }

@@ -234,6 +234,18 @@ pub(crate) fn send_msg(
         .map_err(|(e, m)| (fail(e), m))
 }
 
+/// Sends a frame holding a copy of `data` with `flags` (`ZMQ_SNDMORE`, `ZMQ_DONTWAIT`), built
+/// in the pipe's slot when short (`Socket::send_copy`).
+pub(crate) fn send_bytes(socket: &mut Socket, data: &[u8], flags: c_int) -> Fallible<()> {
+    let more = flags & SNDMORE != 0;
+    if flags & DONTWAIT != 0 {
+        socket.try_send_copy(data, more)
+    } else {
+        socket.send_copy(data, more)
+    }
+    .map_err(fail)
+}
+
 /// Receives one frame with `flags` (`ZMQ_DONTWAIT`).
 pub(crate) fn recv_msg(socket: &mut Socket, flags: c_int) -> Fallible<Msg> {
     if flags & DONTWAIT != 0 {
@@ -262,13 +274,7 @@ pub unsafe extern "C" fn zmq_send(
         let socket = unsafe { socket_mut(s) }?;
         // SAFETY: per the crate's contract.
         let data = unsafe { bytes_arg(buf, len) }?;
-        let more = flags & SNDMORE != 0;
-        if flags & DONTWAIT != 0 {
-            socket.try_send_copy(data, more)
-        } else {
-            socket.send_copy(data, more)
-        }
-        .map_err(fail)?;
+        send_bytes(socket, data, flags)?;
         Ok(size_result(len))
     })
 }

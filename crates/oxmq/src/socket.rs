@@ -1076,12 +1076,22 @@ impl Socket {
         }
     }
 
-    /// The non-blocking core of every send.
-    fn try_send_msg(&mut self, msg: Msg) -> std::result::Result<(), (ErrorKind, Msg)> {
+    /// What every non-blocking send and receive does first: `Terminated` once the context is,
+    /// else the commands the engines sent are taken in.
+    #[inline(always)]
+    fn begin_op(&mut self) -> std::result::Result<(), ErrorKind> {
         if self.ctx.is_terminated() {
-            return Err((ErrorKind::Terminated, msg));
+            return Err(ErrorKind::Terminated);
         }
         self.process_commands();
+        Ok(())
+    }
+
+    /// The non-blocking core of every send.
+    fn try_send_msg(&mut self, msg: Msg) -> std::result::Result<(), (ErrorKind, Msg)> {
+        if let Err(kind) = self.begin_op() {
+            return Err((kind, msg));
+        }
         let r = self.pattern.send(&mut self.pipes, msg);
         self.reap_pipes();
         r.map_err(|SendError { kind, msg }| (pattern_kind(&kind), msg))
@@ -1089,10 +1099,7 @@ impl Socket {
 
     /// [`Socket::try_send_msg`] of a frame given as bytes ([`Socket::send_copy`]).
     fn try_send_bytes(&mut self, frame: ByteFrame) -> std::result::Result<(), ErrorKind> {
-        if self.ctx.is_terminated() {
-            return Err(ErrorKind::Terminated);
-        }
-        self.process_commands();
+        self.begin_op()?;
         let r = self.pattern.send_bytes(&mut self.pipes, frame);
         self.reap_pipes();
         r.map_err(|e| pattern_kind(&e))
@@ -1109,10 +1116,7 @@ impl Socket {
     /// moved once, from its pipe into `out` (see `Pipes::read_into`).
     #[inline]
     fn try_recv_into(&mut self, out: &mut Option<Msg>) -> std::result::Result<(), ErrorKind> {
-        if self.ctx.is_terminated() {
-            return Err(ErrorKind::Terminated);
-        }
-        self.process_commands();
+        self.begin_op()?;
         let r = self.pattern.recv_into(&mut self.pipes, out);
         self.reap_pipes();
         r.map_err(|e| pattern_kind(&e))?;
